@@ -1,0 +1,129 @@
+/**
+ * The display protocol shared by every part of lepton.
+ *
+ * A value is shown through a mime bundle ({"text/plain": ..., "text/html": ..., ...}).
+ * Values opt in with a method under `Symbol.for("Jupyter.display")` that returns the bundle
+ * (the convention Deno's Jupyter kernel uses). Inside the Lepton kernel the kernel extension
+ * installs a sink that sends `display_data` / `update_display_data` messages; outside a kernel
+ * (a plain Node script, a test) the default sink prints the `text/plain` part.
+ */
+import { inspect } from "util";
+import { randomUUID } from "crypto";
+
+export type MimeBundle = { [mimeType: string]: unknown };
+export type MimeMetadata = { [mimeType: string]: unknown };
+
+/** The method name a value implements to choose how it is shown. */
+export const DISPLAY_SYMBOL: unique symbol = Symbol.for("Jupyter.display") as any;
+
+export interface Displayable {
+  [DISPLAY_SYMBOL](): MimeBundle;
+}
+
+/** Where displays go. The kernel extension installs one; elsewhere the console sink is used. */
+export interface DisplaySink {
+  display(bundle: MimeBundle, metadata: MimeMetadata, displayId: string | undefined): void;
+  update(bundle: MimeBundle, metadata: MimeMetadata, displayId: string): void;
+}
+
+/** A shown output that can be replaced in place (progress bars, live charts). */
+export interface DisplayHandle {
+  readonly displayId: string;
+  /** Replace the output with a new value (or bundle, through `display`'s rules). */
+  update(value: unknown): void;
+}
+
+const SINK_KEY = Symbol.for("lepton.displaySink");
+
+/** The sink used outside a kernel: readable text on stdout, never a throw. */
+export const consoleSink: DisplaySink = {
+  display(bundle) {
+    process.stdout.write(plainText(bundle) + "\n");
+  },
+  update(bundle) {
+    process.stdout.write(plainText(bundle) + "\n");
+  },
+};
+
+/** Install (or with `undefined`, remove) the sink that receives displays. Used by the kernel. */
+export function setDisplaySink(sink: DisplaySink | undefined): void {
+  (globalThis as any)[SINK_KEY] = sink;
+}
+
+/** The sink in force; kept on globalThis so every loaded copy of lepton shares it. */
+export function currentSink(): DisplaySink {
+  return ((globalThis as any)[SINK_KEY] as DisplaySink | undefined) ?? consoleSink;
+}
+
+/** True when a kernel has installed its display sink (we are running inside a notebook). */
+export function inKernel(): boolean {
+  return (globalThis as any)[SINK_KEY] !== undefined;
+}
+
+export function isDisplayable(value: unknown): value is Displayable {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as any)[DISPLAY_SYMBOL] === "function"
+  );
+}
+
+/** The mime bundle for any value: its own bundle, or `text/plain` from util.inspect. */
+export function toMimeBundle(value: unknown): MimeBundle {
+  if (isDisplayable(value)) {
+    const bundle = value[DISPLAY_SYMBOL]();
+    if (bundle && typeof bundle === "object") {
+      if (!("text/plain" in bundle)) return { ...bundle, "text/plain": inspect(value, { depth: 1 }) };
+      return bundle;
+    }
+  }
+  if (typeof value === "string") return { "text/plain": value };
+  return { "text/plain": inspect(value, { colors: false, depth: 4 }) };
+}
+
+/** The bundle's `text/plain` part, or a note naming the mime types it has. */
+export function plainText(bundle: MimeBundle): string {
+  const text = bundle["text/plain"];
+  if (typeof text === "string") return text;
+  if (text !== undefined) return inspect(text);
+  return `<display: ${Object.keys(bundle).join(", ")}>`;
+}
+
+/**
+ * Show a value now. Returns a handle whose `update()` replaces this output in place.
+ * Outside a kernel it prints the value's text and the handle's updates print again.
+ */
+export function display(value: unknown, options: { displayId?: string; metadata?: MimeMetadata } = {}): DisplayHandle {
+  const displayId = options.displayId ?? randomUUID();
+  const metadata = options.metadata ?? {};
+  safely(() => currentSink().display(toMimeBundle(value), metadata, displayId));
+  return {
+    displayId,
+    update(next: unknown) {
+      safely(() => currentSink().update(toMimeBundle(next), metadata, displayId));
+    },
+  };
+}
+
+/** Wrap a ready-made bundle so that it can be displayed or returned as a cell's value. */
+export function mime(bundle: MimeBundle): Displayable {
+  return { [DISPLAY_SYMBOL]: () => bundle };
+}
+
+/** Convenience: an HTML fragment with a text fallback. */
+export function html(markup: string, text = markup.replace(/<[^>]*>/g, "")): Displayable {
+  return mime({ "text/html": markup, "text/plain": text });
+}
+
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    // Showing something must never break the user's computation.
+    try {
+      process.stderr.write(`lepton: display failed: ${(err as Error)?.message ?? err}\n`);
+    } catch {
+      /* nothing left to do */
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * lepton: a TypeScript deep-learning workbench for Jupyter.
+ *
+ *   import * as lepton from "lepton";
+ *
+ * Layers: data → models → training → display. Each folder exports its own API; this file
+ * gathers them under one name.
+ */
+export { display, html, mime, inKernel, DISPLAY_SYMBOL } from "./display/display";
+export type { MimeBundle, Displayable, DisplayHandle } from "./display/display";
+export type { Dataset, Batch, BatchOptions, SplitOptions } from "./data/types";
+export { ready } from "./backend";
+export type { BackendInfo } from "./backend";
