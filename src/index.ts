@@ -11,3 +11,4 @@ export type { MimeBundle, Displayable, DisplayHandle } from "./display/display";
 export type { Dataset, Batch, BatchOptions, SplitOptions } from "./data/types";
 export { ready } from "./backend";
 export type { BackendInfo } from "./backend";
+export { interruptRequested, throwIfInterrupted, InterruptedError } from "./runtime/interrupt";
