@@ -12,3 +12,4 @@ export type { Dataset, Batch, BatchOptions, SplitOptions } from "./data/types";
 export { ready } from "./backend";
 export type { BackendInfo } from "./backend";
 export { interruptRequested, throwIfInterrupted, InterruptedError } from "./runtime/interrupt";
+export * as data from "./data";

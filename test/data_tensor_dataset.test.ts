@@ -1,0 +1,193 @@
+import { describe, it, expect } from "vitest";
+import * as tf from "@tensorflow/tfjs";
+import { fromTensors, InMemoryDataset } from "../src/data";
+import { DISPLAY_SYMBOL } from "../src/display/display";
+
+/** n images 4x4x3 with pixel value = (sample*7 + position) % 256, labels i % classes. */
+function smallImages(n: number, classes = 3) {
+  const x = new Uint8Array(n * 4 * 4 * 3);
+  for (let i = 0; i < x.length; i++) x[i] = (Math.floor(i / 48) * 7 + (i % 48)) % 256;
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) y[i] = i % classes;
+  return fromTensors(x, y, { inputShape: [4, 4, 3], classes: ["a", "b", "c"].slice(0, classes) });
+}
+
+async function collect(ds: InMemoryDataset, opts: Parameters<InMemoryDataset["batches"]>[0]) {
+  const xs: number[][] = [];
+  const ys: number[][] = [];
+  const shapes: number[][] = [];
+  for await (const b of ds.batches(opts)) {
+    xs.push(Array.from(b.x.dataSync()));
+    ys.push(Array.from(b.y.dataSync()));
+    shapes.push(b.x.shape);
+    tf.dispose([b.x, b.y]);
+  }
+  return { xs, ys, shapes };
+}
+
+describe("fromTensors / InMemoryDataset", () => {
+  it("makes float32 NHWC batches in [0,1] from uint8 and int32 labels", async () => {
+    const ds = smallImages(10);
+    expect(ds.size).toBe(10);
+    expect(ds.inputShape).toEqual([4, 4, 3]);
+    expect(ds.targetShape).toEqual([]);
+    const before = tf.memory().numTensors;
+    const { xs, ys, shapes } = await collect(ds, { batchSize: 4 });
+    expect(shapes).toEqual([[4, 4, 4, 3], [4, 4, 4, 3], [2, 4, 4, 3]]);
+    expect(ys.flat()).toEqual([0, 1, 2, 0, 1, 2, 0, 1, 2, 0]);
+    // sample 1, position 5 -> (7 + 5) / 255
+    expect(xs[0][48 + 5]).toBeCloseTo(12 / 255, 6);
+    expect(tf.memory().numTensors).toBe(before);
+    const dropped = await collect(ds, { batchSize: 4, dropLast: true });
+    expect(dropped.shapes.length).toBe(2);
+  });
+
+  it("accepts tensors and regression targets", async () => {
+    const x = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+    const y = tf.tensor1d([0.5, 1.5, 2.5]);
+    const ds = fromTensors(x, y);
+    tf.dispose([x, y]);
+    expect(ds.classes).toBeUndefined();
+    expect(ds.inputShape).toEqual([2]);
+    expect(ds.targetShape).toEqual([1]);
+    const { xs, ys, shapes } = await collect(ds, { batchSize: 3 });
+    expect(shapes[0]).toEqual([3, 2]);
+    expect(xs[0]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ys[0]).toEqual([0.5, 1.5, 2.5]);
+    expect(() => ds.labels()).toThrow(/regression/);
+  });
+
+  it("rejects mismatched sizes and bad labels with a clear message", () => {
+    expect(() => fromTensors(new Float32Array(6), new Int32Array(4), { inputShape: [2] })).toThrow(/3 samples but y has 4/);
+    expect(() => fromTensors(new Float32Array(4), new Int32Array([0, 5]), { classes: ["a", "b"] })).toThrow(/out of range/);
+    expect(() => fromTensors(new Float32Array(4), new Int32Array([0, -1]))).toThrow(/not a class index/);
+  });
+
+  it("shuffles deterministically for a seed, differently for another, covering every sample", async () => {
+    const ds = smallImages(30);
+    const a = await collect(ds, { batchSize: 8, shuffle: true, seed: 7 });
+    const b = await collect(ds, { batchSize: 8, shuffle: true, seed: 7 });
+    const c = await collect(ds, { batchSize: 8, shuffle: true, seed: 8 });
+    expect(a.xs).toEqual(b.xs);
+    expect(a.xs).not.toEqual(c.xs);
+    const firstPixels = a.xs.flatMap((batch) => batch.filter((_, i) => i % 48 === 0)).map((v) => Math.round(v * 255));
+    expect([...firstPixels].sort((p, q) => p - q)).toEqual(Array.from({ length: 30 }, (_, i) => (i * 7) % 256).sort((p, q) => p - q));
+    const counts = [0, 0, 0];
+    for (const l of a.ys.flat()) counts[l]++;
+    expect(counts).toEqual([10, 10, 10]);
+  });
+
+  it("splits disjointly, stratified keeps class shares, take keeps the first n", () => {
+    const ds = smallImages(60);
+    const [tr, va] = ds.split(0.8, { seed: 1, stratify: true });
+    expect(tr.size + va.size).toBe(60);
+    expect(tr.classCounts()).toEqual([16, 16, 16]);
+    expect(va.classCounts()).toEqual([4, 4, 4]);
+    const [p, q] = ds.split(0.5, { seed: 3 });
+    expect(p.size).toBe(30);
+    const [p2] = ds.split(0.5, { seed: 3 });
+    expect(Array.from(p2.labels())).toEqual(Array.from(p.labels()));
+    expect(tr.take(5).size).toBe(5);
+    expect(Array.from(tr.take(5).labels())).toEqual(Array.from(tr.labels().slice(0, 5)));
+    expect(ds.take(1000).size).toBe(60);
+    expect(() => ds.split(1)).toThrow(/between 0 and 1/);
+  });
+
+  it("normalize() statistics match an independent computation and batches are standardised", async () => {
+    const ds = smallImages(20);
+    // Independent: per-channel over all pixels, in float64.
+    const raw = ds.toString() && (await collect(ds, { batchSize: 20 })).xs[0];
+    const mean = [0, 0, 0];
+    for (let i = 0; i < raw.length; i++) mean[i % 3] += raw[i] / (raw.length / 3);
+    const variance = [0, 0, 0];
+    for (let i = 0; i < raw.length; i++) variance[i % 3] += (raw[i] - mean[i % 3]) ** 2 / (raw.length / 3);
+    const norm = ds.normalize();
+    for (let c = 0; c < 3; c++) {
+      expect(norm.mean[c]).toBeCloseTo(mean[c], 5);
+      expect(norm.std[c]).toBeCloseTo(Math.sqrt(variance[c]), 5);
+    }
+    const out = (await collect(norm, { batchSize: 20 })).xs[0];
+    for (let c = 0; c < 3; c++) {
+      const vals = out.filter((_, i) => i % 3 === c);
+      const m = vals.reduce((s, v) => s + v, 0) / vals.length;
+      const v = vals.reduce((s, x) => s + (x - m) ** 2, 0) / vals.length;
+      expect(m).toBeCloseTo(0, 4);
+      expect(v).toBeCloseTo(1, 3);
+    }
+    const given = ds.normalize([0.5, 0.5, 0.5], [0.25, 0.25, 0.25]);
+    const g = (await collect(given, { batchSize: 20 })).xs[0];
+    expect(g[5]).toBeCloseTo((raw[5] - 0.5) / 0.25, 5);
+  });
+
+  it("flip is an exact mirror, crop keeps shapes and picks a window of the padded image", async () => {
+    const ds = smallImages(16);
+    const plain = (await collect(ds, { batchSize: 16 })).xs[0];
+    const flipped = (await collect(ds.augment({ flip: { probability: 1 } }), { batchSize: 16, seed: 1 })).xs[0];
+    for (let s = 0; s < 16; s++)
+      for (let r = 0; r < 4; r++)
+        for (let col = 0; col < 4; col++)
+          for (let ch = 0; ch < 3; ch++)
+            expect(flipped[s * 48 + r * 12 + col * 3 + ch]).toBe(plain[s * 48 + r * 12 + (3 - col) * 3 + ch]);
+    const none = (await collect(ds.augment({ flip: { probability: 0 } }), { batchSize: 16, seed: 1 })).xs[0];
+    expect(none).toEqual(plain);
+
+    const before = tf.memory().numTensors;
+    const crop = await collect(ds.augment({ crop: { padding: 2 } }), { batchSize: 16, seed: 3 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(crop.shapes[0]).toEqual([16, 4, 4, 3]);
+    let shifted = 0;
+    for (let s = 0; s < 16; s++) {
+      // Find the offset (dy, dx) in [-2, 2] whose shifted, zero-padded image equals the crop.
+      let found = false;
+      for (let dy = -2; dy <= 2 && !found; dy++)
+        for (let dx = -2; dx <= 2 && !found; dx++) {
+          let ok = true;
+          for (let r = 0; r < 4 && ok; r++)
+            for (let col = 0; col < 4 && ok; col++)
+              for (let ch = 0; ch < 3 && ok; ch++) {
+                const sr = r + dy;
+                const sc = col + dx;
+                const expected = sr < 0 || sr > 3 || sc < 0 || sc > 3 ? 0 : plain[s * 48 + sr * 12 + sc * 3 + ch];
+                if (crop.xs[0][s * 48 + r * 12 + col * 3 + ch] !== expected) ok = false;
+              }
+          if (ok) {
+            found = true;
+            if (dy !== 0 || dx !== 0) shifted++;
+          }
+        }
+      expect(found).toBe(true);
+    }
+    expect(shifted).toBeGreaterThan(0);
+    const again = await collect(ds.augment({ crop: { padding: 2 } }), { batchSize: 16, seed: 3 });
+    expect(again.xs).toEqual(crop.xs);
+  });
+
+  it("cutout zeroes one clipped square per image", async () => {
+    const ones = fromTensors(new Float32Array(8 * 6 * 6).fill(1), new Int32Array(8), { inputShape: [6, 6, 1] });
+    const out = (await collect(ones.augment({ cutout: { size: 2 } }), { batchSize: 8, seed: 5 })).xs[0];
+    for (let s = 0; s < 8; s++) {
+      const zeros = out.slice(s * 36, s * 36 + 36).filter((v) => v === 0).length;
+      expect([1, 2, 4]).toContain(zeros);
+    }
+  });
+
+  it("map() applies a batched tensor op; toTensors and toTfData interoperate; show draws a grid", async () => {
+    const ds = smallImages(6).map(({ x, y }) => ({ x: tf.mul(x, 2), y }), "double");
+    const { x, y } = await ds.toTensors();
+    expect(x.shape).toEqual([6, 4, 4, 3]);
+    expect(x.dataSync()[1]).toBeCloseTo((2 * 1) / 255, 6);
+    expect(Array.from(y.dataSync())).toEqual([0, 1, 2, 0, 1, 2]);
+    tf.dispose([x, y]);
+    const tfd = ds.toTfData({ batchSize: 4 });
+    const shapes: number[][] = [];
+    await tfd.forEachAsync((b) => {
+      shapes.push(b.xs.shape);
+      tf.dispose([b.xs, b.ys]);
+    });
+    expect(shapes).toEqual([[4, 4, 4, 3], [2, 4, 4, 3]]);
+    const shown = smallImages(6).show({ n: 4 })[DISPLAY_SYMBOL]();
+    expect((shown["text/html"] as string).match(/<img src="data:image\/png;base64,/g)!.length).toBe(4);
+    expect(shown["text/plain"]).toMatch(/a, b, c, a/);
+    expect(String(ds)).toMatch(/6 samples.*3 classes.*double/);
+  });
+});
