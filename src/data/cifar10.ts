@@ -1,0 +1,226 @@
+/**
+ * CIFAR-10 in the official binary layout: `cifar-10-batches-bin/` with data_batch_1..5.bin and
+ * test_batch.bin, each record 1 label byte + 3072 pixel bytes (planes R, G, B, each 32x32
+ * row-major). Images stay uint8 in memory (HWC order, ~150 MB for the train split); batches are
+ * float32 NHWC [b, 32, 32, 3] in [0, 1].
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { display } from "../display/display";
+import { readArchiveMembers } from "./archive";
+import { downloadFile, md5File } from "./download";
+import { DataFormatError, DataNotFoundError } from "./errors";
+import { bundledDataDir, defaultCacheDir, searchDirs } from "./paths";
+import { fromStore, type InMemoryDataset } from "./tensor_dataset";
+
+export const CIFAR10_CLASSES: readonly string[] = [
+  "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+];
+export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+export const CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530";
+export const CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz";
+export const CIFAR10_FOLDER = "cifar-10-batches-bin";
+/** Archives we recognise by md5 (a local archive with another md5 is still accepted once its structure checks out). */
+export const CIFAR10_KNOWN_MD5S: Readonly<Record<string, string>> = {
+  c32a1d4ab5d03f1284b67883e8d87530: "official CIFAR-10 binary release",
+  "80cbfff4d475d1ece27e93557fd88c40": "JPEG re-encoding of CIFAR-10 in the official layout (development copy)",
+};
+
+const RECORD = 3073;
+const PIXELS = 3072;
+const PER_FILE = 10_000;
+const TRAIN_FILES = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+const TEST_FILE = "test_batch.bin";
+const SAMPLE_DIR = "cifar10-sample";
+const SAMPLE_TRAIN = "data_batch_sample.bin";
+const SAMPLE_TEST = "test_batch_sample.bin";
+
+export interface Cifar10Options {
+  /** A folder holding cifar-10-batches-bin/ or cifar-10-binary.tar.gz (or the batches folder itself, or the archive path). */
+  dir?: string;
+  /** Download the official archive into the cache when it is not found (default true). */
+  download?: boolean;
+  /**
+   * "auto" (default): the full set, or the bundled sample with a notice when it cannot be had;
+   * "full": the full set or an error saying where to put which file; "sample": the bundled sample.
+   */
+  subset?: "auto" | "full" | "sample";
+  /** The download cache (default data/cache in the lepton package). */
+  cacheDir?: string;
+  /** Download URL and md5 (for mirrors and tests). */
+  url?: string;
+  md5?: string;
+  /** Show download progress (default true). */
+  progress?: boolean;
+}
+
+export interface Cifar10 {
+  train: InMemoryDataset;
+  test: InMemoryDataset;
+  /** "full" or "sample". */
+  subset: "full" | "sample";
+  /** Where the data came from (a path, with what was recognised). */
+  source: string;
+}
+
+/** Records of one CIFAR-10 file, decoded into `images` (HWC uint8) and `labels` from record `first`. */
+export function decodeCifarRecords(
+  data: Uint8Array, fileName: string, images: Uint8Array, labels: Int32Array, first: number,
+): number {
+  if (data.length % RECORD !== 0) {
+    const whole = Math.floor(data.length / RECORD);
+    throw new DataFormatError(`${fileName}: ${data.length} bytes is not a whole number of ${RECORD}-byte records; ` +
+      `the file is damaged or cut short after record ${whole} (byte offset ${whole * RECORD}). Replace it with a fresh copy.`);
+  }
+  const n = data.length / RECORD;
+  if ((first + n) * PIXELS > images.length) throw new DataFormatError(`${fileName}: more records (${n}) than expected.`);
+  for (let r = 0; r < n; r++) {
+    const off = r * RECORD;
+    const label = data[off];
+    if (label > 9) {
+      throw new DataFormatError(`${fileName}: record ${r} (byte offset ${off}) has label ${label}; CIFAR-10 labels are 0-9, ` +
+        `so the file is damaged. Replace it with a fresh copy.`);
+    }
+    labels[first + r] = label;
+    const out = (first + r) * PIXELS;
+    const red = off + 1;
+    for (let p = 0; p < 1024; p++) {
+      const o = out + p * 3;
+      images[o] = data[red + p];
+      images[o + 1] = data[red + 1024 + p];
+      images[o + 2] = data[red + 2048 + p];
+    }
+  }
+  return n;
+}
+
+function makeSplit(name: string, images: Uint8Array, labels: Int32Array): InMemoryDataset {
+  return fromStore(name, { x: images, scale: 1 / 255, y: labels, inputShape: [32, 32, 3], targetShape: [], classes: [...CIFAR10_CLASSES] });
+}
+
+function expectCount(fileName: string, n: number): void {
+  if (n !== PER_FILE) {
+    throw new DataFormatError(`${fileName}: ${n} records, but the CIFAR-10 release has ${PER_FILE} per file; the file is incomplete.`);
+  }
+}
+
+/** Load the full set from an extracted cifar-10-batches-bin folder. */
+export function loadCifar10Folder(folder: string): { train: InMemoryDataset; test: InMemoryDataset } {
+  const trainImages = new Uint8Array(PER_FILE * TRAIN_FILES.length * PIXELS);
+  const trainLabels = new Int32Array(PER_FILE * TRAIN_FILES.length);
+  TRAIN_FILES.forEach((f, i) => {
+    const n = decodeCifarRecords(fs.readFileSync(path.join(folder, f)), path.join(folder, f), trainImages, trainLabels, i * PER_FILE);
+    expectCount(path.join(folder, f), n);
+  });
+  const testImages = new Uint8Array(PER_FILE * PIXELS);
+  const testLabels = new Int32Array(PER_FILE);
+  expectCount(path.join(folder, TEST_FILE), decodeCifarRecords(fs.readFileSync(path.join(folder, TEST_FILE)), path.join(folder, TEST_FILE), testImages, testLabels, 0));
+  return { train: makeSplit("cifar10/train", trainImages, trainLabels), test: makeSplit("cifar10/test", testImages, testLabels) };
+}
+
+/** Load the full set from cifar-10-binary.tar.gz, read safely in memory (nothing is extracted to disk). */
+export async function loadCifar10Archive(archive: string): Promise<{ train: InMemoryDataset; test: InMemoryDataset }> {
+  const trainImages = new Uint8Array(PER_FILE * TRAIN_FILES.length * PIXELS);
+  const trainLabels = new Int32Array(PER_FILE * TRAIN_FILES.length);
+  const testImages = new Uint8Array(PER_FILE * PIXELS);
+  const testLabels = new Int32Array(PER_FILE);
+  const wanted = new Set([...TRAIN_FILES, TEST_FILE]);
+  const seen = new Set<string>();
+  const base = path.basename(archive);
+  await readArchiveMembers(archive, {
+    want: (p) => (wanted.has(path.posix.basename(p)) ? PER_FILE * RECORD : undefined),
+    onMember: (p, data) => {
+      const f = path.posix.basename(p);
+      if (seen.has(f)) throw new DataFormatError(`${base}: holds ${f} twice ("${p}"); refusing an ambiguous archive.`);
+      seen.add(f);
+      const label = `${base}:${p}`;
+      const n = f === TEST_FILE
+        ? decodeCifarRecords(data, label, testImages, testLabels, 0)
+        : decodeCifarRecords(data, label, trainImages, trainLabels, TRAIN_FILES.indexOf(f) * PER_FILE);
+      expectCount(label, n);
+    },
+  });
+  const missing = [...wanted].filter((f) => !seen.has(f));
+  if (missing.length) {
+    throw new DataFormatError(`${base}: missing ${missing.join(", ")}; this is not a complete CIFAR-10 binary archive.`);
+  }
+  return { train: makeSplit("cifar10/train", trainImages, trainLabels), test: makeSplit("cifar10/test", testImages, testLabels) };
+}
+
+/** Load a sample folder (data_batch_sample.bin / test_batch_sample.bin, any whole number of records). */
+export function loadCifar10Sample(folder = path.join(bundledDataDir(), SAMPLE_DIR)): { train: InMemoryDataset; test: InMemoryDataset } {
+  const load = (file: string, name: string) => {
+    const full = path.join(folder, file);
+    if (!fs.existsSync(full)) throw new DataNotFoundError(`the bundled CIFAR-10 sample ${full} is missing; reinstall lepton.`);
+    const data = fs.readFileSync(full);
+    const n = Math.floor(data.length / RECORD);
+    const images = new Uint8Array(n * PIXELS);
+    const labels = new Int32Array(n);
+    decodeCifarRecords(data, full, images, labels, 0);
+    return makeSplit(name, images, labels);
+  };
+  return { train: load(SAMPLE_TRAIN, "cifar10-sample/train"), test: load(SAMPLE_TEST, "cifar10-sample/test") };
+}
+
+type Found = { kind: "folder"; path: string } | { kind: "archive"; path: string };
+
+function hasAllFiles(folder: string): boolean {
+  return [...TRAIN_FILES, TEST_FILE].every((f) => fs.existsSync(path.join(folder, f)));
+}
+
+/** Where the full set is, among the search folders (no download). */
+export function findCifar10(dirs: string[]): Found | undefined {
+  for (const dir of dirs) {
+    if (dir.endsWith(".tar.gz") && fs.existsSync(dir)) return { kind: "archive", path: dir };
+    if (hasAllFiles(path.join(dir, CIFAR10_FOLDER))) return { kind: "folder", path: path.join(dir, CIFAR10_FOLDER) };
+    if (hasAllFiles(dir)) return { kind: "folder", path: dir };
+    if (fs.existsSync(path.join(dir, CIFAR10_ARCHIVE))) return { kind: "archive", path: path.join(dir, CIFAR10_ARCHIVE) };
+  }
+  return undefined;
+}
+
+function whereToPut(dirs: string[]): string {
+  return `Put ${CIFAR10_ARCHIVE} (from ${CIFAR10_URL}, md5 ${CIFAR10_MD5}) or its extracted ${CIFAR10_FOLDER}/ folder ` +
+    `in one of: ${dirs.join(", ")} (or set LEPTON_DATA_DIR to a folder holding it, or pass { dir }).`;
+}
+
+/**
+ * CIFAR-10 train (50,000) and test (10,000) datasets, classes airplane..truck. Looks in `dir`,
+ * then $LEPTON_DATA_DIR, then the cache; downloads the official archive when allowed; falls back
+ * to the bundled sample (2,000 / 500 images) with a notice when the full set cannot be had.
+ */
+export async function cifar10(options: Cifar10Options = {}): Promise<Cifar10> {
+  const subset = options.subset ?? "auto";
+  if (!["auto", "full", "sample"].includes(subset)) throw new Error(`cifar10(): subset must be "auto", "full" or "sample"; got "${subset}".`);
+  if (subset === "sample") {
+    const s = loadCifar10Sample();
+    return { ...s, subset: "sample", source: path.join(bundledDataDir(), SAMPLE_DIR) };
+  }
+  const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
+  const dirs = searchDirs(options.dir, cacheDir);
+  let found = findCifar10(dirs);
+  let reason = "";
+  if (!found && options.download !== false) {
+    try {
+      const dest = path.join(cacheDir, CIFAR10_ARCHIVE);
+      await downloadFile(options.url ?? CIFAR10_URL, dest, { md5: options.md5 ?? CIFAR10_MD5, progress: options.progress });
+      found = { kind: "archive", path: dest };
+    } catch (err) {
+      reason = `the download failed (${(err as Error).message}). `;
+    }
+  } else if (!found) {
+    reason = "downloading is off ({ download: false }). ";
+  }
+  if (!found) {
+    const message = `CIFAR-10 was not found in ${dirs.join(", ")}; ${reason}${whereToPut(dirs)}`;
+    if (subset === "full") throw new DataNotFoundError(message);
+    display(`Notice: using the bundled CIFAR-10 sample (2,000 train / 500 test images), not the full set. ${message}`);
+    const s = loadCifar10Sample();
+    return { ...s, subset: "sample", source: path.join(bundledDataDir(), SAMPLE_DIR) };
+  }
+  if (found.kind === "folder") return { ...loadCifar10Folder(found.path), subset: "full", source: found.path };
+  const splits = await loadCifar10Archive(found.path);
+  const md5 = await md5File(found.path);
+  const known = CIFAR10_KNOWN_MD5S[md5];
+  return { ...splits, subset: "full", source: `${found.path} (md5 ${md5}: ${known ?? "not a known release; structure checked"})` };
+}
