@@ -13,3 +13,4 @@ export { ready } from "./backend";
 export type { BackendInfo } from "./backend";
 export { interruptRequested, throwIfInterrupted, InterruptedError } from "./runtime/interrupt";
 export * as data from "./data";
+export * as plot from "./display/plot";

@@ -1,0 +1,37 @@
+/** Building a Plotly layout from lepton's chart options. */
+import type { AxisOptions, ChartOptions, Layout } from "./types";
+
+/** Plotly axis attributes from a title string or an options object (titles become `{ text }`). */
+export function axis(option: string | AxisOptions | undefined, defaults: Layout = {}): Layout {
+  if (option === undefined) return { ...defaults };
+  if (typeof option === "string") return { ...defaults, title: { text: option } };
+  const { title, ...rest } = option;
+  const out: Layout = { ...defaults, ...rest };
+  if (title !== undefined) out.title = typeof title === "string" ? { text: title } : title;
+  return out;
+}
+
+/** The layout for a chart: title, axes, size and legend, then the raw `options.layout` on top. */
+export function chartLayout(options: ChartOptions = {}, defaults: Layout = {}): Layout {
+  const layout: Layout = { ...defaults };
+  if (options.title !== undefined) layout.title = { text: options.title };
+  if (options.xaxis !== undefined || defaults.xaxis) layout.xaxis = axis(options.xaxis, (defaults.xaxis as Layout) ?? {});
+  if (options.yaxis !== undefined || defaults.yaxis) layout.yaxis = axis(options.yaxis, (defaults.yaxis as Layout) ?? {});
+  if (options.width !== undefined) layout.width = options.width;
+  if (options.height !== undefined) layout.height = options.height;
+  if (options.showlegend !== undefined) layout.showlegend = options.showlegend;
+  if (options.layout) Object.assign(layout, options.layout);
+  return layout;
+}
+
+/** Options as a list: one object or an array of them. */
+export function asList<T>(value: T | readonly T[], what: string): T[] {
+  const list = Array.isArray(value) ? [...value] : [value as T];
+  if (list.length === 0) throw new Error(`lepton.plot: ${what} is empty; pass at least one series.`);
+  for (const [i, item] of list.entries()) {
+    if (item === null || typeof item !== "object") {
+      throw new Error(`lepton.plot: ${what}[${i}] must be an object like { x, y, name } (got ${item === null ? "null" : typeof item}).`);
+    }
+  }
+  return list;
+}

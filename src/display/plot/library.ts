@@ -1,0 +1,130 @@
+/**
+ * plotly.js, delivered to the notebook page once per kernel session.
+ *
+ * How charts get plotly.js with no network:
+ *  - The library is read at runtime from the installed npm package (`plotly.js-dist-min` if present,
+ *    else `plotly.js-dist`; `LEPTON_PLOTLY_JS=/path/to/plotly.js` overrides) — never from a CDN.
+ *  - The first chart shown in a kernel session (per display sink) is preceded by one separate
+ *    `display_data` output whose HTML holds the whole library. Every chart's own HTML only waits for
+ *    `window.Plotly` and draws; so a notebook with ten charts carries the library once, and live
+ *    updates (which replace a chart's output) never touch or repeat it.
+ *  - Keeping the library in its own output (not inside the first chart) means a live chart or a
+ *    re-run chart never deletes it. After a kernel restart the first chart shown carries it again,
+ *    so re-running any single cell works; "Restart & Run All" leaves exactly one copy.
+ *  - require.js (classic Notebook, nbconvert pages): the library runs inside a function whose
+ *    `module`/`exports` are local, so its UMD header never calls an anonymous `define()` (which
+ *    require.js rejects). It then sets `window.Plotly` and, where require.js is present, also
+ *    defines the AMD module "plotly" — as plotly.py does.
+ */
+import { readFileSync } from "fs";
+import { currentSink, display, inKernel, mime, type DisplaySink, type MimeBundle } from "../display";
+
+export interface PlotlyLibrary {
+  /** The file read. */
+  path: string;
+  /** plotly.js version, from its package.json. */
+  version: string;
+  /** The JavaScript source. */
+  source: string;
+}
+
+let cached: PlotlyLibrary | undefined;
+
+/** Find and read plotly.js from node_modules (once per process). */
+export function plotlyLibrary(): PlotlyLibrary {
+  if (cached) return cached;
+  const tried: string[] = [];
+  const override = process.env.LEPTON_PLOTLY_JS;
+  if (override) {
+    cached = { path: override, version: "custom", source: readFileSync(override, "utf8") };
+    return cached;
+  }
+  for (const [pkg, file] of [
+    ["plotly.js-dist-min", "plotly.min.js"],
+    ["plotly.js-dist", "plotly.js"],
+  ] as const) {
+    try {
+      const path = require.resolve(`${pkg}/${file}`);
+      const version = (require(`${pkg}/package.json`) as { version?: string }).version ?? "unknown";
+      cached = { path, version, source: readFileSync(path, "utf8") };
+      return cached;
+    } catch {
+      tried.push(`${pkg}/${file}`);
+    }
+  }
+  throw new Error(
+    `lepton.plot: plotly.js is not installed (looked for ${tried.join(", ")}). Run \`npm install plotly.js-dist\` ` +
+      "in the project, or set LEPTON_PLOTLY_JS to the path of a plotly.js file.",
+  );
+}
+
+/** Make a string safe inside an HTML <script> element (no early `</script>`, no `<!--` state). */
+export function scriptSafe(js: string): string {
+  return js.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
+}
+
+/** The HTML that loads plotly.js into the page (once; later copies do nothing). */
+export function libraryHtml(lib: PlotlyLibrary = plotlyLibrary()): string {
+  return (
+    `<div class="lepton-plotly-library" data-plotly-version="${lib.version}" style="display:none"></div>\n` +
+    `<script type="text/javascript">\n` +
+    `window.PlotlyConfig = window.PlotlyConfig || { MathJaxConfig: "local" };\n` +
+    `(function () {\n` +
+    `  if (!(window.Plotly && window.Plotly.newPlot)) {\n` +
+    `    var module = { exports: {} };\n` +
+    `    (function (module, exports, define) {\n` +
+    scriptSafe(lib.source) +
+    `\n    })(module, module.exports, undefined);\n` +
+    `    window.Plotly = module.exports;\n` +
+    `  }\n` +
+    `  try {\n` +
+    `    var rjs = window.requirejs;\n` +
+    `    if (typeof window.define === "function" && window.define.amd && rjs && !(rjs.specified && rjs.specified("plotly"))) {\n` +
+    `      window.define("plotly", [], function () { return window.Plotly; });\n` +
+    `    }\n` +
+    `  } catch (e) { /* require.js refused; window.Plotly is enough for lepton's charts */ }\n` +
+    `})();\n` +
+    `</script>`
+  );
+}
+
+/** The mime bundle of the library output. */
+export function libraryBundle(): MimeBundle {
+  const lib = plotlyLibrary();
+  return {
+    "text/html": libraryHtml(lib),
+    "text/plain": `plotly.js ${lib.version} (loaded once per kernel session for the charts below; keep this output)`,
+  };
+}
+
+const SENT_KEY = Symbol.for("lepton.plot.librarySentTo");
+
+/** The display sinks (one per kernel session) that have already received the library. */
+function sentTo(): WeakSet<DisplaySink> {
+  const g = globalThis as any;
+  return (g[SENT_KEY] ??= new WeakSet<DisplaySink>());
+}
+
+/**
+ * In a kernel, display the library output unless this session already has it. Returns true when
+ * it was displayed now. Outside a kernel it does nothing (there is no page).
+ */
+export function ensureLibraryShown(): boolean {
+  if (!inKernel()) return false;
+  const sink = currentSink();
+  const sent = sentTo();
+  if (sent.has(sink)) return false;
+  sent.add(sink);
+  display(mime(libraryBundle()));
+  return true;
+}
+
+/**
+ * Display the plotly.js library output now, even if this session already sent it. Use it when the
+ * output that carried the library was cleared (e.g. its cell was re-run) and the notebook must be
+ * saved with working charts.
+ */
+export function includeLibrary(): void {
+  if (inKernel()) sentTo().add(currentSink());
+  display(mime(libraryBundle()));
+}
