@@ -12,3 +12,5 @@ export { DataFormatError, DataNotFoundError } from "./errors";
 export { ArchiveError } from "./archive";
 export { DownloadError, downloadFile } from "./download";
 export type { DownloadOptions } from "./download";
+export { mnist, fashionMnist, parseIdx, MNIST_CLASSES, FASHION_MNIST_CLASSES, MNIST_SOURCE, FASHION_MNIST_SOURCE } from "./mnist";
+export type { MnistOptions, ImageClassificationSplits } from "./mnist";
