@@ -14,3 +14,5 @@ export { DownloadError, downloadFile } from "./download";
 export type { DownloadOptions } from "./download";
 export { mnist, fashionMnist, parseIdx, MNIST_CLASSES, FASHION_MNIST_CLASSES, MNIST_SOURCE, FASHION_MNIST_SOURCE } from "./mnist";
 export type { MnistOptions, ImageClassificationSplits } from "./mnist";
+export { linear, blobs, moons, spirals, xor } from "./synthetic";
+export type { LinearOptions, BlobsOptions, NoisyOptions, SpiralsOptions } from "./synthetic";
