@@ -186,8 +186,10 @@ describe("fromTensors / InMemoryDataset", () => {
     });
     expect(shapes).toEqual([[4, 4, 4, 3], [2, 4, 4, 3]]);
     const shown = smallImages(6).show({ n: 4 })[DISPLAY_SYMBOL]();
-    expect((shown["text/html"] as string).match(/<img src="data:image\/png;base64,/g)!.length).toBe(4);
-    expect(shown["text/plain"]).toMatch(/a, b, c, a/);
+    const fig = shown["application/vnd.plotly.v1+json"] as { data: { source: string }[]; layout: { annotations: { text: string }[] } };
+    expect(fig.data[0].source).toMatch(/^data:image\/png;base64,/);
+    expect(fig.layout.annotations.map((a) => a.text)).toEqual(["a", "b", "c", "a"]);
+    expect(() => fromTensors(new Float32Array(10), new Int32Array(5)).show()).toThrow(/show\(\) draws images/);
     expect(String(ds)).toMatch(/6 samples.*3 classes.*double/);
   });
 });

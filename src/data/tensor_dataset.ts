@@ -14,7 +14,7 @@ import {
   type BatchTransform,
   type NamedTransform,
 } from "./transforms";
-import { imageGridHtml } from "./image_grid";
+import { imageGrid } from "../display/plot/images";
 
 /** The samples behind one or more datasets (split and take share it without copying). */
 export interface SampleStore {
@@ -34,8 +34,10 @@ export interface ShowOptions {
   n?: number;
   /** Draw randomly chosen samples with this seed (default: the first n). */
   seed?: number;
-  /** Pixels per image side in the grid (default: 2x the image, at least 48). */
-  pixelSize?: number;
+  /** Screen pixels per image pixel (default: chosen by lepton.plot.imageGrid). */
+  scale?: number;
+  /** Title above the grid (default: the dataset's name). */
+  title?: string;
 }
 
 export interface ToTfDataOptions extends Partial<BatchOptions> {}
@@ -297,9 +299,7 @@ export class InMemoryDataset implements Dataset, Displayable {
       if (this.isClassification) captions.push(this.classes![y[i]] ?? String(y[i]));
       else captions.push(Array.from(y.subarray(i * prod(this.targetShape), (i + 1) * prod(this.targetShape)), (v) => v.toPrecision(3)).join(", "));
     }
-    const markup = imageGridHtml({ pixels: x, count: n, height: h, width: w, channels: c, captions, pixelSize: options.pixelSize });
-    const text = `${this.name}: ${n} images ${h}x${w}x${c}: ${captions.slice(0, 16).join(", ")}${n > 16 ? ", ..." : ""}`;
-    return { [DISPLAY_SYMBOL]: (): MimeBundle => ({ "text/html": markup, "text/plain": text }) };
+    return imageGrid({ data: x, shape: [n, h, w, c] }, { labels: captions, format: "HWC", title: options.title ?? this.name, ...(options.scale ? { scale: options.scale } : {}) });
   }
 
   /** One-line description. */
