@@ -66,7 +66,8 @@ export interface HeatmapOptions extends ChartOptions {
   x?: Values;
   /** Row labels (default 0, 1, ...). */
   y?: Values;
-  colorscale?: string;
+  /** A Plotly colour scale name ("Viridis", "RdBu", ...) or [[0, colour], ..., [1, colour]]. */
+  colorscale?: string | Array<[number, string]>;
   zmin?: number;
   zmax?: number;
   /** Write each cell's value in it: `true`, or a d3 number format such as ".2f" or ".0%". */

@@ -49,6 +49,7 @@ export function subplots(figures: readonly Figure[], options: SubplotOptions = {
     let usesAxes = false, usesScene = false;
     for (const t of fig.data) {
       const trace: Trace = { ...t };
+      if (!trace.name && trace.showlegend === undefined) trace.showlegend = false;
       if (SCENE_TYPES.has(String(trace.type))) {
         trace.scene = sceneName;
         usesScene = true;

@@ -199,7 +199,7 @@ export function decisionBoundary(
       type: "contour", x: gx, y: gy, z, name: `P(${names[1]})`, zmin: 0, zmax: 1, opacity: 0.55,
       colorscale: [[0, palette[0]], [0.5, "#ffffff"], [1, palette[1]]],
       contours: { start: 0, end: 1, size: 0.1, coloring: "heatmap", showlines: false },
-      colorbar: { title: { text: `P(${names[1]})` } }, hoverinfo: "skip",
+      colorbar: { title: { text: `P(${names[1]})` } }, hoverinfo: "skip", showlegend: false,
     });
     data.push({
       type: "contour", x: gx, y: gy, z, name: "boundary (p = 0.5)", showscale: false, hoverinfo: "skip",
@@ -227,6 +227,7 @@ export function decisionBoundary(
     xaxis: { title: { text: "x₁" }, range: [xa, xb] },
     yaxis: { title: { text: "x₂" }, range: [ya, yb] },
     height: 500,
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
   });
   return new Figure(data, layout, options.config, undefined, "decision boundary");
 }
@@ -291,7 +292,7 @@ export function confusionMatrix(matrix: Matrix, options: ConfusionMatrixOptions 
     x: names,
     y: names,
     text,
-    colorscale: colorscale ?? "Blues",
+    colorscale: colorscale ?? [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]],
     title: "Confusion matrix",
     xaxis: { title: "predicted" },
     yaxis: { title: "true" },
