@@ -16,3 +16,7 @@ export { mnist, fashionMnist, parseIdx, MNIST_CLASSES, FASHION_MNIST_CLASSES, MN
 export type { MnistOptions, ImageClassificationSplits } from "./mnist";
 export { linear, blobs, moons, spirals, xor } from "./synthetic";
 export type { LinearOptions, BlobsOptions, NoisyOptions, SpiralsOptions } from "./synthetic";
+export { csv } from "./csv";
+export type { CsvOptions, CsvDataset } from "./csv";
+export { imageFolder, decodeImage } from "./image_folder";
+export type { ImageFolderOptions } from "./image_folder";
