@@ -162,6 +162,15 @@ describe("fromTensors / InMemoryDataset", () => {
     expect(again.xs).toEqual(crop.xs);
   });
 
+  it("augmentations give the same result on tensors (after a map) as on the batch values", async () => {
+    const ds = smallImages(12);
+    const opts = { crop: { padding: 1 }, flip: true, cutout: { size: 2 } } as const;
+    const direct = await collect(ds.augment(opts).normalize([0.5, 0.4, 0.3], [0.2, 0.3, 0.4]), { batchSize: 5, seed: 9, shuffle: true });
+    const viaTensors = await collect(ds.map((b) => ({ x: tf.clone(b.x), y: b.y })).augment(opts).normalize([0.5, 0.4, 0.3], [0.2, 0.3, 0.4]), { batchSize: 5, seed: 9, shuffle: true });
+    expect(viaTensors.shapes).toEqual(direct.shapes);
+    viaTensors.xs.flat().forEach((v, i) => expect(v).toBeCloseTo(direct.xs.flat()[i], 5));
+  });
+
   it("cutout zeroes one clipped square per image", async () => {
     const ones = fromTensors(new Float32Array(8 * 6 * 6).fill(1), new Int32Array(8), { inputShape: [6, 6, 1] });
     const out = (await collect(ones.augment({ cutout: { size: 2 } }), { batchSize: 8, seed: 5 })).xs[0];

@@ -24,6 +24,8 @@ export interface ReadArchiveOptions {
    * so that large archives can be decoded member by member. A throw rejects the archive.
    */
   onMember?(memberPath: string, data: Buffer): void;
+  /** Fed every byte of the archive file as it is read (e.g. an md5 hash, to avoid a second pass). */
+  hash?: { update(chunk: Buffer): unknown };
 }
 
 const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
@@ -92,6 +94,7 @@ export function readArchiveMembers(archive: string, options: ReadArchiveOptions)
       if (!failed) resolve(members);
     });
     input.on("error", (err) => fail(err));
+    if (options.hash) input.on("data", (chunk) => options.hash!.update(chunk as Buffer));
     input.pipe(parser as unknown as NodeJS.WritableStream);
   });
 }

@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { display } from "../display/display";
 import { readArchiveMembers } from "./archive";
-import { downloadFile, md5File } from "./download";
+import { createHash } from "crypto";
+import { downloadFile } from "./download";
 import { DataFormatError, DataNotFoundError } from "./errors";
 import { bundledDataDir, defaultCacheDir, searchDirs } from "./paths";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
@@ -119,7 +120,8 @@ export function loadCifar10Folder(folder: string): { train: InMemoryDataset; tes
 }
 
 /** Load the full set from cifar-10-binary.tar.gz, read safely in memory (nothing is extracted to disk). */
-export async function loadCifar10Archive(archive: string): Promise<{ train: InMemoryDataset; test: InMemoryDataset }> {
+export async function loadCifar10Archive(archive: string): Promise<{ train: InMemoryDataset; test: InMemoryDataset; md5: string }> {
+  const hash = createHash("md5");
   const trainImages = new Uint8Array(PER_FILE * TRAIN_FILES.length * PIXELS);
   const trainLabels = new Int32Array(PER_FILE * TRAIN_FILES.length);
   const testImages = new Uint8Array(PER_FILE * PIXELS);
@@ -128,6 +130,7 @@ export async function loadCifar10Archive(archive: string): Promise<{ train: InMe
   const seen = new Set<string>();
   const base = path.basename(archive);
   await readArchiveMembers(archive, {
+    hash,
     want: (p) => (wanted.has(path.posix.basename(p)) ? PER_FILE * RECORD : undefined),
     onMember: (p, data) => {
       const f = path.posix.basename(p);
@@ -144,7 +147,11 @@ export async function loadCifar10Archive(archive: string): Promise<{ train: InMe
   if (missing.length) {
     throw new DataFormatError(`${base}: missing ${missing.join(", ")}; this is not a complete CIFAR-10 binary archive.`);
   }
-  return { train: makeSplit("cifar10/train", trainImages, trainLabels), test: makeSplit("cifar10/test", testImages, testLabels) };
+  return {
+    train: makeSplit("cifar10/train", trainImages, trainLabels),
+    test: makeSplit("cifar10/test", testImages, testLabels),
+    md5: hash.digest("hex"),
+  };
 }
 
 /** Load a sample folder (data_batch_sample.bin / test_batch_sample.bin, any whole number of records). */
@@ -219,8 +226,7 @@ export async function cifar10(options: Cifar10Options = {}): Promise<Cifar10> {
     return { ...s, subset: "sample", source: path.join(bundledDataDir(), SAMPLE_DIR) };
   }
   if (found.kind === "folder") return { ...loadCifar10Folder(found.path), subset: "full", source: found.path };
-  const splits = await loadCifar10Archive(found.path);
-  const md5 = await md5File(found.path);
+  const { md5, ...splits } = await loadCifar10Archive(found.path);
   const known = CIFAR10_KNOWN_MD5S[md5];
   return { ...splits, subset: "full", source: `${found.path} (md5 ${md5}: ${known ?? "not a known release; structure checked"})` };
 }

@@ -101,14 +101,21 @@ export class InMemoryDataset implements Dataset, Displayable {
   /** Gather samples `rows` (store indices) into tensors and apply the transforms. */
   private makeBatch(rows: Int32Array, ctx: { rng: () => number }): Batch {
     const { x, y } = this.gather(rows);
+    const shape = [rows.length, ...this.store.inputShape];
+    // Leading transforms with an array form run on the values before they become a tensor.
+    let first = 0;
+    while (first < this.transforms.length && this.transforms[first].applyArray) {
+      this.transforms[first].applyArray!(x, shape, ctx);
+      first++;
+    }
     return tf.tidy(() => {
       let batch: Batch = {
-        x: tf.tensor(x, [rows.length, ...this.store.inputShape], "float32"),
+        x: tf.tensor(x, shape, "float32"),
         y: this.isClassification
           ? tf.tensor1d(y as Int32Array, "int32")
           : tf.tensor(y, [rows.length, ...this.store.targetShape], "float32"),
       };
-      for (const t of this.transforms) batch = t.apply(batch, ctx);
+      for (const t of this.transforms.slice(first)) batch = t.apply(batch, ctx);
       return batch as unknown as tf.TensorContainerObject;
     }) as unknown as Batch;
   }
