@@ -6,8 +6,10 @@ import * as http from "http";
 import { createHash } from "crypto";
 import type { AddressInfo } from "net";
 import * as tf from "@tensorflow/tfjs";
-import { cifar10, decodeCifarRecords, CIFAR10_CLASSES } from "../src/data/cifar10";
-import { downloadFile } from "../src/data/download";
+import { cifar10, decodeCifarRecords, findCifar10, CIFAR10_CLASSES } from "../src/data/cifar10";
+import { downloadFile, progressLine } from "../src/data/download";
+import { searchDirs } from "../src/data/paths";
+import { setDisplaySink, plainText, type MimeBundle } from "../src/display/display";
 import { readArchiveMembers } from "../src/data/archive";
 import { tarGz, cifarRecords } from "./fixtures/data/tarball";
 
@@ -143,6 +145,59 @@ describe("download", () => {
       expect(md5(fs.readFileSync(dest))).toBe(md5(body));
     } finally {
       await srv.close();
+    }
+  });
+
+  it("shows progress through display handle updates, and gives up on a silent server", async () => {
+    const body = Buffer.alloc(300_000, 7);
+    const srv = await serve((req, res) => {
+      if (req.url === "/silent") return; // never answers
+      res.writeHead(200, { "Content-Length": String(body.length) });
+      // Send in slices over ~1.2 s so that several progress updates fall due.
+      let at = 0;
+      const timer = setInterval(() => {
+        res.write(body.subarray(at, at + 30_000));
+        at += 30_000;
+        if (at >= body.length) { clearInterval(timer); res.end(); }
+      }, 120);
+    });
+    const shown: { kind: string; id?: string; text: string }[] = [];
+    setDisplaySink({
+      display: (b: MimeBundle, _m, id) => shown.push({ kind: "display", id, text: plainText(b) }),
+      update: (b: MimeBundle, _m, id) => shown.push({ kind: "update", id, text: plainText(b) }),
+    });
+    try {
+      const dir = freshDir("progress");
+      await downloadFile(`${srv.url}/big`, path.join(dir, "big.bin"), { md5: md5(body), label: "big.bin" });
+      expect(shown[0]).toMatchObject({ kind: "display", text: expect.stringMatching(/^big\.bin: 0 B \/ 293\.0 KB \(0%\)/) });
+      const updates = shown.filter((s) => s.kind === "update");
+      expect(updates.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(shown.map((s) => s.id)).size).toBe(1);
+      expect(updates.at(-1)!.text).toMatch(/^big\.bin: 293\.0 KB \/ 293\.0 KB \(100%\), .*KB\/s, ETA 0 s: done, md5 verified$/);
+      await expect(downloadFile(`${srv.url}/silent`, path.join(dir, "s.bin"), { md5: md5(body), progress: false, idleTimeoutMs: 300 }))
+        .rejects.toThrow(/no answer within 0\.3 s/);
+      expect(fs.readdirSync(dir)).toEqual(["big.bin"]);
+    } finally {
+      setDisplaySink(undefined);
+      await srv.close();
+    }
+    expect(progressLine("f", 5 * 1024 * 1024, 10 * 1024 * 1024, 2)).toBe("f: 5.0 MB / 10.0 MB (50%), 2.5 MB/s, ETA 2 s");
+  });
+
+  it("searches the given folder, then LEPTON_DATA_DIR, then the cache", () => {
+    const [a, b, c] = ["order-a", "order-b", "order-c"].map(freshDir);
+    for (const d of [b, c]) fs.writeFileSync(path.join(d, "cifar-10-binary.tar.gz"), "");
+    process.env.LEPTON_DATA_DIR = b;
+    try {
+      expect(searchDirs(a, c)).toEqual([a, b, c]);
+      expect(findCifar10(searchDirs(a, c))).toEqual({ kind: "archive", path: path.join(b, "cifar-10-binary.tar.gz") });
+      fs.mkdirSync(path.join(a, "cifar-10-batches-bin"));
+      for (const f of [...TRAIN, "test_batch.bin"]) fs.writeFileSync(path.join(a, "cifar-10-batches-bin", f), "");
+      expect(findCifar10(searchDirs(a, c))).toEqual({ kind: "folder", path: path.join(a, "cifar-10-batches-bin") });
+      delete process.env.LEPTON_DATA_DIR;
+      expect(findCifar10(searchDirs(undefined, c))).toEqual({ kind: "archive", path: path.join(c, "cifar-10-binary.tar.gz") });
+    } finally {
+      delete process.env.LEPTON_DATA_DIR;
     }
   });
 

@@ -18,7 +18,7 @@ export interface DownloadOptions {
   progress?: boolean;
   /** Name shown in progress lines (default: the file name). */
   label?: string;
-  /** Give up when no bytes arrive for this long (ms, default 60 s). */
+  /** Give up when the server does not answer, or no bytes arrive, for this long (ms, default 30 s). */
   idleTimeoutMs?: number;
 }
 
@@ -51,7 +51,7 @@ export class DownloadError extends Error {
   }
 }
 
-function get(url: string, redirectsLeft: number): Promise<http.IncomingMessage> {
+function get(url: string, redirectsLeft: number, timeoutMs: number): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const client = url.startsWith("https:") ? https : url.startsWith("http:") ? http : undefined;
     if (!client) return reject(new DownloadError(`unsupported URL ${url} (http or https only)`));
@@ -60,7 +60,7 @@ function get(url: string, redirectsLeft: number): Promise<http.IncomingMessage> 
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
         if (redirectsLeft <= 0) return reject(new DownloadError(`too many redirects fetching ${url}`));
-        return resolve(get(new URL(res.headers.location, url).toString(), redirectsLeft - 1));
+        return resolve(get(new URL(res.headers.location, url).toString(), redirectsLeft - 1, timeoutMs));
       }
       if (status !== 200) {
         res.resume();
@@ -69,6 +69,8 @@ function get(url: string, redirectsLeft: number): Promise<http.IncomingMessage> 
       resolve(res);
     });
     req.on("error", (err) => reject(new DownloadError(`cannot reach ${url}: ${err.message}`)));
+    // No answer at all (a network that drops packets) must not hang the caller for minutes.
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
   });
 }
 
@@ -86,7 +88,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
   let lastShown = 0;
   const interval = inKernel() ? 500 : 5000;
   try {
-    const res = await get(url, 5);
+    const res = await get(url, 5, options.idleTimeoutMs ?? 30_000);
     const lengthHeader = res.headers["content-length"];
     const total = lengthHeader !== undefined ? Number(lengthHeader) : undefined;
     const hash = createHash("md5");
@@ -102,7 +104,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
         out.destroy();
         reject(err);
       };
-      res.setTimeout(options.idleTimeoutMs ?? 60_000, () => fail(new DownloadError(`no data from ${url} for ${(options.idleTimeoutMs ?? 60_000) / 1000} s`)));
+      res.setTimeout(options.idleTimeoutMs ?? 30_000, () => fail(new DownloadError(`no data from ${url} for ${(options.idleTimeoutMs ?? 30_000) / 1000} s`)));
       res.on("data", (chunk: Buffer) => {
         received += chunk.length;
         hash.update(chunk);
