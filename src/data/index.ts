@@ -20,3 +20,5 @@ export { csv } from "./csv";
 export type { CsvOptions, CsvDataset } from "./csv";
 export { imageFolder, decodeImage } from "./image_folder";
 export type { ImageFolderOptions } from "./image_folder";
+export { randomCrop, randomFlip, cutout, normalizeTransform } from "./transforms";
+export type { NamedTransform, ArrayTransform } from "./transforms";

@@ -280,7 +280,7 @@ export class InMemoryDataset implements Dataset, Displayable {
    * Each iteration over it reshuffles with the same seed unless none is given.
    */
   toTfData(options: ToTfDataOptions = {}): tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }> {
-    const opts: BatchOptions = { batchSize: options.batchSize ?? 32, ...options } as BatchOptions;
+    const opts: BatchOptions = { ...options, batchSize: options.batchSize ?? 32 };
     const self = this;
     return tf.data.generator(async function* () {
       for await (const b of self.batches(opts)) yield { xs: b.x, ys: b.y };
