@@ -76,4 +76,18 @@ describe("synthetic data", () => {
     const sp = await all(s);
     for (let i = 0; i < 300; i++) expect(Math.hypot(sp.x[2 * i], sp.x[2 * i + 1])).toBeLessThanOrEqual(1 + 1e-6);
   });
+
+  it("trains a tf.LayersModel through toTfData() (tf.data interop) without leaking tensors", async () => {
+    const ds = blobs({ n: 300, centers: [[-3, 0], [3, 0], [0, 4]], spread: 0.4, seed: 5 });
+    const before = tf.memory().numTensors;
+    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 3, activation: "softmax" })] });
+    const optimizer = tf.train.adam(0.1);
+    model.compile({ optimizer, loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
+    const h = await model.fitDataset(ds.toTfData({ batchSize: 32, shuffle: true, seed: 1 }), { epochs: 15, verbose: 0 });
+    const acc = h.history.acc ?? h.history.accuracy;
+    expect(acc[acc.length - 1] as number).toBeGreaterThan(0.9);
+    model.dispose();
+    optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

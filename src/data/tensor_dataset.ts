@@ -40,7 +40,10 @@ export interface ShowOptions {
   title?: string;
 }
 
-export interface ToTfDataOptions extends Partial<BatchOptions> {}
+export interface ToTfDataOptions extends Partial<BatchOptions> {
+  /** Class labels as one-hot float32 [b, classes] instead of float32 indices [b] (default false). */
+  oneHot?: boolean;
+}
 
 function prod(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -276,14 +279,26 @@ export class InMemoryDataset implements Dataset, Displayable {
   }
 
   /**
-   * A tf.data.Dataset of batches {xs, ys} (the shape tf.LayersModel.fitDataset expects).
-   * Each iteration over it reshuffles with the same seed unless none is given.
+   * A tf.data.Dataset of batches {xs, ys} (the shape tf.LayersModel.fitDataset expects). Class
+   * labels come as float32 indices (what tfjs-layers' sparse losses and metrics accept), or one-hot
+   * float32 [b, classes] with `oneHot: true` (for categoricalCrossentropy). Each iteration over it
+   * replays the same order when a seed is given.
    */
   toTfData(options: ToTfDataOptions = {}): tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }> {
-    const opts: BatchOptions = { ...options, batchSize: options.batchSize ?? 32 };
+    const { oneHot = false, ...rest } = options;
+    const opts: BatchOptions = { ...rest, batchSize: options.batchSize ?? 32 };
     const self = this;
+    const k = this.classes?.length ?? 0;
     return tf.data.generator(async function* () {
-      for await (const b of self.batches(opts)) yield { xs: b.x, ys: b.y };
+      for await (const b of self.batches(opts)) {
+        if (!self.isClassification) {
+          yield { xs: b.x, ys: b.y };
+          continue;
+        }
+        const ys = tf.tidy(() => (oneHot ? tf.oneHot(b.y as tf.Tensor1D, k).toFloat() : b.y.toFloat()));
+        b.y.dispose();
+        yield { xs: b.x, ys };
+      }
     } as unknown as () => AsyncIterator<{ xs: tf.Tensor; ys: tf.Tensor }>);
   }
 
