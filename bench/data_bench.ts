@@ -52,6 +52,11 @@ async function main(): Promise<void> {
   console.log(`memory: peak RSS ${peakRssMB.toFixed(0)} MB during load (RSS before ${(rssBefore / 1e6).toFixed(0)} MB, ` +
     `after ${(mem.rss / 1e6).toFixed(0)} MB; typed arrays ${(mem.arrayBuffers / 1e6).toFixed(0)} MB)`);
 
+  const s0 = process.hrtime.bigint();
+  const stats = data.train.channelStats();
+  console.log(`channelStats over the train split: ${(Number(process.hrtime.bigint() - s0) / 1e9).toFixed(2)} s, ` +
+    `mean [${stats.mean.map((v) => v.toFixed(4)).join(", ")}], std [${stats.std.map((v) => v.toFixed(4)).join(", ")}]`);
+
   const plain = await batchesPerSecond(data.train, count);
   console.log(`batches/s at 64, plain:                     ${plain.toFixed(1)} (${(plain * 64).toFixed(0)} images/s)`);
   const norm = data.train.normalize([0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]);
