@@ -125,12 +125,15 @@ describe("live figures", () => {
   it("keeps a window of maxPoints, replaces data and rejects a missing trace", () => {
     const { sink, messages } = recordingSink();
     setDisplaySink(sink);
-    const live = plot.live(plot.line({ y: [] }), { maxPoints: 3 });
+    const original = plot.line({ y: [] });
+    const live = plot.live(original, { maxPoints: 3 });
     live.extend(0, [1, 2, 3, 4, 5], [10, 20, 30, 40, 50]);
     live.flush();
     let json = messages[messages.length - 1].bundle[plot.PLOTLY_MIME] as plot.FigureJSON;
     expect(json.data[0]).toMatchObject({ x: [3, 4, 5], y: [30, 40, 50] });
     expect(() => live.extend(1, 1, 1)).toThrow(/no trace 1/);
+    expect(original.data[0]).toMatchObject({ x: [], y: [] }); // the figure passed in is left alone
+    expect(live.current().data[0]).toMatchObject({ x: [3, 4, 5], y: [30, 40, 50] });
     live.replace([{ type: "bar", x: ["a"], y: new Float32Array([2]) }], { title: { text: "now" } });
     live.close();
     json = messages[messages.length - 1].bundle[plot.PLOTLY_MIME] as plot.FigureJSON;

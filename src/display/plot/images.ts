@@ -79,11 +79,6 @@ function splitBatch(images: Tensor | PixelArray | ReadonlyArray<ImageInput>): Im
     const size = rest.reduce((a, b) => a * b, 1);
     return Array.from({ length: n }, (_, i) => ({ data: sliceOf(data, i * size, size), shape: rest }));
   }
-  if (shape.length === 3 && shape[0] > 4 && shape[1] > 4 && shape[2] > 4) {
-    const [n, ...rest] = shape;
-    const size = rest[0] * rest[1];
-    return Array.from({ length: n }, (_, i) => ({ data: sliceOf(data, i * size, size), shape: rest }));
-  }
   return [{ data, shape }];
 }
 

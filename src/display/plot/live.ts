@@ -49,7 +49,7 @@ export class LiveFigure {
     this.intervalMs = 1000 / rate;
     this.maxPoints = options.maxPoints ?? Infinity;
     this.base = fig;
-    this.data = fig.data.map((t) => ({ ...t }));
+    this.data = fig.data.map(ownArrays);
     this.layout = { ...fig.layout };
     ensureLibraryShown();
     this.handle = display(mime(chartBundle(this.current().toJSON(), this.current().summary(), this.key)));
@@ -69,24 +69,27 @@ export class LiveFigure {
     const ys = typeof y === "number" ? [y] : Array.from(y);
     if (xs.length !== ys.length) throw new Error(`lepton.plot.live: extend got ${xs.length} x values and ${ys.length} y values; pass as many of each.`);
     const clean = (v: number) => (Number.isFinite(v) ? v : null);
-    let tx = [...((t.x as unknown[]) ?? []), ...xs.map(clean)];
-    let ty = [...((t.y as unknown[]) ?? []), ...ys.map(clean)];
-    if (tx.length > this.maxPoints) {
-      tx = tx.slice(tx.length - this.maxPoints);
-      ty = ty.slice(ty.length - this.maxPoints);
+    // The arrays are this live figure's own copies (see ownArrays): append in place.
+    if (!Array.isArray(t.x)) t.x = [];
+    if (!Array.isArray(t.y)) t.y = [];
+    const tx = t.x as unknown[], ty = t.y as unknown[];
+    for (let i = 0; i < xs.length; i++) {
+      tx.push(clean(xs[i]));
+      ty.push(clean(ys[i]));
     }
-    this.data[trace] = { ...t, x: tx, y: ty };
+    if (tx.length > this.maxPoints) tx.splice(0, tx.length - this.maxPoints);
+    if (ty.length > this.maxPoints) ty.splice(0, ty.length - this.maxPoints);
     this.changed();
   }
 
   /** Replace all traces (and optionally merge layout changes). */
   replace(data: Trace[] | Figure, layout?: Layout): void {
     if (data instanceof Figure) {
-      this.data = data.data.map((t) => ({ ...t }));
+      this.data = data.data.map(ownArrays);
       this.layout = { ...data.layout };
     } else {
       if (!Array.isArray(data)) throw new Error("lepton.plot.live: replace takes an array of traces or a Figure.");
-      this.data = plainJSON(data, "data") as Trace[];
+      this.data = (plainJSON(data, "data") as Trace[]).map(ownArrays);
     }
     if (layout) this.layout = { ...this.layout, ...(plainJSON(layout, "layout") as Layout) };
     this.changed();
@@ -132,6 +135,14 @@ export class LiveFigure {
     this.handle.update(mime(chartBundle(fig.toJSON(), fig.summary(), this.key)));
     this.updatesSent++;
   }
+}
+
+/** A shallow copy of a trace whose x and y arrays are fresh, so that extending them changes no one else's. */
+function ownArrays(trace: Trace): Trace {
+  const copy: Trace = { ...trace };
+  if (Array.isArray(copy.x)) copy.x = [...copy.x];
+  if (Array.isArray(copy.y)) copy.y = [...copy.y];
+  return copy;
 }
 
 /** Show a figure and return a handle that updates it in place: `const live = plot.live(fig)`. */

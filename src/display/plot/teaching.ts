@@ -178,8 +178,14 @@ export function decisionBoundary(
   }
   const res = Math.max(10, options.resolution ?? 100);
   const bounds = (k: number): [number, number] => {
-    const v = pts.map((p) => p[k] ?? 0);
-    const lo = Math.min(...v), hi = Math.max(...v);
+    let lo = Infinity, hi = -Infinity;
+    for (const p of pts) {
+      const v = p[k];
+      if (v === null || v === undefined) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (lo === Infinity) [lo, hi] = [-1, 1];
     const pad = ((hi - lo) || 1) * (options.padding ?? 0.15);
     return [lo - pad, hi + pad];
   };
