@@ -200,5 +200,8 @@ describe("fromTensors / InMemoryDataset", () => {
     expect(fig.layout.annotations.map((a) => a.text)).toEqual(["a", "b", "c", "a"]);
     expect(() => fromTensors(new Float32Array(10), new Int32Array(5)).show()).toThrow(/show\(\) draws images/);
     expect(String(ds)).toMatch(/6 samples.*3 classes.*double/);
+    const summary = ds[DISPLAY_SYMBOL]();
+    expect(summary["text/plain"]).toBe(String(ds));
+    expect(summary["text/html"]).toContain("<td style=\"text-align:left\">a (2), b (2), c (2)</td>");
   });
 });

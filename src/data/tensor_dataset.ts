@@ -334,7 +334,21 @@ export class InMemoryDataset implements Dataset, Displayable {
   }
 
   [DISPLAY_SYMBOL](): MimeBundle {
-    return { "text/plain": this.toString() };
+    const esc = (t: string) => t.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]!);
+    const rows: [string, string][] = [
+      ["samples", String(this.size)],
+      ["input shape", `[${this.inputShape.join(", ")}]`],
+    ];
+    if (this.classes) {
+      const counts = this.classCounts();
+      const shown = this.classes.slice(0, 20).map((c, i) => `${c} (${counts[i]})`).join(", ");
+      rows.push([`${this.classes.length} classes`, shown + (this.classes.length > 20 ? ", ..." : "")]);
+    } else rows.push(["target shape", `[${this.targetShape.join(", ")}]`]);
+    if (this.transforms.length) rows.push(["transforms", this.transformNames.join(" → ")]);
+    const html = `<table class="lepton-dataset"><caption style="text-align:left"><b>${esc(this.name)}</b></caption>` +
+      rows.map(([k, v]) => `<tr><th style="text-align:left">${esc(k)}</th><td style="text-align:left">${esc(v)}</td></tr>`).join("") +
+      `</table>`;
+    return { "text/plain": this.toString(), "text/html": html };
   }
 }
 
