@@ -61,6 +61,7 @@ describe("fromTensors / InMemoryDataset", () => {
     expect(() => fromTensors(new Float32Array(6), new Int32Array(4), { inputShape: [2] })).toThrow(/3 samples but y has 4/);
     expect(() => fromTensors(new Float32Array(4), new Int32Array([0, 5]), { classes: ["a", "b"] })).toThrow(/out of range/);
     expect(() => fromTensors(new Float32Array(4), new Int32Array([0, -1]))).toThrow(/not a class index/);
+    expect(() => fromTensors(new Float32Array(4), [0, 1.5], { classes: ["a", "b"] })).toThrow(/label 1\.5 at sample 1 is not a class index/);
   });
 
   it("shuffles deterministically for a seed, differently for another, covering every sample", async () => {

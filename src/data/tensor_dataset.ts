@@ -406,7 +406,11 @@ export function fromTensors(x: InputData, y: TargetData, opts: FromTensorsOption
       targetShape = opts.targetShape ? targetShape : y.rank === 1 ? [1] : y.shape.slice(1);
     }
   } else if (y instanceof Float32Array || Array.isArray(y)) {
-    if (classification) ys = Int32Array.from(y);
+    if (classification) {
+      const bad = Array.prototype.findIndex.call(y, (v: number) => !Number.isInteger(v));
+      if (bad >= 0) throw new Error(`fromTensors(): label ${y[bad]} at sample ${bad} is not a class index (whole number >= 0).`);
+      ys = Int32Array.from(y);
+    }
     else {
       ys = Float32Array.from(y);
       if (!opts.targetShape) targetShape = [1];
