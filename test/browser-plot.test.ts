@@ -16,6 +16,7 @@ import { pathToFileURL } from "url";
 import * as tf from "@tensorflow/tfjs";
 import { setDisplaySink, toMimeBundle, type DisplaySink, type MimeBundle } from "../src/display/display";
 import * as plot from "../src/display/plot";
+import { resetLibrarySession } from "../src/display/plot/library";
 import { CHART_CELLS } from "./fixtures/plot/charts";
 import {
   PYTHON, artifactsDir, blockNetwork, dismissKernelDialog, fullScreenshot, browserTestsUnavailable, jupyterEnv, launchChromium, notebook,
@@ -31,6 +32,7 @@ function executedNotebook(): { nb: object; libraryCopies: number } {
   let current: MimeBundle[] = [];
   const sink: DisplaySink = { display: (b) => current.push(b), update: () => undefined };
   setDisplaySink(sink);
+  resetLibrarySession(); // a fresh kernel session
   try {
     CHART_CELLS.forEach((source) => {
       current = [];
@@ -116,6 +118,7 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
   it("classic Notebook redraws a live chart in place from display/update messages, plotly.js once", async () => {
     // The messages a kernel session sends for a live chart: library, chart, then updates.
     const sent: { type: string; bundle: MimeBundle; displayId?: string }[] = [];
+    resetLibrarySession(); // a fresh kernel session
     setDisplaySink({
       display: (bundle, _m, displayId) => sent.push({ type: "display_data", bundle, displayId }),
       update: (bundle, _m, displayId) => sent.push({ type: "update_display_data", bundle, displayId }),

@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { PNG } from "pngjs";
 import { display, setDisplaySink, toMimeBundle, type DisplaySink, type MimeBundle } from "../src/display/display";
 import * as plot from "../src/display/plot";
+import { resetLibrarySession } from "../src/display/plot/library";
 
 /** A display sink that records what a kernel would send (display_data / update_display_data). */
 function recordingSink() {
@@ -22,6 +23,7 @@ function countLibrary(html: string): number {
   return html.split(LIB_MARK).length - 1;
 }
 
+beforeEach(() => resetLibrarySession()); // each test is a fresh kernel session
 afterEach(() => setDisplaySink(undefined));
 
 describe("mime bundles", () => {
@@ -66,7 +68,13 @@ describe("mime bundles", () => {
     expect(countLibrary(messages[0].bundle["text/html"] as string)).toBe(1);
     expect(messages[0].bundle[plot.PLOTLY_MIME]).toBeUndefined();
     expect(messages[0].bundle["text/plain"]).toMatch(/^plotly\.js \d/);
-    // A new session (kernel restart installs a new sink) gets the library again, once.
+    // The kernel may install a new sink object per cell: still the same session, no new library.
+    const perCell = recordingSink();
+    setDisplaySink(perCell.sink);
+    plot.line({ y: [0] }).show();
+    expect(perCell.messages.map((m) => countLibrary(m.bundle["text/html"] as string))).toEqual([0]);
+    // A new session (kernel restart: a new process) gets the library again, once.
+    resetLibrarySession();
     const second = recordingSink();
     setDisplaySink(second.sink);
     plot.line({ y: [1] }).show();

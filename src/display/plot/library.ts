@@ -4,7 +4,7 @@
  * How charts get plotly.js with no network:
  *  - The library is read at runtime from the installed npm package (`plotly.js-dist-min` if present,
  *    else `plotly.js-dist`; `LEPTON_PLOTLY_JS=/path/to/plotly.js` overrides) — never from a CDN.
- *  - The first chart shown in a kernel session (per display sink) is preceded by one separate
+ *  - The first chart shown in a kernel session (kernel process) is preceded by one separate
  *    `display_data` output whose HTML holds the whole library. Every chart's own HTML only waits for
  *    `window.Plotly` and draws; so a notebook with ten charts carries the library once, and live
  *    updates (which replace a chart's output) never touch or repeat it.
@@ -17,7 +17,7 @@
  *    defines the AMD module "plotly" — as plotly.py does.
  */
 import { readFileSync } from "fs";
-import { currentSink, display, inKernel, mime, type DisplaySink, type MimeBundle } from "../display";
+import { display, inKernel, mime, type MimeBundle } from "../display";
 
 export interface PlotlyLibrary {
   /** The file read. */
@@ -97,12 +97,23 @@ export function libraryBundle(): MimeBundle {
   };
 }
 
-const SENT_KEY = Symbol.for("lepton.plot.librarySentTo");
+const SENT_KEY = Symbol.for("lepton.plot.librarySent");
 
-/** The display sinks (one per kernel session) that have already received the library. */
-function sentTo(): WeakSet<DisplaySink> {
-  const g = globalThis as any;
-  return (g[SENT_KEY] ??= new WeakSet<DisplaySink>());
+/**
+ * A kernel session is a kernel process: the library is sent once per process (kept on globalThis so
+ * that every loaded copy of lepton agrees), whatever sink objects the kernel installs per cell.
+ */
+function librarySent(): boolean {
+  return (globalThis as any)[SENT_KEY] === true;
+}
+
+function markLibrarySent(sent: boolean): void {
+  (globalThis as any)[SENT_KEY] = sent;
+}
+
+/** Forget that the library was sent, as after a kernel restart. For tests and in-process kernels. */
+export function resetLibrarySession(): void {
+  markLibrarySent(false);
 }
 
 /**
@@ -110,11 +121,8 @@ function sentTo(): WeakSet<DisplaySink> {
  * it was displayed now. Outside a kernel it does nothing (there is no page).
  */
 export function ensureLibraryShown(): boolean {
-  if (!inKernel()) return false;
-  const sink = currentSink();
-  const sent = sentTo();
-  if (sent.has(sink)) return false;
-  sent.add(sink);
+  if (!inKernel() || librarySent()) return false;
+  markLibrarySent(true);
   display(mime(libraryBundle()));
   return true;
 }
@@ -125,6 +133,6 @@ export function ensureLibraryShown(): boolean {
  * saved with working charts.
  */
 export function includeLibrary(): void {
-  if (inKernel()) sentTo().add(currentSink());
+  if (inKernel()) markLibrarySent(true);
   display(mime(libraryBundle()));
 }
