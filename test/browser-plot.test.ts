@@ -191,6 +191,62 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
     }
   });
 
+  it("after a kernel restart, re-running cells in any order keeps charts drawing, also after a reload", async () => {
+    // What each run of a cell sends, from a real lepton session (one sink per cell run).
+    const run = (source: () => unknown) => {
+      const bundles: MimeBundle[] = [];
+      setDisplaySink({ display: (b) => bundles.push(b), update: () => undefined });
+      try {
+        bundles.push(toMimeBundle(source()));
+      } finally {
+        setDisplaySink(undefined);
+      }
+      return bundles;
+    };
+    resetLibrarySession(); // session 1
+    const s1cell0 = run(() => plot.line({ y: [1, 2] }, { title: "A1" }));
+    const s1cell1 = run(() => plot.bar({ y: [3, 1] }, { title: "B1" }));
+    resetLibrarySession(); // kernel restart: session 2 re-runs the second cell first, then the first
+    const s2cell1 = run(() => plot.bar({ y: [1, 3] }, { title: "B2" }));
+    const s2cell0 = run(() => plot.line({ y: [2, 1] }, { title: "A2" }));
+    expect([s1cell0.length, s1cell1.length, s2cell1.length, s2cell0.length]).toEqual([2, 1, 2, 1]);
+    const empty = (id: string) => ({ cell_type: "code", id, metadata: {}, execution_count: null, source: "// chart", outputs: [] });
+    writeJSON(join(nbDir, "restart.ipynb"), notebook([empty("c0"), empty("c1")], { name: "lepton", display_name: "Lepton (TypeScript)", language: "typescript" }));
+    server ??= await startNotebookServer(nbDir, env);
+    const context = await launchChromium();
+    try {
+      await blockNetwork(context, [server.url]);
+      const page = await context.newPage();
+      const open = async () => {
+        await page.goto(`${server!.url}/notebooks/restart.ipynb?token=${server!.token}`);
+        await page.waitForFunction(() => (window as any).Jupyter?.notebook?._fully_loaded === true);
+        await dismissKernelDialog(page);
+      };
+      await open();
+      const runCell = (cell: number, bundles: MimeBundle[]) =>
+        page.evaluate(({ cell, bundles }) => {
+          const area = (window as any).Jupyter.notebook.get_cell(cell).output_area;
+          area.clear_output();
+          for (const data of bundles) area.handle_output({ header: { msg_type: "display_data" }, content: { data, metadata: {}, transient: {} } });
+        }, { cell, bundles });
+      await runCell(0, s1cell0);
+      await runCell(1, s1cell1);
+      expect((await waitForCharts(page, 2)).map((c) => c.title)).toEqual(["A1", "B1"]);
+      await runCell(1, s2cell1);
+      await runCell(0, s2cell0); // the library output is now below this chart
+      await page.waitForFunction(() => Array.from(document.querySelectorAll(".js-plotly-plot")).map((g: any) => g._fullLayout?.title?.text).join() === "A2,B2");
+      await page.evaluate(() => (window as any).Jupyter.notebook.save_notebook());
+      await page.waitForFunction(() => !(window as any).Jupyter.notebook.dirty);
+      const saved = JSON.parse(readFileSync(join(nbDir, "restart.ipynb"), "utf8"));
+      const libraries = saved.cells.flatMap((c: any) => c.outputs).filter((o: any) => [].concat(o.data["text/html"] ?? []).join("").includes("lepton-plotly-library"));
+      expect(libraries).toHaveLength(1);
+      await open(); // a fresh page: plotly.js now comes from the second cell's output, below the first chart
+      expect((await waitForCharts(page, 2)).map((c) => c.title)).toEqual(["A2", "B2"]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it("nbconvert's HTML export draws every chart from file:// with the network off", async () => {
     const conv = spawnSync(PYTHON, ["-m", "nbconvert", "--to", "html", nbPath, "--output-dir", join(root, "html")], { env, encoding: "utf8" });
     expect(conv.status, conv.stderr).toBe(0);
