@@ -1,0 +1,175 @@
+/**
+ * The Lepton kernel spec and where Jupyter looks for it, written without Python.
+ *
+ * Where `lepton kernel install` writes (kernels/NAME under the Jupyter data folder):
+ *   default / --user  JUPYTER_DATA_DIR if set, else the per-user folder: Linux $XDG_DATA_HOME/jupyter or
+ *                     ~/.local/share/jupyter, macOS ~/Library/Jupyter, Windows %APPDATA%\jupyter
+ *   --sys-prefix      the active Python environment: $VIRTUAL_ENV, else $CONDA_PREFIX, else the prefix
+ *                     Node was installed under (path.dirname(dirname(node))), each + /share/jupyter
+ *   --prefix DIR      DIR/share/jupyter
+ */
+import fs from "fs";
+import os from "os";
+import path from "path";
+
+export const DEFAULT_KERNEL_NAME = "lepton";
+export const DISPLAY_NAME = "Lepton (TypeScript)";
+
+/** This package's root folder (the one whose package.json is named "lepton"). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    try {
+      if (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).name === "lepton") return dir;
+    } catch {
+      /* keep looking */
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find lepton's package.json above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/** The compiled kernel launcher (kernel/launcher.ts after `npm run build`). */
+export function launcherPath(root = packageRoot()): string {
+  return path.join(root, "dist", "kernel", "launcher.js");
+}
+
+export interface KernelSpec {
+  argv: string[];
+  display_name: string;
+  language: string;
+  interrupt_mode: "signal" | "message";
+  env?: Record<string, string>;
+  metadata?: Record<string, unknown>;
+}
+
+/** The command that starts the kernel: this Node and this package's launcher, absolute paths. */
+export function kernelArgv(root = packageRoot()): string[] {
+  return [process.execPath, launcherPath(root), "-f", "{connection_file}"];
+}
+
+export function kernelSpec(root = packageRoot()): KernelSpec {
+  return {
+    argv: kernelArgv(root),
+    display_name: DISPLAY_NAME,
+    language: "typescript",
+    // POSIX: SIGINT also stops synchronous code (vm breakOnSigint). Windows has no SIGINT for Node
+    // children started by Jupyter, so the kernel takes interrupt_request messages there.
+    interrupt_mode: process.platform === "win32" ? "message" : "signal",
+    metadata: { lepton: { root } },
+  };
+}
+
+/** Jupyter's per-user data folder (what `jupyter --data-dir` prints). */
+export function userDataDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  if (env.JUPYTER_DATA_DIR) return env.JUPYTER_DATA_DIR;
+  const home = env.HOME || env.USERPROFILE || os.homedir();
+  if (platform === "darwin") return path.join(home, "Library", "Jupyter");
+  if (platform === "win32") {
+    const appdata = env.APPDATA;
+    if (!appdata) throw new Error("APPDATA is not set: cannot find Jupyter's per-user folder (set JUPYTER_DATA_DIR or use --prefix DIR)");
+    return path.join(appdata, "jupyter");
+  }
+  return path.join(env.XDG_DATA_HOME || path.join(home, ".local", "share"), "jupyter");
+}
+
+/** The environment prefix for --sys-prefix (see the file comment). */
+export function sysPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VIRTUAL_ENV || env.CONDA_PREFIX || path.dirname(path.dirname(process.execPath));
+}
+
+export type InstallTarget = { kind: "user" } | { kind: "sys-prefix" } | { kind: "prefix"; dir: string };
+
+/** The `kernels` folder for a target. */
+export function kernelsDir(target: InstallTarget, env: NodeJS.ProcessEnv = process.env): string {
+  switch (target.kind) {
+    case "user":
+      return path.join(userDataDir(env), "kernels");
+    case "sys-prefix":
+      return path.join(sysPrefix(env), "share", "jupyter", "kernels");
+    case "prefix":
+      return path.join(path.resolve(target.dir), "share", "jupyter", "kernels");
+  }
+}
+
+function checkName(name: string): void {
+  if (!/^[a-z0-9._-]+$/i.test(name)) {
+    throw new Error(`invalid kernel name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-' only`);
+  }
+}
+
+/** Write kernel.json and the logos into kernels/NAME; returns that folder. */
+export function installKernelSpec(target: InstallTarget, name = DEFAULT_KERNEL_NAME, env: NodeJS.ProcessEnv = process.env): string {
+  checkName(name);
+  const root = packageRoot();
+  if (!fs.existsSync(launcherPath(root))) {
+    throw new Error(`${launcherPath(root)} is missing: run \`npm run build\` in ${root} first`);
+  }
+  const dir = path.join(kernelsDir(target, env), name);
+  fs.mkdirSync(dir, { recursive: true });
+  const spec = kernelSpec(root);
+  if (name !== DEFAULT_KERNEL_NAME) spec.display_name = `${DISPLAY_NAME} [${name}]`;
+  fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(spec, null, 2) + "\n");
+  for (const logo of ["logo-32x32.png", "logo-64x64.png"]) fs.copyFileSync(path.join(root, "kernel", logo), path.join(dir, logo));
+  return dir;
+}
+
+/** Remove kernels/NAME from every place Jupyter looks (or from one target); returns the folders removed. */
+export function uninstallKernelSpec(name = DEFAULT_KERNEL_NAME, targets?: InstallTarget[], env: NodeJS.ProcessEnv = process.env): string[] {
+  checkName(name);
+  const removed: string[] = [];
+  const dirs = targets ? targets.map((t) => kernelsDir(t, env)) : searchKernelsDirs(env);
+  for (const kernels of dirs) {
+    const dir = path.join(kernels, name);
+    const specFile = path.join(dir, "kernel.json");
+    if (!fs.existsSync(specFile)) continue;
+    fs.rmSync(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
+
+/** The kernels folders Jupyter searches, in its order: JUPYTER_PATH, user, environment, system. */
+export function searchKernelsDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs: string[] = [];
+  for (const p of (env.JUPYTER_PATH ?? "").split(path.delimiter).filter(Boolean)) dirs.push(path.join(p, "kernels"));
+  dirs.push(path.join(userDataDir(env), "kernels"));
+  dirs.push(kernelsDir({ kind: "sys-prefix" }, env));
+  if (process.platform === "win32") {
+    if (env.PROGRAMDATA) dirs.push(path.join(env.PROGRAMDATA, "jupyter", "kernels"));
+  } else {
+    dirs.push("/usr/local/share/jupyter/kernels", "/usr/share/jupyter/kernels");
+  }
+  return [...new Set(dirs.map((d) => path.resolve(d)))];
+}
+
+export interface InstalledKernel {
+  name: string;
+  dir: string;
+  spec: KernelSpec;
+}
+
+/** Every kernel spec Jupyter would find (the first folder wins for a name). */
+export function listKernelSpecs(env: NodeJS.ProcessEnv = process.env): InstalledKernel[] {
+  const found = new Map<string, InstalledKernel>();
+  for (const kernels of searchKernelsDirs(env)) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(kernels);
+    } catch {
+      continue;
+    }
+    for (const name of names.sort()) {
+      const key = name.toLowerCase();
+      if (found.has(key)) continue;
+      try {
+        const spec = JSON.parse(fs.readFileSync(path.join(kernels, name, "kernel.json"), "utf8"));
+        found.set(key, { name: key, dir: path.join(kernels, name), spec });
+      } catch {
+        /* not a kernel folder */
+      }
+    }
+  }
+  return [...found.values()];
+}
