@@ -14,3 +14,7 @@ export type { BackendInfo } from "./backend";
 export { interruptRequested, throwIfInterrupted, InterruptedError } from "./runtime/interrupt";
 export * as data from "./data";
 export * as plot from "./display/plot";
+export { record } from "./display/record";
+export * as models from "./models";
+export { train, fitOneCycle, evaluate, lrFind, summary, save, load, optimizer, Optimizer, History, EvaluationReport, LrFindResult, ModelSummary, NonFiniteLossError, callbacks } from "./training";
+export type { TrainOptions, EvaluateOptions, LrFindOptions, OptimizerSpec, ScheduleSpec, Callback, TrainContext, Logs, DataInput, Loaded } from "./training";

@@ -1,0 +1,201 @@
+/**
+ * Training callbacks: hooks at training, epoch and batch boundaries, and the built-in ones
+ * (earlyStopping, checkpoint, reduceOnPlateau).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { History } from "./history";
+import type { Optimizer } from "./optimizers";
+import { save } from "./checkpoint_io";
+
+/** Metrics of one epoch: loss, accuracy, val_loss, val_accuracy, lr, time_s (absent ones omitted). */
+export type Logs = { [metric: string]: number };
+
+/** What callbacks see and may change while training runs. */
+export interface TrainContext {
+  model: tf.LayersModel;
+  optimizer: Optimizer;
+  history: History;
+  /** Total epochs requested. */
+  epochs: number;
+  stepsPerEpoch: number;
+  /** Ask training to stop after the current batch/epoch, giving a reason shown to the user. */
+  stop(reason: string): void;
+  /** Set once stop() was called. */
+  readonly stopRequested: boolean;
+  /** Factor applied on top of the LR schedule (reduceOnPlateau lowers it). Starts at 1. */
+  lrScale: number;
+  /** Print a line in the training output. */
+  log(message: string): void;
+}
+
+/** A callback: any of these methods. Epochs are numbered from 1, batches from 1 within an epoch. */
+export interface Callback {
+  onTrainBegin?(ctx: TrainContext): void | Promise<void>;
+  onEpochBegin?(epoch: number, ctx: TrainContext): void | Promise<void>;
+  /** Called after each batch with its loss (reading it every batch costs a device sync). */
+  onBatchEnd?(batch: number, logs: { loss: number; lr: number; epoch: number; size: number }, ctx: TrainContext): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: Logs, ctx: TrainContext): void | Promise<void>;
+  onTrainEnd?(ctx: TrainContext): void | Promise<void>;
+}
+
+type Mode = "min" | "max" | "auto";
+
+/** Tracks the best value of a metric ("min" for losses, "max" for accuracy under "auto"). */
+class Monitor {
+  best: number;
+  readonly sign: number;
+  constructor(readonly metric: string, mode: Mode, readonly minDelta: number) {
+    const m = mode === "auto" ? (/acc|f1|precision|recall/.test(metric) ? "max" : "min") : mode;
+    this.sign = m === "min" ? 1 : -1;
+    this.best = Infinity * this.sign;
+  }
+  /** The value this epoch, falling back from val_x to x when there is no validation data. */
+  read(logs: Logs, ctx: TrainContext, who: string): number | undefined {
+    if (logs[this.metric] !== undefined) return logs[this.metric];
+    throw new Error(
+      `${who}: metric "${this.metric}" is not in the epoch logs (${Object.keys(logs).join(", ")}). ` +
+        `Pass monitor: one of those, or give train() validationData / validationSplit for val_ metrics.`,
+    );
+  }
+  improved(value: number): boolean {
+    return this.sign * (this.best - value) > this.minDelta;
+  }
+}
+
+export interface EarlyStoppingOptions {
+  /** Metric to watch (default "val_loss", or "loss" when there is no validation data). */
+  monitor?: string;
+  /** Epochs without improvement before stopping (default 3). */
+  patience?: number;
+  minDelta?: number;
+  mode?: Mode;
+  /** Put back the weights of the best epoch when stopping or at the end (default false). */
+  restoreBest?: boolean;
+}
+
+function defaultMonitor(logs: Logs, requested?: string): string {
+  return requested ?? ("val_loss" in logs ? "val_loss" : "loss");
+}
+
+/** Stop when `monitor` has not improved for `patience` epochs; optionally restore the best weights. */
+export function earlyStopping(options: EarlyStoppingOptions = {}): Callback {
+  const patience = options.patience ?? 3;
+  let monitor: Monitor | undefined;
+  let wait = 0;
+  let bestEpoch = 0;
+  let bestWeights: tf.Tensor[] | undefined;
+  const release = () => {
+    if (bestWeights) tf.dispose(bestWeights);
+    bestWeights = undefined;
+  };
+  return {
+    onTrainBegin() {
+      monitor = undefined;
+      wait = 0;
+      release();
+    },
+    onEpochEnd(epoch, logs, ctx) {
+      monitor ??= new Monitor(defaultMonitor(logs, options.monitor), options.mode ?? "auto", options.minDelta ?? 0);
+      const value = monitor.read(logs, ctx, "earlyStopping");
+      if (value === undefined) return;
+      if (monitor.improved(value)) {
+        monitor.best = value;
+        bestEpoch = epoch;
+        wait = 0;
+        if (options.restoreBest) {
+          release();
+          bestWeights = ctx.model.getWeights().map((w) => w.clone());
+        }
+      } else if (++wait >= patience) {
+        ctx.stop(`early stopping: ${monitor.metric} has not improved for ${patience} epochs (best ${monitor.best.toFixed(4)} at epoch ${bestEpoch})`);
+      }
+    },
+    onTrainEnd(ctx) {
+      if (options.restoreBest && bestWeights && monitor) {
+        ctx.model.setWeights(bestWeights);
+        ctx.log(`earlyStopping: restored the weights of epoch ${bestEpoch} (${monitor.metric} ${monitor.best.toFixed(4)}).`);
+      }
+      release();
+    },
+  };
+}
+
+export interface CheckpointOptions {
+  /** Folder to save into (model.json, weights.bin, optimizer state, state.json). */
+  dir: string;
+  /** Save only when `monitor` improves (default false: save after every epoch). */
+  keepBest?: boolean;
+  monitor?: string;
+  mode?: Mode;
+}
+
+/** Save model, optimizer and training state to `dir` after each epoch (or only the best ones). */
+export function checkpoint(options: CheckpointOptions): Callback {
+  if (!options || typeof options.dir !== "string" || !options.dir) {
+    throw new Error("checkpoint(): pass a folder, e.g. checkpoint({ dir: \"checkpoints/run1\" }).");
+  }
+  let monitor: Monitor | undefined;
+  return {
+    onTrainBegin() {
+      monitor = undefined;
+    },
+    async onEpochEnd(epoch, logs, ctx) {
+      if (options.keepBest) {
+        monitor ??= new Monitor(defaultMonitor(logs, options.monitor), options.mode ?? "auto", 0);
+        const value = monitor.read(logs, ctx, "checkpoint");
+        if (value === undefined || !monitor.improved(value)) return;
+        monitor.best = value;
+      }
+      await save(options.dir, ctx.model, ctx.optimizer, { epoch, history: ctx.history.metrics, epochs: ctx.history.epochs });
+    },
+  };
+}
+
+export interface ReduceOnPlateauOptions {
+  monitor?: string;
+  /** Multiply the LR by this when stuck (default 0.1). */
+  factor?: number;
+  /** Epochs without improvement before reducing (default 2). */
+  patience?: number;
+  /** Never go below this LR (default 0). */
+  minLr?: number;
+  minDelta?: number;
+  mode?: Mode;
+}
+
+/** Lower the learning rate by `factor` when `monitor` stops improving. */
+export function reduceOnPlateau(options: ReduceOnPlateauOptions = {}): Callback {
+  const factor = options.factor ?? 0.1;
+  if (!(factor > 0 && factor < 1)) throw new Error(`reduceOnPlateau(): factor must be between 0 and 1; got ${factor}.`);
+  const patience = options.patience ?? 2;
+  let monitor: Monitor | undefined;
+  let wait = 0;
+  return {
+    onTrainBegin() {
+      monitor = undefined;
+      wait = 0;
+    },
+    onEpochEnd(epoch, logs, ctx) {
+      monitor ??= new Monitor(defaultMonitor(logs, options.monitor), options.mode ?? "auto", options.minDelta ?? 0);
+      const value = monitor.read(logs, ctx, "reduceOnPlateau");
+      if (value === undefined) return;
+      if (monitor.improved(value)) {
+        monitor.best = value;
+        wait = 0;
+      } else if (++wait >= patience) {
+        const lr = ctx.optimizer.lr;
+        const minLr = options.minLr ?? 0;
+        if (lr * factor >= minLr) {
+          ctx.lrScale *= factor;
+          ctx.log(`reduceOnPlateau: ${monitor.metric} has not improved for ${patience} epochs; LR x${factor} (now about ${(lr * factor).toExponential(2)}).`);
+        }
+        wait = 0;
+      }
+    },
+  };
+}
+
+/** A callback from plain functions: lambda({ onEpochEnd: (epoch, logs) => ... }). */
+export function lambda(hooks: Callback): Callback {
+  return hooks;
+}

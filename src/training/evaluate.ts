@@ -1,0 +1,227 @@
+/**
+ * evaluate(model, data): loss, accuracy, per-class precision/recall/F1/support with macro and
+ * weighted averages, the confusion matrix, the most-confused pairs and the samples with the
+ * highest loss. The report displays as a table, a confusion heatmap and a grid of top losses.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ready } from "../backend";
+import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from "../display/display";
+import { confusionMatrix as confusionPlot } from "../display/plot/teaching";
+import { imageGrid } from "../display/plot/images";
+import type { Figure } from "../display/plot/figure";
+import { meanSquaredError, perSampleCrossEntropy } from "./losses";
+import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
+import { classificationMetrics, type ClassMetrics } from "./metrics";
+import { formatMetric } from "./history";
+
+export interface EvaluateOptions {
+  /** Samples per batch (default 256). */
+  batchSize?: number;
+  /** How many highest-loss samples to keep with their images (default 16). */
+  topLosses?: number;
+}
+
+export interface TopLoss {
+  /** Position of the sample in the dataset (its order without shuffling). */
+  index: number;
+  loss: number;
+  label: number;
+  predicted: number;
+  /** Softmax probability of the predicted class. */
+  probability: number;
+  /** The model input (float values, shape `shape`). */
+  image: Float32Array;
+  shape: number[];
+}
+
+export interface ConfusedPair {
+  actual: string;
+  predicted: string;
+  count: number;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+export class EvaluationReport implements Displayable {
+  constructor(
+    /** Mean loss (cross-entropy for classifiers, MSE for regression). */
+    readonly loss: number,
+    /** Fraction correct (NaN for regression). */
+    readonly accuracy: number,
+    /** Number of samples. */
+    readonly n: number,
+    readonly classes: string[],
+    /** confusion[t][p] = samples of true class t predicted as p. */
+    readonly confusion: number[][],
+    readonly perClass: ClassMetrics[],
+    readonly macro: ClassMetrics,
+    readonly weighted: ClassMetrics,
+    /** True label of every sample, in dataset order. */
+    readonly labels: Int32Array,
+    /** Predicted label of every sample. */
+    readonly predictions: Int32Array,
+    /** Loss of every sample. */
+    readonly sampleLosses: Float32Array,
+    /** Highest-loss samples, worst first. */
+    readonly topLosses: TopLoss[],
+  ) {}
+
+  /** The `n` most frequent (actual, predicted) mistakes. */
+  mostConfused(n = 5): ConfusedPair[] {
+    const pairs: ConfusedPair[] = [];
+    this.confusion.forEach((row, t) =>
+      row.forEach((count, p) => {
+        if (t !== p && count > 0) pairs.push({ actual: this.classes[t], predicted: this.classes[p], count });
+      }),
+    );
+    return pairs.sort((a, b) => b.count - a.count).slice(0, n);
+  }
+
+  /** Heatmap of the confusion matrix with counts in the cells. */
+  confusionPlot(): Figure {
+    return confusionPlot(this.confusion, { labels: this.classes, title: `Confusion matrix (accuracy ${(100 * this.accuracy).toFixed(1)}%)` });
+  }
+
+  /** Images of the highest-loss samples labelled "true / predicted (p)". */
+  topLossesPlot(n = this.topLosses.length): Figure {
+    const items = this.topLosses.slice(0, n);
+    if (items.length === 0) throw new Error("evaluate: no top losses were kept (pass topLosses > 0).");
+    const shape = items[0].shape;
+    const images = items.map((t) => ({ data: t.image, shape }));
+    return imageGrid(images as any, {
+      labels: items.map((t) => `${this.classes[t.label]} / ${this.classes[t.predicted]} (${t.probability.toFixed(2)})`),
+      labelColors: items.map((t) => (t.label === t.predicted ? "green" : "red")),
+      title: "Top losses: actual / predicted (probability)",
+    });
+  }
+
+  /** The per-class table as text (like scikit-learn's classification_report). */
+  toString(): string {
+    if (!this.classes.length) return `loss ${formatMetric(this.loss)} over ${this.n} samples`;
+    const w = Math.max(12, ...this.classes.map((c) => c.length));
+    const row = (name: string, m: ClassMetrics) =>
+      `${name.padStart(w)}  ${m.precision.toFixed(4).padStart(9)}  ${m.recall.toFixed(4).padStart(9)}  ${m.f1.toFixed(4).padStart(9)}  ${String(m.support).padStart(7)}`;
+    const lines = [
+      `loss ${formatMetric(this.loss)}   accuracy ${(100 * this.accuracy).toFixed(2)}%   (${this.n} samples)`,
+      `${"".padStart(w)}  ${"precision".padStart(9)}  ${"recall".padStart(9)}  ${"f1".padStart(9)}  ${"support".padStart(7)}`,
+      ...this.perClass.map((m, i) => row(this.classes[i], m)),
+      row("macro avg", this.macro),
+      row("weighted avg", this.weighted),
+    ];
+    const confused = this.mostConfused(5);
+    if (confused.length) lines.push("most confused: " + confused.map((p) => `${p.actual}→${p.predicted} ${p.count}`).join(", "));
+    return lines.join("\n");
+  }
+
+  /** HTML table of the metrics. */
+  tableHtml(): string {
+    const td = (v: string) => `<td style="text-align:right">${v}</td>`;
+    const row = (name: string, m: ClassMetrics, bold = false) =>
+      `<tr${bold ? ' style="font-weight:bold"' : ""}><td>${escapeHtml(name)}</td>${td(m.precision.toFixed(3))}${td(m.recall.toFixed(3))}${td(m.f1.toFixed(3))}${td(String(m.support))}</tr>`;
+    const confused = this.mostConfused(5)
+      .map((p) => `<li>${escapeHtml(p.actual)} → ${escapeHtml(p.predicted)}: ${p.count}</li>`)
+      .join("");
+    return (
+      `<div><b>loss</b> ${formatMetric(this.loss)} &nbsp; <b>accuracy</b> ${(100 * this.accuracy).toFixed(2)}% &nbsp; (${this.n} samples)</div>` +
+      `<table><tr><th>class</th><th>precision</th><th>recall</th><th>f1</th><th>support</th></tr>` +
+      this.perClass.map((m, i) => row(this.classes[i], m)).join("") +
+      row("macro avg", this.macro, true) +
+      row("weighted avg", this.weighted, true) +
+      `</table>` +
+      (confused ? `<div><b>Most confused</b> (actual → predicted: count)<ul>${confused}</ul></div>` : "")
+    );
+  }
+
+  [DISPLAY_SYMBOL](): MimeBundle {
+    if (!this.classes.length) return { "text/plain": this.toString() };
+    let markup = this.tableHtml();
+    const figs: Figure[] = [this.confusionPlot()];
+    if (this.topLosses.length && this.topLosses[0].shape.length >= 2) {
+      try {
+        figs.push(this.topLossesPlot());
+      } catch {
+        /* inputs that are not images: no grid */
+      }
+    }
+    for (const f of figs) {
+      const h = toMimeBundle(f)["text/html"];
+      if (typeof h === "string") markup += h;
+    }
+    return { "text/html": markup, "text/plain": this.toString() };
+  }
+}
+
+/**
+ * Evaluate a classifier (or regressor) on data, in inference mode.
+ *
+ *   const report = await lepton.evaluate(model, cifar.test);   // table, confusion matrix, top losses
+ *   report.accuracy; report.perClass[3].f1; report.mostConfused(3);
+ */
+export async function evaluate(model: tf.LayersModel, data: DataInput, options: EvaluateOptions = {}): Promise<EvaluationReport> {
+  await ready();
+  const ds = toDataset(data, "evaluate()", "data");
+  checkFits(model, ds, "evaluate()");
+  const batchSize = options.batchSize ?? 256;
+  const keep = options.topLosses ?? 16;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`evaluate(): batchSize must be a whole number >= 1; got ${batchSize}.`);
+  const classification = isClassification(ds);
+  const n = ds.size;
+  const labels = new Int32Array(n);
+  const preds = new Int32Array(n);
+  const losses = new Float32Array(n);
+  let top: TopLoss[] = [];
+  let offset = 0;
+  let regressionLoss = 0;
+  for await (const b of ds.batches({ batchSize, shuffle: false })) {
+    const bs = b.x.shape[0];
+    if (!classification) {
+      const l = tf.tidy(() => meanSquaredError(model.apply(b.x, { training: false }) as tf.Tensor, b.y));
+      regressionLoss += (await l.data())[0] * bs;
+      tf.dispose([l, b.x, b.y]);
+      offset += bs;
+      continue;
+    }
+    const [lossT, predT, probT] = tf.tidy(() => {
+      const out = model.apply(b.x, { training: false }) as tf.Tensor;
+      return [perSampleCrossEntropy(out, b.y), out.argMax(-1).toInt(), tf.softmax(out as tf.Tensor2D).max(-1)];
+    });
+    const [lv, pv, prv, yv] = await Promise.all([lossT.data(), predT.data(), probT.data(), b.y.data()]);
+    losses.set(lv as Float32Array, offset);
+    preds.set(pv as Int32Array, offset);
+    for (let i = 0; i < bs; i++) labels[offset + i] = yv[i];
+    if (keep > 0) {
+      const threshold = top.length >= keep ? top[top.length - 1].loss : -Infinity;
+      const candidates: number[] = [];
+      for (let i = 0; i < bs; i++) if (lv[i] > threshold) candidates.push(i);
+      if (candidates.length) {
+        const xv = await b.x.data();
+        const d = xv.length / bs;
+        for (const i of candidates) {
+          top.push({
+            index: offset + i, loss: lv[i], label: yv[i], predicted: pv[i], probability: prv[i],
+            image: Float32Array.from(xv.subarray(i * d, (i + 1) * d)), shape: b.x.shape.slice(1),
+          });
+        }
+        top = top.sort((a, c) => c.loss - a.loss).slice(0, keep);
+      }
+    }
+    tf.dispose([lossT, predT, probT, b.x, b.y]);
+    offset += bs;
+  }
+  if (!classification) {
+    return new EvaluationReport(regressionLoss / Math.max(n, 1), NaN, n, [], [], [], emptyMetrics(n), emptyMetrics(n), labels, preds, losses, []);
+  }
+  const units = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
+  const classes = ds.classes ? [...ds.classes] : [];
+  while (classes.length < units) classes.push(String(classes.length));
+  const m = classificationMetrics(labels, preds, classes.length);
+  let lossSum = 0;
+  for (let i = 0; i < n; i++) lossSum += losses[i];
+  return new EvaluationReport(lossSum / Math.max(n, 1), m.accuracy, n, classes, m.confusion, m.perClass, m.macro, m.weighted, labels, preds, losses, top);
+}
+
+function emptyMetrics(n: number): ClassMetrics {
+  return { precision: NaN, recall: NaN, f1: NaN, support: n };
+}

@@ -1,0 +1,191 @@
+/**
+ * lrFind: the learning-rate range test (Leslie Smith; fastai's lr_find). Train for a short while
+ * with the LR growing exponentially, record the smoothed loss, suggest an LR, then put the model's
+ * weights and the optimizer's state back as they were.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ready } from "../backend";
+import { interruptRequested } from "../runtime/interrupt";
+import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from "../display/display";
+import { line } from "../display/plot/charts";
+import type { Figure } from "../display/plot/figure";
+import { makeOptimizer, Optimizer, type NamedTensor, type OptimizerName, type OptimizerSpec } from "./optimizers";
+import { meanSquaredError, perSampleCrossEntropy } from "./losses";
+import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
+
+export interface LrFindOptions {
+  /** Smallest LR tried (default 1e-7). */
+  startLr?: number;
+  /** Largest LR tried (default 10). */
+  endLr?: number;
+  /** Number of steps (default 100). */
+  numIter?: number;
+  batchSize?: number;
+  /** Optimizer to test (default SGD with momentum 0.9). A lepton Optimizer's state is restored afterwards. */
+  optimizer?: OptimizerSpec | OptimizerName | Optimizer;
+  /** Stop once the smoothed loss exceeds this multiple of the best (default 4). */
+  divergeFactor?: number;
+  seed?: number;
+}
+
+export interface LrSuggestion {
+  /** fastai's "valley": two thirds down the longest descending stretch of the curve. */
+  valley: number;
+  /** Where the smoothed loss falls fastest (steepest negative slope vs log LR). */
+  steepest: number;
+  /** The LR with the lowest smoothed loss, divided by 10. */
+  minimumDiv10: number;
+}
+
+export class LrFindResult implements Displayable {
+  constructor(
+    /** LR of each step. */
+    readonly lrs: number[],
+    /** Smoothed (debiased EMA) loss of each step. */
+    readonly losses: number[],
+    readonly suggestion: LrSuggestion,
+  ) {}
+
+  /** The suggested LR (the valley). */
+  get suggested(): number {
+    return this.suggestion.valley;
+  }
+
+  plot(): Figure {
+    const s = this.suggestion;
+    const at = (lr: number) => this.losses[nearest(this.lrs, lr)];
+    return line(
+      [
+        { x: this.lrs, y: this.losses, name: "smoothed loss" },
+        { x: [s.valley], y: [at(s.valley)], name: `valley ${s.valley.toExponential(1)}`, mode: "markers" },
+        { x: [s.steepest], y: [at(s.steepest)], name: `steepest ${s.steepest.toExponential(1)}`, mode: "markers" },
+      ] as any,
+      { title: "Learning-rate finder", xaxis: { title: "learning rate", type: "log" }, yaxis: { title: "loss" } },
+    );
+  }
+
+  toString(): string {
+    const s = this.suggestion;
+    return `lrFind: ${this.lrs.length} steps from ${this.lrs[0]?.toExponential(1)} to ${this.lrs[this.lrs.length - 1]?.toExponential(1)}. ` +
+      `Suggested LR ${s.valley.toExponential(2)} (valley); steepest ${s.steepest.toExponential(2)}; minimum/10 ${s.minimumDiv10.toExponential(2)}.`;
+  }
+
+  [DISPLAY_SYMBOL](): MimeBundle {
+    return { ...toMimeBundle(this.plot()), "text/plain": this.toString() };
+  }
+}
+
+function nearest(xs: number[], v: number): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (Math.abs(Math.log(xs[i] / v)) < Math.abs(Math.log(xs[best] / v))) best = i;
+  return best;
+}
+
+/** Suggested LRs from a loss-vs-LR curve (exported for tests). */
+export function suggestLr(lrs: number[], losses: number[]): LrSuggestion {
+  const n = losses.length;
+  if (n < 3) throw new Error(`lrFind: only ${n} steps were recorded; use more data or a larger numIter.`);
+  // Valley: the longest strictly decreasing subsequence; pick a point 2/3 down it.
+  const lds = new Array(n).fill(1);
+  let maxEnd = 0;
+  for (let i = 1; i < n; i++) {
+    for (let j = 0; j < i; j++) if (losses[i] < losses[j] && lds[i] < lds[j] + 1) lds[i] = lds[j] + 1;
+    if (lds[i] > lds[maxEnd]) maxEnd = i;
+  }
+  const maxStart = maxEnd - lds[maxEnd] + 1;
+  const sections = (maxEnd - maxStart) / 3;
+  const valleyIdx = Math.min(n - 1, maxStart + Math.floor(sections) + Math.floor(sections / 2));
+  // Steepest: most negative d(loss)/d(log lr) by central differences.
+  let steepIdx = 1;
+  let steepest = Infinity;
+  for (let i = 1; i < n - 1; i++) {
+    const g = (losses[i + 1] - losses[i - 1]) / (Math.log(lrs[i + 1]) - Math.log(lrs[i - 1]));
+    if (g < steepest) {
+      steepest = g;
+      steepIdx = i;
+    }
+  }
+  let minIdx = 0;
+  for (let i = 1; i < n; i++) if (losses[i] < losses[minIdx]) minIdx = i;
+  return { valley: lrs[valleyIdx], steepest: lrs[steepIdx], minimumDiv10: lrs[minIdx] / 10 };
+}
+
+/**
+ * Sweep the LR exponentially and suggest one. The model's weights (and a passed lepton Optimizer's
+ * state) are exactly as before when it returns.
+ *
+ *   const r = await lepton.lrFind(model, cifar.train);   // shows the curve; r.suggested is the LR
+ */
+export async function lrFind(model: tf.LayersModel, data: DataInput, options: LrFindOptions = {}): Promise<LrFindResult> {
+  await ready();
+  const ds = toDataset(data, "lrFind()", "data");
+  checkFits(model, ds, "lrFind()");
+  const startLr = options.startLr ?? 1e-7;
+  const endLr = options.endLr ?? 10;
+  const numIter = options.numIter ?? 100;
+  const batchSize = options.batchSize ?? 32;
+  const diverge = options.divergeFactor ?? 4;
+  if (!(startLr > 0 && endLr > startLr)) throw new Error(`lrFind(): need 0 < startLr < endLr; got ${startLr} and ${endLr}.`);
+  if (!Number.isInteger(numIter) || numIter < 3) throw new Error(`lrFind(): numIter must be a whole number >= 3; got ${numIter}.`);
+  const classification = isClassification(ds);
+
+  const external = options.optimizer instanceof Optimizer;
+  const optimizer = makeOptimizer(options.optimizer ?? { type: "sgd", momentum: 0.9 });
+  const savedLr = optimizer.lr;
+  const savedOpt: NamedTensor[] = external ? await optimizer.getWeights() : [];
+  const savedWeights = model.getWeights().map((w) => w.clone());
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+
+  const lrs: number[] = [];
+  const losses: number[] = [];
+  let avg = 0;
+  let best = Infinity;
+  try {
+    let i = 0;
+    let epoch = 0;
+    outer: while (i < numIter) {
+      let any = false;
+      for await (const b of ds.batches({ batchSize, shuffle: true, seed: options.seed === undefined ? undefined : options.seed + epoch })) {
+        any = true;
+        if (i >= numIter || interruptRequested()) {
+          tf.dispose([b.x, b.y]);
+          break outer;
+        }
+        const lr = startLr * Math.pow(endLr / startLr, i / (numIter - 1));
+        optimizer.setLr(lr);
+        const lossT = tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(() => {
+            const out = model.apply(b.x, { training: true }) as tf.Tensor;
+            return classification ? (perSampleCrossEntropy(out, b.y).mean() as tf.Scalar) : meanSquaredError(out, b.y);
+          }, vars);
+          optimizer.apply(grads, vars);
+          return value;
+        });
+        tf.dispose([b.x, b.y]);
+        const loss = (await lossT.data())[0];
+        lossT.dispose();
+        i++;
+        if (!Number.isFinite(loss)) break outer;
+        avg = 0.98 * avg + 0.02 * loss;
+        const smoothed = avg / (1 - Math.pow(0.98, i));
+        lrs.push(lr);
+        losses.push(smoothed);
+        if (smoothed < best) best = smoothed;
+        if (i > 10 && smoothed > diverge * best) break outer;
+      }
+      if (!any) break;
+      epoch++;
+    }
+  } finally {
+    model.setWeights(savedWeights);
+    tf.dispose(savedWeights);
+    if (external) {
+      await optimizer.setWeights(savedOpt);
+      tf.dispose(savedOpt.map((t) => t.tensor));
+      optimizer.setLr(savedLr);
+    } else {
+      optimizer.dispose();
+    }
+  }
+  return new LrFindResult(lrs, losses, suggestLr(lrs, losses));
+}

@@ -1,0 +1,147 @@
+/**
+ * Optimizers by name (SGD with momentum / Nesterov, Adam, AdamW) with a learning rate that can be
+ * changed every batch and weight decay (L2 added to the gradient for SGD and Adam, decoupled for AdamW).
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** A tensor with a name (optimizer state). */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+export type OptimizerName = "sgd" | "adam" | "adamw";
+
+export interface OptimizerSpec {
+  type: OptimizerName;
+  /** Learning rate (default 0.01 for SGD, 0.001 for Adam/AdamW). */
+  lr?: number;
+  /** SGD momentum (default 0: plain SGD). */
+  momentum?: number;
+  /** Nesterov momentum for SGD (default false). */
+  nesterov?: boolean;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** Weight decay: L2 (coupled) for sgd/adam, decoupled for adamw (default 0, 0.01 for adamw). */
+  weightDecay?: number;
+}
+
+/** A tfjs optimizer with its spec, a settable learning rate and weight decay. */
+export class Optimizer {
+  private inner!: tf.Optimizer;
+  readonly spec: Required<Pick<OptimizerSpec, "type" | "lr" | "weightDecay">> & OptimizerSpec;
+  private currentLr: number;
+
+  constructor(spec: OptimizerSpec | OptimizerName) {
+    const s: OptimizerSpec = typeof spec === "string" ? { type: spec } : { ...spec };
+    const type = s.type;
+    if (!["sgd", "adam", "adamw"].includes(type)) {
+      throw new Error(`optimizer: unknown type "${type}"; use "sgd", "adam" or "adamw" (e.g. { type: "sgd", lr: 0.01, momentum: 0.9 }).`);
+    }
+    const lr = s.lr ?? (type === "sgd" ? 0.01 : 0.001);
+    if (!(lr > 0) || !Number.isFinite(lr)) throw new Error(`optimizer: lr must be a positive number; got ${s.lr}.`);
+    const weightDecay = s.weightDecay ?? (type === "adamw" ? 0.01 : 0);
+    if (!(weightDecay >= 0)) throw new Error(`optimizer: weightDecay must be >= 0; got ${s.weightDecay}.`);
+    this.spec = { ...s, type, lr, weightDecay };
+    this.currentLr = lr;
+    const m = s.momentum ?? 0;
+    if (!(m >= 0 && m < 1)) throw new Error(`optimizer: momentum must be in [0, 1); got ${m}.`);
+    this.build();
+  }
+
+  /** The underlying tfjs optimizer. */
+  get tf(): tf.Optimizer {
+    return this.inner;
+  }
+
+  private build(): void {
+    const s = this.spec;
+    const lr = this.currentLr;
+    if (s.type === "sgd") {
+      const m = s.momentum ?? 0;
+      this.inner = m > 0 || s.nesterov ? tf.train.momentum(lr, m, s.nesterov ?? false) : tf.train.sgd(lr);
+    } else {
+      this.inner = tf.train.adam(lr, s.beta1 ?? 0.9, s.beta2 ?? 0.999, s.epsilon ?? 1e-8);
+    }
+  }
+
+  /** Forget all state (moments, iteration count), as if new. */
+  reset(): void {
+    this.inner.dispose();
+    this.build();
+  }
+
+  get lr(): number {
+    return this.currentLr;
+  }
+
+  /** Set the learning rate used by the next step. */
+  setLr(lr: number): void {
+    if (lr === this.currentLr) return;
+    this.currentLr = lr;
+    const o = this.tf as any;
+    if (typeof o.setLearningRate === "function") o.setLearningRate(lr);
+    else o.learningRate = lr;
+  }
+
+  /**
+   * One update from gradients (keys: variable names, in `vars` order). Coupled weight decay adds
+   * wd·w to the gradient; AdamW shrinks weights by lr·wd after the Adam step. Decay applies to
+   * kernels only (rank ≥ 2), not to biases or batch-norm parameters.
+   */
+  apply(grads: tf.NamedTensorMap, vars: tf.Variable[]): void {
+    const wd = this.spec.weightDecay;
+    const decoupled = this.spec.type === "adamw";
+    tf.tidy(() => {
+      const ordered: tf.NamedTensorMap = {};
+      for (const v of vars) {
+        let g = grads[v.name];
+        if (!g) continue;
+        if (wd > 0 && !decoupled && v.rank >= 2) g = g.add(v.mul(wd));
+        ordered[v.name] = g;
+      }
+      this.tf.applyGradients(ordered);
+      if (wd > 0 && decoupled) {
+        const shrink = 1 - this.currentLr * wd;
+        for (const v of vars) if (v.rank >= 2 && grads[v.name]) v.assign(v.mul(shrink));
+      }
+    });
+  }
+
+  /** Optimizer state (moments, iteration count) as named tensors; the caller disposes them. */
+  async getWeights(): Promise<NamedTensor[]> {
+    const w = await this.inner.getWeights();
+    const out = w.map((t) => ({ name: t.name, tensor: t.tensor.clone() }));
+    // The first entry ("iter") is a new tensor made by tfjs; the rest are its live state variables.
+    if (w.length && w[0].name === "iter") w[0].tensor.dispose();
+    return out;
+  }
+
+  /** Restore state saved with getWeights (the tensors are copied; the caller still owns them). */
+  async setWeights(weights: NamedTensor[]): Promise<void> {
+    // Variables made from these tensors share their (reference-counted) data, so the caller may dispose them.
+    // tfjs replaces its state variables without freeing the old ones: start from a fresh optimizer.
+    this.reset();
+    if (weights.length > 0) await this.inner.setWeights(weights);
+  }
+
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
+
+/** An Optimizer from a spec, a name, or an existing Optimizer (returned as is). */
+export function makeOptimizer(spec: OptimizerSpec | OptimizerName | Optimizer | undefined, lr?: number, weightDecay?: number): Optimizer {
+  if (spec instanceof Optimizer) {
+    if (lr !== undefined) spec.setLr(lr);
+    return spec;
+  }
+  if (spec && typeof spec === "object" && "applyGradients" in (spec as any)) {
+    throw new Error("optimizer: pass a spec such as { type: \"adam\", lr: 1e-3 } (or lepton's Optimizer), not a raw tf.train optimizer.");
+  }
+  const s: OptimizerSpec = spec === undefined ? { type: "sgd" } : typeof spec === "string" ? { type: spec } : { ...spec };
+  if (lr !== undefined) s.lr = lr;
+  if (weightDecay !== undefined) s.weightDecay = weightDecay;
+  return new Optimizer(s);
+}
