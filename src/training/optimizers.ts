@@ -68,7 +68,7 @@ export class Optimizer {
 
   /** Forget all state (moments, iteration count), as if new. */
   reset(): void {
-    this.inner.dispose();
+    this.dispose();
     this.build();
   }
 
@@ -80,14 +80,14 @@ export class Optimizer {
   setLr(lr: number): void {
     if (lr === this.currentLr) return;
     this.currentLr = lr;
-    const o = this.tf as any;
+    const o = this.inner as any;
     if (typeof o.setLearningRate === "function") o.setLearningRate(lr);
     else o.learningRate = lr;
   }
 
   /**
    * One update from gradients (keys: variable names, in `vars` order). Coupled weight decay adds
-   * wd·w to the gradient; AdamW shrinks weights by lr·wd after the Adam step. Decay applies to
+   * wd·w to the gradient; AdamW shrinks weights by lr·wd before the Adam step. Decay applies to
    * kernels only (rank ≥ 2), not to biases or batch-norm parameters.
    */
   apply(grads: tf.NamedTensorMap, vars: tf.Variable[]): void {
@@ -101,11 +101,12 @@ export class Optimizer {
         if (wd > 0 && !decoupled && v.rank >= 2) g = g.add(v.mul(wd));
         ordered[v.name] = g;
       }
-      this.tf.applyGradients(ordered);
       if (wd > 0 && decoupled) {
+        // As PyTorch's AdamW: w ← w·(1 − lr·wd), then the Adam step from gradients taken at the old w.
         const shrink = 1 - this.currentLr * wd;
         for (const v of vars) if (v.rank >= 2 && grads[v.name]) v.assign(v.mul(shrink));
       }
+      this.inner.applyGradients(ordered);
     });
   }
 
@@ -128,6 +129,8 @@ export class Optimizer {
 
   dispose(): void {
     this.inner.dispose();
+    // tfjs's MomentumOptimizer.dispose forgets its learning-rate scalar; disposing twice is harmless.
+    (this.inner as any).c?.dispose?.();
   }
 }
 

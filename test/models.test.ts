@@ -1,0 +1,77 @@
+import { describe, it, expect, beforeAll } from "vitest";
+import * as tf from "@tensorflow/tfjs";
+import { neuron, mlp, lenet, resnet9 } from "../src/models";
+import { summary } from "../src/training";
+import { DISPLAY_SYMBOL } from "../src/display/display";
+
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+});
+
+describe("model builders", () => {
+  it("lenet has exactly 62,006 parameters and outputs 10 logits for 32x32x3 inputs", () => {
+    const m = lenet();
+    expect(m.countParams()).toBe(62006);
+    // Layer by layer, as in the PyTorch tutorial: 456 + 2416 + 48120 + 10164 + 850.
+    const params = m.layers.map((l) => l.countParams()).filter((p) => p > 0);
+    expect(params).toEqual([456, 2416, 48120, 10164, 850]);
+    const out = tf.tidy(() => m.predict(tf.zeros([2, 32, 32, 3])) as tf.Tensor);
+    expect(out.shape).toEqual([2, 10]);
+    out.dispose();
+    m.dispose();
+  });
+
+  it("neuron is one dense unit: inputs weights + 1 bias", () => {
+    const m = neuron({ inputs: 3, activation: "sigmoid" });
+    expect(m.countParams()).toBe(4);
+    expect(m.outputs[0].shape).toEqual([null, 1]);
+    m.dispose();
+    expect(() => neuron({ inputs: 0 })).toThrow(/inputs must be a whole number/);
+  });
+
+  it("mlp stacks dense layers; a shaped first size flattens", () => {
+    const m = mlp([4, 8, 3]);
+    expect(m.countParams()).toBe(4 * 8 + 8 + 8 * 3 + 3);
+    const m2 = mlp([[2, 2, 1], 5, 2]);
+    expect(m2.inputs[0].shape).toEqual([null, 2, 2, 1]);
+    expect(m2.countParams()).toBe(4 * 5 + 5 + 5 * 2 + 2);
+    m.dispose();
+    m2.dispose();
+    expect(() => mlp([4] as any)).toThrow(/at least \[inputs, outputs\]/);
+  });
+
+  it("resnet9 has batch norm and residual adds, configurable width, 10 logits", () => {
+    const m = resnet9({ width: 4 });
+    const types = new Set(m.layers.map((l) => l.getClassName()));
+    expect(types.has("BatchNormalization")).toBe(true);
+    expect(types.has("Add")).toBe(true);
+    const out = tf.tidy(() => m.predict(tf.zeros([1, 32, 32, 3])) as tf.Tensor);
+    expect(out.shape).toEqual([1, 10]);
+    out.dispose();
+    const wide = resnet9({ width: 8 });
+    expect(wide.countParams()).toBeGreaterThan(3 * m.countParams());
+    m.dispose();
+    wide.dispose();
+  });
+});
+
+describe("summary", () => {
+  it("lists every layer with output shape and parameters, and the totals, as text and HTML", () => {
+    const m = lenet();
+    const s = summary(m);
+    expect(s.layers.length).toBe(m.layers.length);
+    expect(s.layers[0].outputShape).toBe("[null, 28, 28, 6]");
+    expect(s.layers.reduce((a, l) => a + l.params, 0)).toBe(62006);
+    expect(s.totalParams).toBe(62006);
+    expect(s.trainableParams).toBe(62006);
+    const text = s.toString();
+    expect(text).toMatch(/Total params: 62,006/);
+    expect(text).toMatch(/conv2d.*\[null, 28, 28, 6\]\s+456/);
+    const bundle = s[DISPLAY_SYMBOL]();
+    expect(bundle["text/html"]).toMatch(/<table/);
+    expect(bundle["text/html"]).toMatch(/62,006/);
+    const bn = summary(resnet9({ width: 4 }));
+    expect(bn.nonTrainableParams).toBeGreaterThan(0); // moving mean/variance
+    m.dispose();
+  });
+});
