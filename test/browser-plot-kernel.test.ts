@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "fs";
 import { tmpdir } from "os";
-import { join, relative } from "path";
+import { join } from "path";
 import { pathToFileURL } from "url";
 import { CHART_CELLS } from "./fixtures/plot/charts";
 import {
@@ -19,7 +19,6 @@ import {
 
 const ROOT = join(__dirname, "..");
 const CLI = join(ROOT, "dist", "src", "cli", "main.js");
-const TSLAB = join(ROOT, "node_modules", ".bin", "tslab");
 const root = mkdtempSync(join(tmpdir(), "lepton-plot-kernel-"));
 const prefix = join(root, "prefix");
 // Cells import from the repository's node_modules and dist/, so the notebooks live inside it.
@@ -40,9 +39,10 @@ interface KernelUnderTest {
 function leptonKernel(): KernelUnderTest | string {
   if (!existsSync(CLI)) return `${CLI} is missing (npm run build, once the kernel CLI exists)`;
   const res = spawnSync(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { encoding: "utf8", timeout: 120_000 });
-  if (res.status !== 0) return `\`lepton kernel install --prefix\` failed: ${(res.stderr || res.stdout || "").trim().slice(0, 300)}`;
+  // The CLI exists, so a failing install is a failure of this test, not a reason to skip it.
+  if (res.status !== 0) throw new Error(`\`lepton kernel install --prefix\` failed: ${(res.stderr || res.stdout || "").trim().slice(0, 1000)}`);
   const kernels = join(prefix, "share", "jupyter", "kernels");
-  if (!existsSync(join(kernels, "lepton"))) return `the kernel install wrote no ${join(kernels, "lepton")}`;
+  if (!existsSync(join(kernels, "lepton"))) throw new Error(`\`lepton kernel install --prefix ${prefix}\` wrote no ${join(kernels, "lepton")}`);
   return {
     name: "lepton",
     display_name: "Lepton (TypeScript)",
@@ -51,44 +51,8 @@ function leptonKernel(): KernelUnderTest | string {
   };
 }
 
-/**
- * Stand-in while the Lepton kernel is not built: plain tslab (a real TypeScript kernel) with lepton's
- * display sink bridged to tslab's display-message writer, as the Lepton kernel extension does.
- * Charts are shown with `.show()` because plain tslab prints a cell's value as text.
- */
-function tslabKernel(): KernelUnderTest | string {
-  if (!existsSync(join(ROOT, "dist", "src", "display", "plot", "index.js"))) return "dist/ is not built (npm run build)";
-  const res = spawnSync(process.execPath, [TSLAB, "install", `--python=${PYTHON}`, `--prefix=${prefix}`, `--binary=${TSLAB}`], { encoding: "utf8", timeout: 120_000 });
-  if (res.status !== 0) return `tslab install failed: ${(res.stderr || res.stdout).trim().slice(0, 300)}`;
-  const dist = (p: string) => JSON.stringify(relative(nbDir, join(ROOT, "dist", "src", "display", p)).replace(/\\/g, "/"));
-  return {
-    name: "tslab",
-    display_name: "TypeScript",
-    setup: [
-      `import * as tf from "@tensorflow/tfjs";`,
-      `import * as plot from ${dist("plot")};`,
-      `import { setDisplaySink } from ${dist("display")};`,
-      `const tslabJupyter = require("tslab/dist/jupyter");`,
-      `setDisplaySink({`,
-      `  display: (data, metadata, id) => tslabJupyter.lastWriteDisplayData({ data, metadata, transient: id ? { display_id: id } : {} }, false),`,
-      `  update: (data, metadata, id) => tslabJupyter.lastWriteDisplayData({ data, metadata, transient: { display_id: id } }, true),`,
-      `});`,
-    ].join("\n"),
-    chart: (source) => `void (${source}).show();`,
-  };
-}
-
 function chooseKernel(): KernelUnderTest | string {
-  const browser = browserTestsUnavailable();
-  if (browser) return browser;
-  const lepton = leptonKernel();
-  if (typeof lepton !== "string") return lepton;
-  const tslab = tslabKernel();
-  if (typeof tslab !== "string") {
-    console.warn(`browser-plot-kernel: the Lepton kernel is not available (${lepton}); running on tslab with lepton's display sink bridged in`);
-    return tslab;
-  }
-  return `no kernel: ${lepton}; ${tslab}`;
+  return browserTestsUnavailable() ?? leptonKernel();
 }
 
 const kernel = chooseKernel();
@@ -109,7 +73,7 @@ function chartNotebook(k: KernelUnderTest): object {
   );
 }
 
-describe.skipIf(!!unavailable)(`charts from a TypeScript kernel (${typeof kernel === "string" ? "none" : kernel.name}) in a real browser`, () => {
+describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser", () => {
   let env: NodeJS.ProcessEnv;
   let server: NotebookServer | undefined;
   let executedPath = "";
@@ -121,6 +85,8 @@ describe.skipIf(!!unavailable)(`charts from a TypeScript kernel (${typeof kernel
 
   afterAll(async () => {
     await server?.stop();
+    rmSync(nbDir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   });
 
   it("nbclient runs the notebook; the executed notebook carries plotly.js once", () => {
@@ -196,7 +162,7 @@ describe.skipIf(!!unavailable)(`charts from a TypeScript kernel (${typeof kernel
         times.push(await runCell(i, true));
       }
       const rest = times.slice(1).sort((a, b) => a - b);
-      console.log(`classic Notebook + ${(kernel as KernelUnderTest).name} kernel: setup cell ${setupMs} ms; run → chart drawn: ` +
+      console.log(`classic Notebook + Lepton kernel: setup cell ${setupMs} ms; run → chart drawn: ` +
         `first chart (sends and evaluates plotly.js) ${times[0]} ms, the other ${rest.length}: median ${rest[Math.floor(rest.length / 2)]} ms, ` +
         `max ${rest[rest.length - 1]} ms (${times.join(", ")})`);
       await fullScreenshot(page, join(artifactsDir(), "plot-kernel-classic-notebook.png"));
