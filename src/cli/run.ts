@@ -1,0 +1,68 @@
+/** `lepton run NOTEBOOK... [--out DIR] [--timeout S] [-p key=value]...` */
+import { parseParameter, runNotebook, type RunResult } from "../kernel/runner";
+
+const USAGE = `usage: lepton run NOTEBOOK.ipynb... [--out DIR] [--timeout SECONDS] [-p name=value]...
+  Runs each notebook on the Lepton kernel (started here, no Jupyter needed) and writes the executed
+  notebook to DIR/NAME.ipynb (default: NAME.executed.ipynb beside it). Stops at the first error.
+  -p name=value   override a value of the cell tagged "parameters" (JSON when it parses, else a string)
+  --timeout S     fail a cell that runs longer than S seconds
+  --quiet         no progress lines`;
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const notebooks: string[] = [];
+  const parameters: Record<string, unknown> = {};
+  let outDir: string | undefined;
+  let timeoutS: number | undefined;
+  let quiet = false;
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i];
+      const value = () => {
+        const v = a.includes("=") && a.startsWith("--") ? a.slice(a.indexOf("=") + 1) : argv[++i];
+        if (v === undefined) throw new Error(`${a} needs a value`);
+        return v;
+      };
+      if (a === "-h" || a === "--help") {
+        console.log(USAGE);
+        return 0;
+      } else if (a === "--out" || a.startsWith("--out=") || a === "-o") outDir = value();
+      else if (a === "--timeout" || a.startsWith("--timeout=")) {
+        const v = value();
+        timeoutS = Number(v);
+        if (!(timeoutS > 0)) throw new Error(`--timeout needs a positive number of seconds, got ${JSON.stringify(v)}`);
+      } else if (a === "-p" || a === "--param" || a.startsWith("--param=")) {
+        const [k, v] = parseParameter(value());
+        parameters[k] = v;
+      } else if (a === "--quiet" || a === "-q") quiet = true;
+      else if (a.startsWith("-")) throw new Error(`unknown option ${a}`);
+      else notebooks.push(a);
+    }
+    if (notebooks.length === 0) throw new Error("no notebook given");
+  } catch (err) {
+    console.error(`lepton run: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  for (const nb of notebooks) {
+    let result: RunResult;
+    try {
+      result = await runNotebook(nb, {
+        outDir,
+        timeoutS,
+        parameters,
+        log: quiet ? undefined : (line) => console.error(`${nb} ${line}`),
+      });
+    } catch (err) {
+      console.error(`lepton run: ${nb}: ${(err as Error).message}`);
+      return 1;
+    }
+    if (!result.ok) {
+      const f = result.failure!;
+      console.error(`\nlepton run: ${nb} failed in cell ${f.index + 1}:\n` +
+        f.source.split("\n").map((l) => `    ${l}`).join("\n") +
+        `\n\n${f.ename}: ${f.evalue}\n${f.traceback.join("\n")}\n\nexecuted notebook (up to the error): ${result.output}`);
+      return 1;
+    }
+    if (!quiet) console.error(`${nb}: ok in ${result.seconds.toFixed(1)} s -> ${result.output}`);
+  }
+  return 0;
+}

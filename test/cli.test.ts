@@ -1,0 +1,182 @@
+/**
+ * The `lepton` command: kernel spec install/list/uninstall (checked with Debian's `jupyter kernelspec`),
+ * `lepton run` (parameters, nbformat 4.5 output, first-error report) and a peer cross-check: Debian's
+ * nbclient runs the same notebook on the installed kernel and gets the same outputs as `lepton run`.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable } from "./kernel_helpers";
+
+const FIXTURES = join(ROOT, "test", "fixtures", "notebooks");
+const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-cli-test-")));
+const noJupyter = jupyterUnavailable();
+if (noJupyter) console.warn(`Jupyter cross-checks skipped: ${noJupyter}`);
+
+function lepton(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env, timeout: 300_000 });
+}
+
+function jupyter(args: string[], env: NodeJS.ProcessEnv) {
+  return spawnSync(PYTHON, ["-m", "jupyter", ...args], { encoding: "utf8", env, timeout: 300_000 });
+}
+
+/** An environment whose Jupyter folders are all private to this test. */
+function jupyterEnv(name: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const base = join(work, name);
+  return {
+    ...process.env,
+    JUPYTER_DATA_DIR: join(base, "data"),
+    JUPYTER_CONFIG_DIR: join(base, "config"),
+    JUPYTER_RUNTIME_DIR: join(base, "runtime"),
+    IPYTHONDIR: join(base, "ipython"),
+    JUPYTER_PLATFORM_DIRS: "1",
+    ...extra,
+  };
+}
+
+const text = (v: unknown) => (Array.isArray(v) ? v.join("") : v);
+
+/** What a reader sees of a cell's outputs: type, stream text, data (lines joined), error name and value. */
+function visible(outputs: any[]): any[] {
+  const merged: any[] = [];
+  for (const o of outputs) {
+    const last = merged[merged.length - 1];
+    if (o.output_type === "stream" && last?.output_type === "stream" && last.name === o.name) last.text += text(o.text);
+    else if (o.output_type === "stream") merged.push({ output_type: "stream", name: o.name, text: text(o.text) });
+    else if (o.output_type === "error") merged.push({ output_type: "error", ename: o.ename, evalue: o.evalue });
+    else {
+      const data = Object.fromEntries(Object.entries(o.data).map(([k, v]) => [k, text(v)]));
+      merged.push({ output_type: o.output_type, data, ...(o.output_type === "execute_result" ? { execution_count: o.execution_count } : {}) });
+    }
+  }
+  return merged;
+}
+
+beforeAll(() => {
+  ensureBuilt();
+});
+
+describe("lepton (CLI)", () => {
+  it("prints usage and fails on an unknown command", () => {
+    const res = lepton(["frobnicate"]);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain("unknown command");
+    expect(res.stderr).toContain("kernel install");
+  });
+
+  it("kernel install writes a spec with absolute paths, interrupt_mode and both logos; list and uninstall find it", () => {
+    const env = jupyterEnv("user");
+    const res = lepton(["kernel", "install"], env);
+    expect(res.status, res.stderr).toBe(0);
+    const dir = join(env.JUPYTER_DATA_DIR!, "kernels", "lepton");
+    const spec = JSON.parse(readFileSync(join(dir, "kernel.json"), "utf8"));
+    expect(spec.display_name).toBe("Lepton (TypeScript)");
+    expect(spec.language).toBe("typescript");
+    expect(spec.interrupt_mode).toBe(process.platform === "win32" ? "message" : "signal");
+    expect(spec.argv[0]).toBe(process.execPath);
+    expect(existsSync(spec.argv[1])).toBe(true);
+    expect(spec.argv.slice(2)).toEqual(["-f", "{connection_file}"]);
+    for (const size of [32, 64]) {
+      const png = readFileSync(join(dir, `logo-${size}x${size}.png`));
+      expect(png.readUInt32BE(16)).toBe(size); // IHDR width
+      expect(png.readUInt32BE(20)).toBe(size); // IHDR height
+    }
+    const list = lepton(["kernel", "list"], env);
+    expect(list.stdout).toMatch(new RegExp(`lepton\\s+${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    const removed = lepton(["kernel", "uninstall"], env);
+    expect(removed.status, removed.stderr).toBe(0);
+    expect(existsSync(dir)).toBe(false);
+    expect(lepton(["kernel", "uninstall"], env).status).toBe(1);
+  });
+
+  it("kernel install refuses a bad name and an unknown option with a message", () => {
+    const bad = lepton(["kernel", "install", "--name", "../evil"], jupyterEnv("bad"));
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("invalid kernel name");
+    expect(lepton(["kernel", "install", "--everywhere"], jupyterEnv("bad")).stderr).toContain("unknown argument --everywhere");
+  });
+
+  it.skipIf(!!noJupyter)("Debian's `jupyter kernelspec list` sees installs into JUPYTER_DATA_DIR and --prefix", () => {
+    const prefix = join(work, "prefix");
+    const env = jupyterEnv("kernelspec", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
+    expect(lepton(["kernel", "install", "--name", "lepton-user"], env).status).toBe(0);
+    expect(lepton(["kernel", "install", "--prefix", prefix, "--name", "lepton-prefix"], env).status).toBe(0);
+    const res = jupyter(["kernelspec", "list", "--json"], env);
+    expect(res.status, res.stderr).toBe(0);
+    const specs = JSON.parse(res.stdout).kernelspecs;
+    expect(specs["lepton-user"].resource_dir).toBe(join(env.JUPYTER_DATA_DIR!, "kernels", "lepton-user"));
+    expect(specs["lepton-prefix"].resource_dir).toBe(join(prefix, "share", "jupyter", "kernels", "lepton-prefix"));
+    expect(specs["lepton-prefix"].spec.interrupt_mode).toBe("signal");
+    expect(specs["lepton-prefix"].spec.language).toBe("typescript");
+  });
+
+  it("lepton run executes a notebook (in this repository's folders), injects -p parameters and writes nbformat 4.5", () => {
+    const out = join(work, "run-out");
+    const res = lepton(["run", join(FIXTURES, "outputs.ipynb"), "--out", out, "-p", "epochs=5", "-p", "label=from cli", "--timeout", "120"]);
+    expect(res.status, res.stderr).toBe(0);
+    const nb = JSON.parse(readFileSync(join(out, "outputs.ipynb"), "utf8"));
+    expect(nb.nbformat).toBe(4);
+    expect(nb.nbformat_minor).toBe(5);
+    expect(nb.cells.every((c: any) => typeof c.id === "string" && c.id.length > 0)).toBe(true);
+    expect(new Set(nb.cells.map((c: any) => c.id)).size).toBe(nb.cells.length);
+    const tags = nb.cells.map((c: any) => c.metadata.tags?.[0] ?? null);
+    expect(tags.indexOf("injected-parameters")).toBe(tags.indexOf("parameters") + 1);
+    const injected = nb.cells[tags.indexOf("injected-parameters")];
+    expect(text(injected.source)).toContain(`let epochs = 5;`);
+    expect(text(injected.source)).toContain(`const label = "from cli";`);
+    const shown = visible(nb.cells[3].outputs);
+    expect(shown[0]).toEqual({ output_type: "stream", name: "stdout", text: "epochs 5 label from cli\n" });
+    expect(shown[shown.length - 1]).toMatchObject({ output_type: "execute_result", data: { "text/plain": "50" } });
+    expect(visible(nb.cells[4].outputs).pop()).toMatchObject({ data: { "text/plain": "10" } });
+    const displays = visible(nb.cells[5].outputs);
+    expect(displays[0].data["application/vnd.plotly.v1+json"]).toEqual({ data: [{ y: [3, 1, 2] }], layout: { title: "fig" } });
+    expect(displays[1].data["text/plain"]).toBe("step 3");
+    expect(displays[2]).toMatchObject({ output_type: "execute_result", data: { "text/html": "<b>bold</b>" } });
+    const counts = nb.cells.filter((c: any) => c.cell_type === "code").map((c: any) => c.execution_count);
+    expect(counts).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("lepton run stops at the first error, prints the cell, error and traceback, and exits non-zero", () => {
+    const out = join(work, "fail-out");
+    const res = lepton(["run", join(FIXTURES, "failing.ipynb"), "--out", out]);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain("failed in cell 2");
+    expect(res.stderr).toContain(`explode();`);
+    expect(res.stderr).toContain("RangeError: value out of range: 42");
+    expect(res.stderr).toMatch(/at explode/);
+    const nb = JSON.parse(readFileSync(join(out, "failing.ipynb"), "utf8"));
+    expect(nb.cells[1].outputs).toEqual([expect.objectContaining({ output_type: "error", ename: "RangeError", evalue: "value out of range: 42" })]);
+    expect(nb.cells[2].execution_count).toBe(null);
+    expect(nb.cells[2].outputs).toEqual([]);
+  });
+
+  it("lepton run refuses bad arguments with a message", () => {
+    expect(lepton(["run"]).stderr).toContain("no notebook given");
+    const res = lepton(["run", "x.ipynb", "-p", "no-equals"]);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain("write -p name=value");
+  });
+
+  it.skipIf(!!noJupyter)("Debian nbclient on the installed kernel gets the same outputs as lepton run", () => {
+    const prefix = join(work, "nbclient-prefix");
+    const env = jupyterEnv("nbclient", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
+    expect(lepton(["kernel", "install", "--prefix", prefix], env).status).toBe(0);
+    const dir = join(work, "peer");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(FIXTURES, "outputs.ipynb"), join(dir, "outputs.ipynb"));
+    const nbc = spawnSync(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=120",
+      "--output", "by-nbclient.ipynb", join(dir, "outputs.ipynb")], { env, encoding: "utf8", timeout: 300_000 });
+    expect(nbc.status, nbc.stderr).toBe(0);
+    const ours = lepton(["run", join(dir, "outputs.ipynb"), "--out", join(dir, "ours")], env);
+    expect(ours.status, ours.stderr).toBe(0);
+    const a = JSON.parse(readFileSync(join(dir, "by-nbclient.ipynb"), "utf8"));
+    const b = JSON.parse(readFileSync(join(dir, "ours", "outputs.ipynb"), "utf8"));
+    expect(b.cells.map((c: any) => c.id)).toEqual(a.cells.map((c: any) => c.id));
+    const outputsOf = (nb: any) => nb.cells.filter((c: any) => c.cell_type === "code").map((c: any) => ({ count: c.execution_count, outputs: visible(c.outputs) }));
+    expect(outputsOf(b)).toEqual(outputsOf(a));
+    expect(outputsOf(a).flatMap((c: any) => c.outputs).length).toBeGreaterThanOrEqual(8);
+  });
+});
