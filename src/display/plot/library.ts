@@ -63,8 +63,15 @@ export function scriptSafe(js: string): string {
   return js.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
 }
 
+let cachedHtml: { lib: PlotlyLibrary; html: string } | undefined;
+
 /** The HTML that loads plotly.js into the page (once; later copies do nothing). */
 export function libraryHtml(lib: PlotlyLibrary = plotlyLibrary()): string {
+  if (cachedHtml?.lib !== lib) cachedHtml = { lib, html: buildLibraryHtml(lib) };
+  return cachedHtml.html;
+}
+
+function buildLibraryHtml(lib: PlotlyLibrary): string {
   return (
     `<div class="lepton-plotly-library" data-plotly-version="${lib.version}" style="display:none"></div>\n` +
     `<script type="text/javascript">\n` +
