@@ -179,4 +179,18 @@ describe("lepton (CLI)", () => {
     expect(outputsOf(b)).toEqual(outputsOf(a));
     expect(outputsOf(a).flatMap((c: any) => c.outputs).length).toBeGreaterThanOrEqual(8);
   });
+
+  it.skipIf(!!noJupyter)("Jupyter's KernelManager interrupts the installed kernel (interrupt_mode from the spec); the kernel lives on", () => {
+    const prefix = join(work, "interrupt-prefix");
+    const env = jupyterEnv("interrupt", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
+    expect(lepton(["kernel", "install", "--prefix", prefix], env).status).toBe(0);
+    const cwd = join(work, "interrupt-nb");
+    mkdirSync(cwd, { recursive: true });
+    const res = spawnSync(PYTHON, [join(FIXTURES, "interrupt_with_jupyter_client.py"), "lepton", cwd], { env, encoding: "utf8", timeout: 200_000 });
+    expect(res.status, res.stderr).toBe(0);
+    const result = JSON.parse(res.stdout.trim().split("\n")[0]);
+    expect(result).toMatchObject({ mode: "signal", status: "error", ename: "InterruptedError", alive: true });
+    expect(Number(result.steps)).toBeGreaterThan(0);
+    expect(Number(result.steps)).toBeLessThan(100000);
+  });
 });
