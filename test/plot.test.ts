@@ -43,6 +43,7 @@ describe("mime bundles", () => {
     expect(html).not.toMatch(/https?:\/\//);
     expect(html).not.toMatch(/<script[^>]+src=/);
     expect(html).toContain("P.newPlot(el, figure)");
+    expect(html).not.toContain("\n    })(module");
     expect(bundle["text/plain"]).toBe('line chart "Loss": loss (3 points)');
   });
 

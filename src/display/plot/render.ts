@@ -55,7 +55,8 @@ export function chartHtml(fig: FigureJSON, summary: string, key: string = random
     `      if (plots[key] && plots[key] !== el) { try { P.purge(plots[key]); } catch (e) {} }\n` +
     `      plots[key] = el;\n` +
     `      el.innerHTML = "";\n` +
-    `      P.newPlot(el, figure);\n` +
+    `      var failed = function (e) { el.textContent = "lepton.plot: plotly.js could not draw this figure: " + (e && e.message || e); };\n` +
+    `      try { var p = P.newPlot(el, figure); if (p && p.catch) p.catch(failed); } catch (e) { failed(e); }\n` +
     `      return;\n` +
     `    }\n` +
     `    if (el && waited > 10000 && !el.getAttribute("data-waiting")) {\n` +
