@@ -242,7 +242,14 @@ describe("images", () => {
     const at = (x: number, y: number) => [...png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 4)];
     const cells = annotations.map((a) => at(Math.round((a.x as number) + 0.5), Math.round((a.y as number) + 0.5) + 1));
     expect(cells).toEqual([[255, 255, 255, 255], [0, 0, 0, 255], [128, 128, 128, 255]]);
-    expect(() => plot.imageGrid(tf.zeros([2, 4, 4, 3]), { labels: ["one"] })).toThrow(/1 labels for 2 images/);
+    // A CHW uint8 batch [n, c, h, w] as a typed array: image 1's red channel is 200, the rest 0.
+    const chw = new Uint8Array(2 * 3 * 5 * 6);
+    chw.fill(200, 1 * 3 * 5 * 6, 1 * 3 * 5 * 6 + 5 * 6);
+    const chwPng = decode(plot.imageGrid({ data: chw, shape: [2, 3, 5, 6] }, { columns: 2, scale: 6 }));
+    expect([chwPng.width, chwPng.height]).toEqual([6 + 1 + 6, 5]);
+    expect([...chwPng.data.subarray(0, 4)]).toEqual([0, 0, 0, 255]);
+    expect([...chwPng.data.subarray((6 + 1) * 4, (6 + 1) * 4 + 4)]).toEqual([200, 0, 0, 255]);
+    expect(() => tf.tidy(() => void plot.imageGrid(tf.zeros([2, 4, 4, 3]), { labels: ["one"] }))).toThrow(/1 labels for 2 images/);
     expect(() => plot.image({ data: [1, 2, 3], shape: [2, 2] })).toThrow(/3 values but shape \[2, 2\] needs 4/);
   });
 });
