@@ -107,6 +107,14 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
       });
       expect(amd).toEqual({ requirejs: true, plotly: true });
       expect(errors.filter((e) => /plotly|lepton|define/i.test(e))).toEqual([]);
+      // The loss surface's slider replays the descent: its frames cut the path at each step.
+      const replay = await page.evaluate(async () => {
+        const gd = Array.from(document.querySelectorAll(".js-plotly-plot")).find((g: any) => g._fullLayout?.title?.text === "Gradient descent") as any;
+        const steps = gd.layout.sliders[0].steps.map((s: any) => s.args[0][0]);
+        await (window as any).Plotly.animate(gd, [steps[2]], { mode: "immediate", frame: { duration: 0, redraw: false }, transition: { duration: 0 } });
+        return { steps: steps.length, pathAtStep2: gd.data[1].x.length };
+      });
+      expect(replay).toEqual({ steps: 5, pathAtStep2: 3 });
       await dismissKernelDialog(page);
       await fullScreenshot(page, join(artifactsDir(), "plot-classic-notebook.png"));
       expect(blocked.filter((u) => /plotly|cdn/i.test(u))).toEqual([]);
