@@ -272,6 +272,11 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
       console.log(`nbconvert HTML (file://, offline): ${charts.length} charts drawn ${Date.now() - t0} ms after opening; blocked: ${blocked.join(" ")}`);
       expect(charts).toHaveLength(CHART_CELLS.length);
       await fullScreenshot(page, join(artifactsDir(), "plot-nbconvert-offline.png"));
+      // A figure saved on its own (fig.saveHTML) opens offline too.
+      const standalone = join(root, "html", "standalone.html");
+      plot.confusionMatrix([[3, 1], [0, 4]], { labels: ["no", "yes"] }).saveHTML(standalone);
+      await page.goto(pathToFileURL(standalone).href);
+      expect((await waitForCharts(page, 1)).map((c) => c.title)).toEqual(["Confusion matrix"]);
     } finally {
       await context.close();
     }
