@@ -193,6 +193,7 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
         };
       });
       expect(state).toEqual({ outputs: 2, libraryOutputs: 1, charts: 1, registry: 1 });
+      await dismissKernelDialog(page);
       await fullScreenshot(page, join(artifactsDir(), "plot-live-classic-notebook.png"));
     } finally {
       await context.close();
