@@ -3,8 +3,8 @@
  *
  *   npm run build && node dist/bench/kernel_bench.js [--starts 3] [--trivial 20] [--json out.json]
  *
- * Measures (each kernel started in a fresh temp folder outside the repository, except that plain tslab
- * imports lepton by absolute path because it cannot resolve the bare name `lepton`):
+ * Measures, starting the two kernels alternately (each in a fresh temp folder outside the repository;
+ * plain tslab imports lepton by absolute path because it cannot resolve the bare name `lepton`):
  *   start → first result   spawn to the reply of the first `1 + 1` (median over --starts starts)
  *   trivial round trip     median of --trivial executions of `1 + 1` (reply and idle status received)
  *   import lepton          the first `import * as lepton from "lepton"` cell (median over starts)
@@ -32,36 +32,41 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-async function measure(label: string, argv: string[], importCell: string, starts: number, trivial: number): Promise<KernelTimes> {
-  const firsts: number[] = [];
-  const imports: number[] = [];
-  const trips: number[] = [];
-  for (let s = 0; s < starts; s++) {
-    const cwd = mkdtempSync(join(tmpdir(), "lepton-bench-"));
-    const t0 = performance.now();
-    const kernel = await KernelClient.start({ argv, cwd });
-    try {
-      const first = await kernel.execute("1 + 1");
-      firsts.push(performance.now() - t0);
-      if (first.reply.content.status !== "ok") throw new Error(`${label}: 1 + 1 failed: ${JSON.stringify(first.reply.content)}`);
-      const t1 = performance.now();
-      const imp = await kernel.execute(importCell);
-      imports.push(performance.now() - t1);
-      if (imp.reply.content.status !== "ok") throw new Error(`${label}: import failed: ${JSON.stringify(imp.outputs)}`);
-      if (s === 0) {
-        for (let i = 0; i < trivial; i++) {
-          const t = performance.now();
-          await kernel.execute("1 + 1");
-          trips.push(performance.now() - t);
-        }
-      }
-    } finally {
-      await kernel.shutdown();
+interface Samples {
+  firsts: number[];
+  imports: number[];
+  trips: number[];
+}
+
+/** One start of one kernel: start → first result, the import cell, and (when asked) trivial round trips. */
+async function sample(label: string, argv: string[], importCell: string, trivial: number, into: Samples): Promise<void> {
+  const cwd = mkdtempSync(join(tmpdir(), "lepton-bench-"));
+  const t0 = performance.now();
+  const kernel = await KernelClient.start({ argv, cwd });
+  try {
+    const first = await kernel.execute("1 + 1");
+    into.firsts.push(performance.now() - t0);
+    if (first.reply.content.status !== "ok") throw new Error(`${label}: 1 + 1 failed: ${JSON.stringify(first.reply.content)}`);
+    const t1 = performance.now();
+    const imp = await kernel.execute(importCell);
+    into.imports.push(performance.now() - t1);
+    if (imp.reply.content.status !== "ok") throw new Error(`${label}: import failed: ${JSON.stringify(imp.outputs)}`);
+    for (let i = 0; i < trivial; i++) {
+      const t = performance.now();
+      await kernel.execute("1 + 1");
+      into.trips.push(performance.now() - t);
     }
+  } finally {
+    await kernel.shutdown();
   }
-  const times = { startToFirstResultMs: median(firsts), trivialRoundTripMs: median(trips), importLeptonMs: median(imports) };
-  console.log(`${label.padEnd(8)} start→first result ${times.startToFirstResultMs.toFixed(0)} ms (${firsts.map((x) => x.toFixed(0)).join(", ")}), ` +
-    `trivial round trip ${times.trivialRoundTripMs.toFixed(1)} ms (median of ${trips.length}), import lepton ${times.importLeptonMs.toFixed(0)} ms`);
+}
+
+function summary(label: string, s: Samples): KernelTimes {
+  const times = { startToFirstResultMs: median(s.firsts), trivialRoundTripMs: median(s.trips), importLeptonMs: median(s.imports) };
+  const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
+  console.log(`${label.padEnd(7)} start→first result ${times.startToFirstResultMs.toFixed(0)} ms [${list(s.firsts)}], ` +
+    `trivial round trip ${times.trivialRoundTripMs.toFixed(1)} ms (median of ${s.trips.length}), ` +
+    `import lepton ${times.importLeptonMs.toFixed(0)} ms [${list(s.imports)}]`);
   return times;
 }
 
@@ -70,9 +75,15 @@ async function main(): Promise<void> {
   const trivial = arg("--trivial", 20);
   const root = packageRoot();
   const index = join(root, "dist", "src", "index").replace(/\\/g, "/");
-  const lepton = await measure("lepton", kernelArgv(root), `import * as lepton from "lepton";`, starts, trivial);
   const tslabArgv = [process.execPath, join(root, "node_modules", "tslab", "bin", "tslab"), "kernel", "--config-path", "{connection_file}"];
-  const tslab = await measure("tslab", tslabArgv, `import * as lepton from ${JSON.stringify(index)};`, starts, trivial);
+  const samples = { lepton: { firsts: [], imports: [], trips: [] } as Samples, tslab: { firsts: [], imports: [], trips: [] } as Samples };
+  // Alternate the two kernels so that load from other processes hits both alike.
+  for (let s = 0; s < starts; s++) {
+    await sample("lepton", kernelArgv(root), `import * as lepton from "lepton";`, s === 0 ? trivial : 0, samples.lepton);
+    await sample("tslab", tslabArgv, `import * as lepton from ${JSON.stringify(index)};`, s === 0 ? trivial : 0, samples.tslab);
+  }
+  const lepton = summary("lepton", samples.lepton);
+  const tslab = summary("tslab", samples.tslab);
   const ratio = (k: keyof KernelTimes) => lepton[k] / tslab[k];
   console.log(`ratios lepton/tslab: start→first result ${ratio("startToFirstResultMs").toFixed(2)}, ` +
     `trivial round trip ${ratio("trivialRoundTripMs").toFixed(2)}, import lepton ${ratio("importLeptonMs").toFixed(2)}`);
