@@ -21,9 +21,6 @@ const ROOT = join(__dirname, "..");
 const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 const root = mkdtempSync(join(tmpdir(), "lepton-plot-kernel-"));
 const prefix = join(root, "prefix");
-// Cells import from the repository's node_modules and dist/, so the notebooks live inside it.
-mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
-const nbDir = mkdtempSync(join(ROOT, "test-artifacts", "plot-kernel-run-"));
 
 interface KernelUnderTest {
   /** Kernelspec name. */
@@ -78,14 +75,19 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
   let server: NotebookServer | undefined;
   let executedPath = "";
 
+  // Cells import from the repository's node_modules and dist/, so the notebooks live inside it.
+  let nbDir = "";
+
   beforeAll(() => {
+    mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
+    nbDir = mkdtempSync(join(ROOT, "test-artifacts", "plot-kernel-run-"));
     env = jupyterEnv(join(root, "jupyter"), { JUPYTER_PATH: join(prefix, "share", "jupyter") });
     writeJSON(join(nbDir, "charts.ipynb"), chartNotebook(kernel as KernelUnderTest));
   });
 
   afterAll(async () => {
     await server?.stop();
-    rmSync(nbDir, { recursive: true, force: true });
+    if (nbDir) rmSync(nbDir, { recursive: true, force: true });
     rmSync(root, { recursive: true, force: true });
   });
 
