@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync } from "fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable } from "./kernel_helpers";
@@ -151,6 +151,29 @@ describe("lepton (CLI)", () => {
     expect(nb.cells[1].outputs).toEqual([expect.objectContaining({ output_type: "error", ename: "RangeError", evalue: "value out of range: 42" })]);
     expect(nb.cells[2].execution_count).toBe(null);
     expect(nb.cells[2].outputs).toEqual([]);
+  });
+
+  it("lepton run fails a cell that runs past --timeout, in a folder outside the repository, and leaves no kernel behind", () => {
+    const dir = join(work, "slow");
+    mkdirSync(dir, { recursive: true });
+    const cell = (source: string) => ({ cell_type: "code", metadata: {}, execution_count: null, outputs: [], source });
+    writeFileSync(join(dir, "slow.ipynb"), JSON.stringify({
+      cells: [
+        cell(`import * as lepton from "lepton";\nlepton.inKernel()`),
+        cell(`console.log(process.pid);\nfor (;;) await new Promise((r) => setTimeout(r, 50));`),
+      ],
+      metadata: {}, nbformat: 4, nbformat_minor: 4,
+    }));
+    const res = lepton(["run", join(dir, "slow.ipynb"), "--timeout", "3"]);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain("TimeoutError: the cell did not finish within 3000 ms");
+    const nb = JSON.parse(readFileSync(join(dir, "slow.executed.ipynb"), "utf8"));
+    expect(nb.nbformat_minor).toBe(5);
+    expect(nb.cells.every((c: any) => /^[0-9a-f]{8}$/.test(c.id))).toBe(true);
+    expect(visible(nb.cells[0].outputs)).toEqual([{ output_type: "execute_result", execution_count: 1, data: { "text/plain": "true" } }]);
+    const pid = Number(text(nb.cells[1].outputs[0].text));
+    expect(pid).toBeGreaterThan(0);
+    expect(() => process.kill(pid, 0)).toThrow(); // the kernel process is gone
   });
 
   it("lepton run refuses bad arguments with a message", () => {

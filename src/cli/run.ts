@@ -42,6 +42,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     console.error(`lepton run: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
+  // Ctrl-C: stop here; the kernels this process started are killed on exit (see client.ts).
+  process.once("SIGINT", () => {
+    console.error("lepton run: interrupted");
+    process.exit(130);
+  });
   for (const nb of notebooks) {
     let result: RunResult;
     try {

@@ -91,6 +91,19 @@ export async function newConnectionInfo(): Promise<ConnectionInfo> {
   };
 }
 
+/** Kernel processes started here; killed when this process exits (they run in their own process group). */
+const children = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const c of children) c.kill("SIGKILL");
+  });
+}
+
 export class KernelClient {
   readonly session = randomUUID();
   readonly signer: Signer;
@@ -133,6 +146,7 @@ export class KernelClient {
       // Its own process group: a Ctrl-C meant for us is not an interrupt for the kernel.
       detached: process.platform !== "win32",
     });
+    track(child);
     const client = new KernelClient(conn);
     client.process = child;
     client.interruptMode = options.interruptMode ?? (process.platform === "win32" ? "message" : "signal");
@@ -304,7 +318,7 @@ export class KernelClient {
     } catch (err) {
       if (err instanceof TimeoutError) {
         await this.interrupt().catch(() => {});
-        throw new TimeoutError(`the cell did not finish within ${options.timeoutMs} ms (the kernel was interrupted)`);
+        throw new TimeoutError(`the cell did not finish within ${options.timeoutMs} ms (the kernel was interrupted)`, outputs);
       }
       throw err;
     }
@@ -389,7 +403,8 @@ export class KernelClient {
 }
 
 export class TimeoutError extends Error {
-  constructor(message: string) {
+  /** What the cell had output before it timed out. */
+  constructor(message: string, readonly outputs: NotebookOutput[] = []) {
     super(message);
     this.name = "TimeoutError";
   }

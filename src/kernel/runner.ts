@@ -201,6 +201,7 @@ export async function runNotebook(input: string, options: RunOptions = {}): Prom
       } catch (err) {
         if (!(err instanceof TimeoutError)) throw err;
         error = { ename: "TimeoutError", evalue: `${err.message}`, traceback: [] };
+        outputs = [...err.outputs];
         outputs.push({ output_type: "error", ...error });
       }
       // Displays updated later (live charts) were updated in place in the objects kept here.
