@@ -75,3 +75,21 @@ describe("summary", () => {
     m.dispose();
   });
 });
+
+describe("batch-norm network in training", () => {
+  it("resnet9 trains a step with lepton.train: moving statistics update, no tensors leak", async () => {
+    const { train } = await import("../src/training");
+    const { fromTensors } = await import("../src/data");
+    const m = resnet9({ width: 2, inputShape: [8, 8, 3], classes: 3 });
+    const x = new Float32Array(12 * 8 * 8 * 3).map((_, i) => Math.sin(i));
+    const data = fromTensors(x, Int32Array.from({ length: 12 }, (_, i) => i % 3), { inputShape: [8, 8, 3] });
+    const movingMean = () => Array.from(m.getLayer("bn1").getWeights()[2].dataSync());
+    const before = movingMean();
+    const n0 = tf.memory().numTensors;
+    const h = await train(m, data, { epochs: 1, batchSize: 6, optimizer: { type: "sgd", lr: 0.05, momentum: 0.9, nesterov: true }, verbose: 0 });
+    expect(tf.memory().numTensors).toBe(n0);
+    expect(Number.isFinite(h.last("loss")!)).toBe(true);
+    expect(movingMean()).not.toEqual(before);
+    m.dispose();
+  });
+});
