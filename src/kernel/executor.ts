@@ -2,12 +2,13 @@
  * Runs notebook cells: tslab's converter (TypeScript 5.0.4 type check + transpile) and executor, with
  * the cell's last value, type errors and runtime errors captured as data instead of printed.
  *
- * Interrupt: each cell runs inside an AsyncLocalStorage context. When interrupted, the context is
- * marked; from then on the cell's timers refuse to start (setTimeout/setImmediate throw
- * InterruptedError inside the cell, setInterval callbacks stop), so a loop that awaits between steps
- * ends at its next await. lepton's own loops see `interruptRequested()` and return normally. A cell that
- * does not stop within `graceMs` is abandoned: its execution is reported as interrupted and the kernel
- * moves on (code it started may still finish in the background; its output still goes to its cell).
+ * Interrupt: each cell runs inside an AsyncLocalStorage context. An interrupt raises lepton's flag
+ * (`interruptRequested()`), which lepton's own loops check between steps to return normally. If the
+ * cell is still running `cooperativeMs` later, the cell's timers refuse to start (setTimeout /
+ * setImmediate throw InterruptedError inside the cell, its setInterval callbacks stop), so a plain loop
+ * that awaits a timer between steps ends at its next await. A cell that has not stopped after `graceMs`
+ * is abandoned: its execution is reported as interrupted and the kernel moves on (code it started may
+ * still finish in the background; its output still goes to its cell).
  * Synchronous loops stop on SIGINT (the kernel spec uses interrupt_mode "signal"; tslab runs cells
  * with vm's breakOnSigint).
  */
@@ -26,6 +27,8 @@ export interface CellContext {
   parent: unknown;
   interrupted: boolean;
   running: boolean;
+  /** When set (ms since epoch), timers started by this cell from then on throw InterruptedError. */
+  stopTimersFrom?: number;
 }
 
 export const cellStorage = new AsyncLocalStorage<CellContext>();
@@ -42,7 +45,9 @@ interface TslabExecutor {
 export interface CellExecutorOptions {
   /** Folder modules are resolved from (the notebook's folder); default process.cwd(). */
   rootDir?: string;
-  /** How long an interrupted cell may take to stop on its own before it is abandoned. */
+  /** How long lepton's cooperative loops get to return normally before the cell's timers fail. */
+  cooperativeMs?: number;
+  /** How long an interrupted cell may take to stop before it is abandoned. */
   graceMs?: number;
 }
 
@@ -52,16 +57,24 @@ export class CellExecutor {
   private current: CellContext | undefined;
   private abandonTimer: NodeJS.Timeout | undefined;
   private readonly graceMs: number;
+  private readonly cooperativeMs: number;
+  /** The declarations of earlier cells, as tslab passes them to the converter (tracked to precompile). */
+  private prevDecl = "";
+  private precompiled: { prevDecl: string; src: string; result: any } | undefined;
+  private lastConverted: any;
+  private convs: { node: any } | undefined;
 
   constructor(options: CellExecutorOptions = {}) {
-    this.graceMs = options.graceMs ?? 1000;
+    this.cooperativeMs = options.cooperativeMs ?? 500;
+    this.graceMs = Math.max(options.graceMs ?? 2000, this.cooperativeMs);
     const { createConverter } = require("tslab/dist/converter");
     const { createExecutor } = require("tslab/dist/executor");
     let node: unknown;
     let browser: unknown;
+    const self = this;
     const convs = {
       get node() {
-        return (node ??= createConverter({ isJS: false, isBrowser: false }));
+        return (node ??= self.precompiling(createConverter({ isJS: false, isBrowser: false })));
       },
       get browser() {
         return (browser ??= createConverter({ isJS: false, isBrowser: true }));
@@ -71,6 +84,7 @@ export class CellExecutor {
         (browser as any)?.close();
       },
     };
+    this.convs = convs;
     void convs.node; // build the compiler program now, not on the first cell
     const sink = {
       log: (value: unknown) => {
@@ -85,6 +99,23 @@ export class CellExecutor {
     installTimerGuards();
   }
 
+  /**
+   * Wrap tslab's converter so that a cell compiled ahead (see `run`) is not compiled again, and so
+   * that we know the declarations tslab carries from cell to cell.
+   */
+  private precompiling(converter: any): any {
+    const convert = converter.convert.bind(converter);
+    converter.convert = (prevDecl: string, src: string) => {
+      const ahead = this.precompiled;
+      this.precompiled = undefined;
+      const result = ahead && ahead.prevDecl === prevDecl && ahead.src === src ? ahead.result : convert(prevDecl, src);
+      this.prevDecl = prevDecl;
+      this.lastConverted = result;
+      return result;
+    };
+    return converter;
+  }
+
   /** Run one cell in `context`. Never throws: errors come back as an outcome. */
   async run(code: string, context: CellContext): Promise<CellOutcome> {
     clearInterrupt();
@@ -93,7 +124,20 @@ export class CellExecutor {
     context.running = true;
     let ok: boolean;
     try {
-      ok = await cellStorage.run(context, () => this.executor.execute(code));
+      // Compile first, then yield to the event loop before running: a SIGINT that arrived while the
+      // compiler was busy is handled now. (tslab runs cells with vm's breakOnSigint, which detaches
+      // SIGINT listeners while the cell starts; a signal still queued at that moment would be lost.)
+      this.compileAhead(code);
+      await new Promise<void>((resolve) => realSetImmediate(resolve));
+      if (context.interrupted) {
+        ok = false;
+        this.captured.errors.push([new InterruptedError()]);
+      } else {
+        this.lastConverted = undefined;
+        ok = await cellStorage.run(context, () => this.executor.execute(code));
+        const converted = this.lastConverted;
+        if (ok && converted && !converted.diagnostics?.length) this.prevDecl = converted.declOutput || "";
+      }
     } catch (err) {
       ok = false;
       this.captured.errors.push([err]);
@@ -109,12 +153,33 @@ export class CellExecutor {
     return describeFailure(this.captured.errors, context);
   }
 
+  private compileAhead(code: string): void {
+    const { getCodeMetadata } = require("tslab/dist/metadata");
+    const meta = getCodeMetadata(code);
+    if (meta.module || meta.mode === "browser") return;
+    const node = (this.executor as any) && this.nodeConverter();
+    if (!node) return;
+    try {
+      const prevDecl = this.prevDecl;
+      // The wrapper records the call; keep the result for tslab's own convert call that follows.
+      const result = node.convert(prevDecl, code);
+      this.precompiled = { prevDecl, src: code, result };
+    } catch {
+      this.precompiled = undefined;
+    }
+  }
+
+  private nodeConverter(): any {
+    return this.convs?.node;
+  }
+
   /** Jupyter's interrupt: ask the running cell (and lepton's loops) to stop. */
   interrupt(): void {
     requestInterrupt();
     const context = this.current;
     if (!context || context.interrupted) return;
     context.interrupted = true;
+    context.stopTimersFrom = Date.now() + this.cooperativeMs;
     this.abandonTimer = setTimeout(() => {
       if (context.running) this.executor.interrupt();
     }, this.graceMs);
@@ -146,7 +211,7 @@ function describeFailure(errors: unknown[][], context: CellContext): CellOutcome
   const first = errors.find((args) => args.length > 0)?.[0];
   if (first instanceof Error) {
     const interruptedMessage = first.message === "Interrupted asynchronously" || /^Script execution (was )?interrupted/.test(first.message);
-    if (interruptedMessage || (context.interrupted && first instanceof InterruptedError)) {
+    if (interruptedMessage || (context.interrupted && first.name === "InterruptedError")) {
       const abandoned = first.message === "Interrupted asynchronously";
       const evalue = abandoned
         ? "Interrupted by the user (kernel interrupt). The cell did not stop at its next await, so the kernel stopped waiting for it; anything it started may still finish in the background."
@@ -170,6 +235,8 @@ function cleanStack(stack: string): string {
   return kept.join("\n");
 }
 
+const realSetImmediate: typeof setImmediate = setImmediate;
+
 let guardsInstalled = false;
 
 /** Timers started by an interrupted cell fail (setTimeout/setImmediate) or stop (setInterval). */
@@ -181,21 +248,23 @@ function installTimerGuards(): void {
   const realImmediate = g.setImmediate;
   const realInterval = g.setInterval;
   const realClearInterval = g.clearInterval;
+  const stopped = (context: CellContext | undefined) =>
+    context?.stopTimersFrom !== undefined && Date.now() >= context.stopTimersFrom;
   const guardStart = (real: Function) =>
     copyProps(real, function (this: unknown, ...args: unknown[]) {
-      if (cellStorage.getStore()?.interrupted) throw new InterruptedError();
+      if (stopped(cellStorage.getStore())) throw new InterruptedError();
       return real.apply(this, args);
     });
   g.setTimeout = guardStart(realTimeout);
   g.setImmediate = guardStart(realImmediate);
   g.setInterval = copyProps(realInterval, function (this: unknown, callback: unknown, ...rest: unknown[]) {
     const context = cellStorage.getStore();
-    if (context?.interrupted) throw new InterruptedError();
+    if (stopped(context)) throw new InterruptedError();
     if (!context || typeof callback !== "function") return realInterval.call(this, callback, ...rest);
     const handle = realInterval.call(
       this,
       function (this: unknown, ...args: unknown[]) {
-        if (context.interrupted) {
+        if (stopped(context)) {
           realClearInterval(handle);
           return;
         }

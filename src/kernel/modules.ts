@@ -2,8 +2,9 @@
  * Makes `lepton` (and this package's dependencies, e.g. `@tensorflow/tfjs`) importable from a notebook
  * in any folder, at run time and for tslab's type checker, without writing anything into that folder.
  *
- * - Run time: `require("lepton")` resolves to this package; any other bare module that the notebook's
- *   folder cannot resolve is resolved from this package's node_modules (a fallback, like NODE_PATH).
+ * - Run time: a bare module the notebook's folder cannot resolve is resolved from this package
+ *   (`lepton` itself) or its node_modules (a fallback, like NODE_PATH; the folder's own packages win,
+ *   as they do for the type checker below).
  * - Type checking: tslab's TypeScript (5.0.4) resolves modules through `ts.sys`. We overlay a virtual
  *   `node_modules/lepton` (and, where the real folder lacks them, this package's dependencies) on top of
  *   every `node_modules` folder, and map those virtual paths back to real ones in `realpath`, so each
@@ -33,14 +34,14 @@ export function installRuntimeResolution(root = packageRoot()): void {
   const original = M._resolveFilename;
   const fallbackParent = { id: join(root, "index.js"), filename: join(root, "index.js"), paths: M._nodeModulePaths(root) };
   M._resolveFilename = function (request: string, parent: any, isMain: boolean, options: any) {
-    if (request === PACKAGE_NAME || request.startsWith(PACKAGE_NAME + "/")) {
-      return original.call(this, root + request.slice(PACKAGE_NAME.length), parent, isMain, options);
-    }
     try {
       return original.call(this, request, parent, isMain, options);
     } catch (err: any) {
       if (err?.code !== "MODULE_NOT_FOUND" || !isBareSpecifier(request)) throw err;
       try {
+        if (request === PACKAGE_NAME || request.startsWith(PACKAGE_NAME + "/")) {
+          return original.call(this, root + request.slice(PACKAGE_NAME.length), parent, isMain, options);
+        }
         return original.call(this, request, fallbackParent, isMain, options);
       } catch {
         throw err;

@@ -30,6 +30,12 @@ class SendQueue {
 }
 
 const realStderrWrite = process.stderr.write.bind(process.stderr);
+const TRACE = !!process.env.LEPTON_KERNEL_TRACE;
+const started = Date.now();
+/** With LEPTON_KERNEL_TRACE=1 the kernel logs what it receives and does (to its terminal). */
+function trace(text: string): void {
+  if (TRACE) logToTerminal(`[lepton kernel +${Date.now() - started} ms] ${text}`);
+}
 function logToTerminal(text: string): void {
   realStderrWrite(text.endsWith("\n") ? text : text + "\n");
 }
@@ -108,7 +114,10 @@ export class KernelServer {
     void this.loop(this.sockets.shell, (frames) => this.onShell(frames));
     void this.loop(this.sockets.control, (frames) => this.onControl(frames));
     void this.loop(this.sockets.hb, (frames) => this.sockets.hb.send(frames));
-    process.on("SIGINT", () => this.executor.interrupt());
+    process.on("SIGINT", () => {
+      trace("SIGINT");
+      this.executor.interrupt();
+    });
   }
 
   private async loop(socket: ZmqSocket, handle: (frames: Buffer[]) => unknown): Promise<void> {
@@ -149,6 +158,7 @@ export class KernelServer {
     const msg = this.decode(frames);
     if (!msg) return;
     const type = msg.header.msg_type;
+    trace(`shell ${type} ${msg.header.msg_id}`);
     if (type === "execute_request") {
       const seq = this.received++;
       // Executions run one at a time, in order; other requests are answered at once.
@@ -265,7 +275,9 @@ export class KernelServer {
       if (!silent) this.publish("execute_input", { code, execution_count: count }, msg.header);
       this.lastParent = msg.header;
       const context: CellContext = { parent: msg.header, interrupted: false, running: false };
+      trace(`execute ${msg.header.msg_id} starts`);
       const outcome = await this.executor.run(code, context);
+      trace(`execute ${msg.header.msg_id} ends: ${outcome.ok ? "ok" : outcome.ename}`);
       if (outcome.ok) {
         if (outcome.hasValue && !silent) {
           let data: MimeBundle;
