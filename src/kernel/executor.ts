@@ -150,7 +150,7 @@ export class CellExecutor {
     if (ok) {
       return this.captured.hasValue ? { ok: true, hasValue: true, value: this.captured.value } : { ok: true, hasValue: false };
     }
-    return describeFailure(this.captured.errors, context);
+    return describeFailure(this.captured.errors, context, code);
   }
 
   private compileAhead(code: string): void {
@@ -202,11 +202,19 @@ export class CellExecutor {
 }
 
 /** Turn what tslab reported through console.error into a Jupyter error. */
-function describeFailure(errors: unknown[][], context: CellContext): CellOutcome {
+function describeFailure(errors: unknown[][], context: CellContext, code: string): CellOutcome {
   const diagnostics = errors.filter((args) => args[0] === "%s%d:%d - %s");
   if (diagnostics.length > 0) {
-    const lines = diagnostics.map((args) => format(...(args as [string, ...unknown[]])));
-    return { ok: false, ename: "TypeScriptError", evalue: lines[0], traceback: lines };
+    const sourceLines = code.split("\n");
+    const traceback: string[] = [];
+    for (const args of diagnostics) {
+      traceback.push(format(...(args as [string, ...unknown[]])));
+      // Show the line of the cell the diagnostic points at, with a caret under the column.
+      const [, fileName, line, column] = args as [string, string, number, number];
+      const text = !fileName ? sourceLines[line - 1] : undefined;
+      if (text !== undefined && text.trim()) traceback.push(`    ${text}`, `    ${" ".repeat(Math.max(0, column - 1))}^`);
+    }
+    return { ok: false, ename: "TypeScriptError", evalue: format(...(diagnostics[0] as [string, ...unknown[]])), traceback };
   }
   const first = errors.find((args) => args.length > 0)?.[0];
   if (first instanceof Error) {
