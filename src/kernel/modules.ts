@@ -76,12 +76,38 @@ export function overlayPath(path: string, root = packageRoot()): string {
       from = at + marker.length + name.length;
       continue;
     }
-    const target = name === PACKAGE_NAME ? rootSlash : `${rootSlash}/node_modules/${name}`;
-    if (name !== PACKAGE_NAME && !existsSync(target)) break;
+    const target = name === PACKAGE_NAME ? rootSlash : dependencyFolder(rootSlash, name);
+    if (target === undefined) break;
     p = target + rest;
     from = target.length;
   }
   return p === original ? path : p;
+}
+
+const dependencyFolders = new Map<string, string | undefined>();
+
+/**
+ * Where this package's dependency `name` is installed: its own node_modules, or (when a package manager
+ * hoisted it) the node_modules of a folder above it, the way Node would find it from this package.
+ */
+function dependencyFolder(rootSlash: string, name: string): string | undefined {
+  const key = `${rootSlash}\0${name}`;
+  if (dependencyFolders.has(key)) return dependencyFolders.get(key);
+  let found: string | undefined;
+  for (let dir = rootSlash; ; ) {
+    if (!dir.endsWith("/node_modules")) {
+      const candidate = `${dir}/node_modules/${name}`;
+      if (existsSync(candidate)) {
+        found = candidate;
+        break;
+      }
+    }
+    const parent = dir.slice(0, dir.lastIndexOf("/"));
+    if (!parent || parent === dir) break;
+    dir = parent;
+  }
+  dependencyFolders.set(key, found);
+  return found;
 }
 
 let compilerInstalled = false;
