@@ -30,6 +30,8 @@ class SendQueue {
 }
 
 const realStderrWrite = process.stderr.write.bind(process.stderr);
+// Captured before the executor guards the global timers (an interrupted cell's timers throw).
+const realSetImmediate: typeof setImmediate = setImmediate;
 const TRACE = !!process.env.LEPTON_KERNEL_TRACE;
 const started = Date.now();
 /** With LEPTON_KERNEL_TRACE=1 the kernel logs what it receives and does (to its terminal). */
@@ -150,6 +152,8 @@ export class KernelServer {
   }
 
   private publish(msgType: string, content: unknown, parentHeader: Partial<MessageHeader>): void {
+    // Text written before this message goes out first.
+    if (this.pendingStream) this.flushStream();
     const header = makeHeader(msgType, this.session);
     this.iopub.send(this.signer.encode({ header, parent_header: parentHeader, metadata: {}, content }));
   }
@@ -306,12 +310,37 @@ export class KernelServer {
     return ((context?.parent as MessageHeader | undefined) ?? this.lastParent ?? {}) as Partial<MessageHeader>;
   }
 
+  /**
+   * stdout/stderr text is gathered and sent as one stream message per burst (at the next turn of the
+   * event loop, before any other message, or when 64 KiB have piled up), not one message per write.
+   */
+  private pendingStream: { name: string; parent: Partial<MessageHeader>; chunks: string[]; size: number } | undefined;
+
+  private bufferStream(name: string, text: string, parent: Partial<MessageHeader>): void {
+    const pending = this.pendingStream;
+    if (pending && (pending.name !== name || pending.parent.msg_id !== parent.msg_id)) this.flushStream();
+    if (!this.pendingStream) {
+      this.pendingStream = { name, parent, chunks: [], size: 0 };
+      cellStorage.exit(() => realSetImmediate(() => this.flushStream()));
+    }
+    this.pendingStream.chunks.push(text);
+    this.pendingStream.size += text.length;
+    if (this.pendingStream.size >= 64 * 1024) this.flushStream();
+  }
+
+  private flushStream(): void {
+    const pending = this.pendingStream;
+    if (!pending) return;
+    this.pendingStream = undefined;
+    this.publish("stream", { name: pending.name, text: pending.chunks.join("") }, pending.parent);
+  }
+
   private installOutputCapture(): void {
     const decoder = new TextDecoder();
     const capture = (name: "stdout" | "stderr") =>
       ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
         const text = typeof chunk === "string" ? chunk : decoder.decode(chunk as Uint8Array);
-        cellStorage.exit(() => this.publish("stream", { name, text }, this.outputParent()));
+        this.bufferStream(name, text, this.outputParent());
         const cb = typeof encoding === "function" ? encoding : callback;
         if (typeof cb === "function") process.nextTick(cb as () => void);
         return true;
@@ -351,6 +380,7 @@ export class KernelServer {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.flushStream();
     await Promise.race([Promise.all([this.iopub.flushed(), this.shell.flushed(), this.control.flushed()]), new Promise((r) => setTimeout(r, 500))]);
     for (const s of Object.values(this.sockets)) s.close();
     this.executor.close();
