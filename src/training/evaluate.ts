@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../backend";
+import { interruptRequested, InterruptedError } from "../runtime/interrupt";
 import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from "../display/display";
 import { confusionMatrix as confusionPlot } from "../display/plot/teaching";
 import { imageGrid } from "../display/plot/images";
@@ -176,6 +177,10 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
   let regressionLoss = 0;
   for await (const b of ds.batches({ batchSize, shuffle: false })) {
     const bs = b.x.shape[0];
+    if (interruptRequested()) {
+      tf.dispose([b.x, b.y]);
+      throw new InterruptedError(`evaluate() interrupted after ${offset} of ${n} samples; nothing was computed.`);
+    }
     if (!classification) {
       const l = tf.tidy(() => meanSquaredError(model.apply(b.x, { training: false }) as tf.Tensor, b.y));
       regressionLoss += (await l.data())[0] * bs;

@@ -14,6 +14,7 @@ import type { Logs } from "./callbacks";
 export type Verbosity = 0 | 1 | 2;
 
 const MIN_INTERVAL_MS = 250;
+const TEXT_INTERVAL_MS = 10_000;
 
 function escapeHtml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -45,6 +46,7 @@ export class ProgressView {
     private readonly classification: boolean,
   ) {
     this.notebook = inKernel() && verbose > 0;
+    this.lastDraw = Date.now();
     if (this.notebook) {
       this.handle = display(this.render());
       const lossFig = line([{ x: [], y: [], name: "train" }, { x: [], y: [], name: "validation" }] as any, { title: "Loss", xaxis: { title: "epoch" } });
@@ -58,8 +60,15 @@ export class ProgressView {
 
   /** Progress within an epoch; drawn at most every 250 ms. */
   batch(epoch: number, step: number, samplesPerSec: number, etaSec: number, smoothLoss: number, lr: number, force = false): void {
-    if (!this.notebook) return;
     const now = Date.now();
+    if (!this.notebook) {
+      // Scripts and tests: a plain progress line every 10 s, so long epochs are not silent.
+      if (this.verbose > 0 && now - this.lastDraw >= TEXT_INTERVAL_MS) {
+        process.stdout.write(this.bar(epoch, step, samplesPerSec, etaSec, smoothLoss, lr).replace(/<[^>]*>/g, "") + "\n");
+        this.lastDraw = now;
+      }
+      return;
+    }
     if (!force && now - this.lastDraw < MIN_INTERVAL_MS) return;
     this.lastDraw = now;
     this.status = this.bar(epoch, step, samplesPerSec, etaSec, smoothLoss, lr);
@@ -88,6 +97,7 @@ export class ProgressView {
       this.status = `<div style="font-family:monospace">epoch ${epoch}/${this.epochs} done</div>`;
       this.draw();
       if (this.chart) {
+        this.chart.extend(0, epoch, logs.loss);
         if (logs.val_loss !== undefined) this.chart.extend(1, epoch, logs.val_loss);
         if (this.classification && logs.accuracy !== undefined) this.chart.extend(2, epoch, logs.accuracy);
         if (this.classification && logs.val_accuracy !== undefined) this.chart.extend(3, epoch, logs.val_accuracy);
