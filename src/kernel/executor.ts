@@ -12,6 +12,7 @@
  * Synchronous loops stop on SIGINT (the kernel spec uses interrupt_mode "signal"; tslab runs cells
  * with vm's breakOnSigint).
  */
+import { convertExpandingShorthand } from "./shorthand";
 import { AsyncLocalStorage } from "async_hooks";
 import { format } from "util";
 import { InterruptedError, clearInterrupt, requestInterrupt } from "../runtime/interrupt";
@@ -108,7 +109,7 @@ export class CellExecutor {
     converter.convert = (prevDecl: string, src: string) => {
       const ahead = this.precompiled;
       this.precompiled = undefined;
-      const result = ahead && ahead.prevDecl === prevDecl && ahead.src === src ? ahead.result : convert(prevDecl, src);
+      const result = ahead && ahead.prevDecl === prevDecl && ahead.src === src ? ahead.result : convertExpandingShorthand(convert, prevDecl, src);
       this.prevDecl = prevDecl;
       this.lastConverted = result;
       return result;
