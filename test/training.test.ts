@@ -307,6 +307,23 @@ describe("train", () => {
     loaded.model.dispose();
   });
 
+  it("a save that fails midway leaves the previous checkpoint intact and no temporary folder", async () => {
+    const model = mlp([2, 3, 3]);
+    const parent = tmpDir();
+    const dir = path.join(parent, "ck");
+    await save(dir, model, undefined, { epoch: 1 });
+    const before = fs.readFileSync(path.join(dir, "weights.bin"));
+    const broken = optimizer("sgd");
+    (broken as any).getWeights = async () => { throw new Error("disk full (simulated)"); };
+    model.setWeights(model.getWeights().map((w) => tf.tidy(() => w.add(1))));
+    await expect(save(dir, model, broken, { epoch: 2 })).rejects.toThrow(/disk full/);
+    expect(fs.readdirSync(parent)).toEqual(["ck"]);
+    expect(fs.readFileSync(path.join(dir, "weights.bin")).equals(before)).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8")).epoch).toBe(1);
+    broken.dispose();
+    model.dispose();
+  });
+
   it("in a notebook: a progress output and a live chart, updated in place at a bounded rate", async () => {
     const shown: string[] = [];
     const updates: { id: string; t: number }[] = [];
