@@ -175,19 +175,25 @@ export class KernelClient {
 
   private async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    // A kernel_info round trip whose iopub status also arrived proves both channels are connected.
-    while (Date.now() < deadline) {
+    const attempt = async (wait: number, needIdle: boolean): Promise<boolean> => {
       if (this.exitError) throw this.exitError;
       const msgId = this.sendRequest(this.shell, "kernel_info_request", {});
-      const ok = await this.waitFor(msgId, Math.min(2_000, Math.max(1, deadline - Date.now())), true).then(
-        () => true,
-        (err) => {
-          if (this.exitError) throw this.exitError;
-          void err;
-          return false;
-        },
-      );
-      if (ok) return;
+      try {
+        await this.waitFor(msgId, Math.max(1, Math.min(wait, deadline - Date.now())), needIdle);
+        return true;
+      } catch (err) {
+        if (this.exitError) throw this.exitError;
+        if (!(err instanceof TimeoutError)) throw err;
+        return false;
+      }
+    };
+    // The kernel is up once shell answers (requests queue until it binds its sockets) ...
+    let up = false;
+    while (!up && Date.now() < deadline) up = await attempt(2_000, false);
+    // ... and iopub is connected once the idle status of a request arrives (a subscriber that joins late
+    // misses earlier messages), so ask again quickly until one does.
+    while (up && Date.now() < deadline) {
+      if (await attempt(100, true)) return;
     }
     throw new Error(`the kernel did not answer kernel_info within ${timeoutMs} ms; its output:\n${this.stderr.trim()}`);
   }
