@@ -9,7 +9,7 @@
 export { display, html, mime, inKernel, DISPLAY_SYMBOL } from "./display/display";
 export type { MimeBundle, Displayable, DisplayHandle } from "./display/display";
 export type { Dataset, Batch, BatchOptions, SplitOptions } from "./data/types";
-export { ready } from "./backend";
+export { ready, backend, backendLine } from "./backend";
 export type { BackendInfo } from "./backend";
 export { interruptRequested, throwIfInterrupted, InterruptedError } from "./runtime/interrupt";
 export * as data from "./data";

@@ -1,25 +1,147 @@
 /**
- * Backend choice: tfjs-node-gpu, then tfjs-node, then WebAssembly (with lepton's training kernels),
- * then pure JS. (Stub: the speed work fills this in.)
+ * Backend choice: tfjs-node-gpu, then tfjs-node, then WebAssembly (SIMD, with lepton's training
+ * kernels), then pure JS. `LEPTON_BACKEND` (tensorflow-gpu | tensorflow | wasm | cpu) overrides.
+ * `ready()` decides once; `backend()` says what runs and why the better ones did not.
  */
+import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { DISPLAY_SYMBOL, type MimeBundle } from "../display/display";
+import { installWasmTrainingKernels } from "./wasm_kernels";
 
 export interface BackendInfo {
   /** The tfjs backend name in use ("tensorflow", "wasm", "cpu"). */
   name: string;
+  /** What it is, in words ("WebAssembly (SIMD) with lepton's training kernels"). */
+  description: string;
   /** Why each better backend was not used. */
   skipped: { name: string; reason: string }[];
+  /** Set when LEPTON_BACKEND chose the backend. */
+  forcedBy?: string;
 }
 
-let readyPromise: Promise<BackendInfo> | undefined;
+const CANDIDATES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
+type Candidate = (typeof CANDIDATES)[number];
+
+const DESCRIPTIONS: Record<Candidate, string> = {
+  "tensorflow-gpu": "libtensorflow with CUDA (@tensorflow/tfjs-node-gpu)",
+  tensorflow: "libtensorflow on the CPU (@tensorflow/tfjs-node)",
+  wasm: "WebAssembly (XNNPACK) with lepton's training kernels",
+  cpu: "pure JavaScript (slow: about 100x slower than WebAssembly for CNNs)",
+};
+
+/** Why a native package could not be loaded, in one line. */
+function loadFailure(err: unknown, pkg: string): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "MODULE_NOT_FOUND" && String(e.message).includes(pkg)) return `${pkg} is not installed`;
+  const first = String(e?.message ?? err).split("\n")[0];
+  return `${pkg} failed to load: ${first}`;
+}
+
+function tryNative(pkg: string): string | undefined {
+  try {
+    require(pkg);
+    return undefined;
+  } catch (err) {
+    return loadFailure(err, pkg);
+  }
+}
+
+async function tryWasm(): Promise<string | undefined> {
+  try {
+    const wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
+    const dir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"));
+    wasm.setWasmPaths(dir + path.sep);
+    installWasmTrainingKernels();
+    if (!(await tf.setBackend("wasm"))) return "the WebAssembly backend failed to initialise";
+    return undefined;
+  } catch (err) {
+    return loadFailure(err, "@tensorflow/tfjs-backend-wasm");
+  }
+}
+
+/** TensorFlow.js's pure-JS backend prints a "Hi, looks like you are running TensorFlow.js in Node.js" notice
+ * on first use; lepton shows one line of its own instead. */
+function quietCpuNotice(): void {
+  const cpu = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;
+  if (cpu && "firstUse" in cpu) cpu.firstUse = false;
+}
+
+async function activate(candidate: Candidate): Promise<string | undefined> {
+  switch (candidate) {
+    case "tensorflow-gpu": {
+      const failed = tryNative("@tensorflow/tfjs-node-gpu");
+      if (failed) return failed;
+      return (await tf.setBackend("tensorflow")) ? undefined : "libtensorflow (GPU) did not initialise";
+    }
+    case "tensorflow": {
+      const failed = tryNative("@tensorflow/tfjs-node");
+      if (failed) return failed;
+      return (await tf.setBackend("tensorflow")) ? undefined : "libtensorflow did not initialise";
+    }
+    case "wasm":
+      return tryWasm();
+    case "cpu":
+      return (await tf.setBackend("cpu")) ? undefined : "the pure-JS backend failed to initialise";
+  }
+}
+
+function parseOverride(value: string | undefined): Candidate | undefined {
+  if (!value) return undefined;
+  const v = value.trim().toLowerCase();
+  const alias: Record<string, Candidate> = { gpu: "tensorflow-gpu", "tensorflow-gpu": "tensorflow-gpu", node: "tensorflow", tensorflow: "tensorflow", wasm: "wasm", cpu: "cpu", js: "cpu" };
+  const found = alias[v];
+  if (!found) throw new Error(`LEPTON_BACKEND=${value} is not a backend lepton knows; use one of tensorflow-gpu, tensorflow, wasm, cpu (or unset it).`);
+  return found;
+}
+
+let chosen: BackendInfo | undefined;
+let pending: Promise<BackendInfo> | undefined;
+
+async function choose(): Promise<BackendInfo> {
+  const forced = parseOverride(process.env.LEPTON_BACKEND);
+  const skipped: { name: string; reason: string }[] = [];
+  const order = forced ? [forced, ...CANDIDATES.filter((c) => c !== forced && c === "cpu")] : [...CANDIDATES];
+  for (const candidate of order) {
+    const failure = await activate(candidate);
+    if (failure === undefined) {
+      await tf.ready();
+      quietCpuNotice();
+      if (forced && candidate === forced) {
+        for (const c of CANDIDATES) if (CANDIDATES.indexOf(c) < CANDIDATES.indexOf(candidate)) skipped.push({ name: c, reason: `not tried: LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` });
+      }
+      return { name: tf.getBackend(), description: DESCRIPTIONS[candidate], skipped, ...(forced ? { forcedBy: `LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` } : {}) };
+    }
+    skipped.push({ name: candidate, reason: failure });
+  }
+  throw new Error(`lepton: no TensorFlow.js backend could start:\n${skipped.map((s) => `  ${s.name}: ${s.reason}`).join("\n")}`);
+}
 
 /** Choose and initialise the best available backend once; every lepton entry point awaits this. */
 export function ready(): Promise<BackendInfo> {
-  if (!readyPromise) {
-    readyPromise = (async () => {
-      await tf.ready();
-      return { name: tf.getBackend(), skipped: [] };
-    })();
+  if (!pending) {
+    pending = choose().then((info) => {
+      chosen = info;
+      return info;
+    });
   }
-  return readyPromise;
+  return pending;
+}
+
+/** One line about the backend in use, e.g. "lepton: backend wasm — WebAssembly ... (tfjs-node: not installed)". */
+export function backendLine(info: BackendInfo): string {
+  const why = info.skipped.map((s) => `${s.name}: ${s.reason}`).join("; ");
+  return `lepton backend: ${info.name} — ${info.description}${info.forcedBy ? ` (chosen by ${info.forcedBy})` : ""}${why ? `. Not used: ${why}` : ""}`;
+}
+
+/** What runs now and why the better backends did not, as a displayable value. Call after `await lepton.ready()`. */
+export function backend(): BackendInfo & { toString(): string } {
+  if (!chosen) {
+    throw new Error("lepton.backend(): the backend is chosen on first use; run `await lepton.ready()` first.");
+  }
+  const info = chosen;
+  return {
+    ...info,
+    toString: () => backendLine(info),
+    [DISPLAY_SYMBOL]: (): MimeBundle => ({ "text/plain": backendLine(info) }),
+  } as BackendInfo & { toString(): string };
 }
