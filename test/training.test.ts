@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { ready } from "../src/backend";
 import { mlp, neuron, lenet } from "../src/models";
 import { train, lrFind, save, load, optimizer, callbacks, suggestLr, makeSchedule, sparseCrossEntropy, History } from "../src/training";
 import { fromTensors } from "../src/data";
@@ -10,6 +11,8 @@ import { requestInterrupt, clearInterrupt } from "../src/runtime/interrupt";
 import { setDisplaySink, DISPLAY_SYMBOL } from "../src/display/display";
 
 beforeAll(async () => {
+  // lepton's ready() picks the best backend once; then pin the pure-JS one (small models, exact numbers).
+  await ready();
   await tf.setBackend("cpu");
 });
 afterEach(() => {
@@ -121,6 +124,39 @@ describe("train", () => {
     expect(new Set(lrs).size).toBe(16);
     expect(h.metrics.lr[1]).toBeCloseTo(lrs[15], 12);
     model.dispose();
+  });
+
+  it("a reused or loaded optimizer's schedule starts from the LR asked for, not where the last run's schedule ended", async () => {
+    const data = blobs(32);
+    const model = mlp([2, 4, 3]);
+    const opt = optimizer({ type: "sgd", lr: 0.1, momentum: 0.9 });
+    const peaks: number[] = [];
+    const run = async (o: typeof opt, m: tf.LayersModel) => {
+      const lrs: number[] = [];
+      await train(m, data, { epochs: 1, batchSize: 8, optimizer: o, schedule: "onecycle", verbose: 0, callbacks: [{ onBatchEnd: (_b, l) => void lrs.push(l.lr) }] });
+      peaks.push(Math.max(...lrs));
+      return lrs;
+    };
+    const first = await run(opt, model);
+    expect(opt.lr).toBeCloseTo(first[first.length - 1], 12); // the step LR ended tiny
+    expect(opt.baseLr).toBe(0.1);
+    await run(opt, model);
+    const dir = path.join(tmpDir(), "saved");
+    await save(dir, model, opt, { epoch: 2 });
+    const loaded = await load(dir);
+    expect(loaded.optimizer!.baseLr).toBe(0.1);
+    expect(loaded.optimizer!.lr).toBeCloseTo(opt.lr, 12);
+    await run(loaded.optimizer!, loaded.model);
+    peaks.forEach((p) => expect(p).toBeCloseTo(0.1, 8));
+    // An explicit lr overrides for that call only.
+    const lrs: number[] = [];
+    await train(model, data, { epochs: 1, batchSize: 8, optimizer: opt, lr: 0.02, verbose: 0, callbacks: [{ onBatchEnd: (_b, l) => void lrs.push(l.lr) }] });
+    expect(lrs.every((lr) => lr === 0.02)).toBe(true);
+    expect(opt.baseLr).toBe(0.1);
+    opt.dispose();
+    loaded.optimizer!.dispose();
+    model.dispose();
+    loaded.model.dispose();
   });
 
   it("schedules: step, cosine, constant", () => {

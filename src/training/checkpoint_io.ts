@@ -100,7 +100,7 @@ export async function save(dir: string, model: tf.LayersModel, optimizer?: Optim
       try {
         const { data, specs } = await tf.io.encodeWeights(weights);
         fs.writeFileSync(path.join(tmp, "optimizer.bin"), Buffer.from(data));
-        fs.writeFileSync(path.join(tmp, "optimizer.json"), JSON.stringify({ spec: optimizer.spec, lr: optimizer.lr, specs }));
+        fs.writeFileSync(path.join(tmp, "optimizer.json"), JSON.stringify({ spec: optimizer.spec, lr: optimizer.lr, baseLr: optimizer.baseLr, specs }));
       } finally {
         tf.dispose(weights.map((w) => w.tensor));
       }
@@ -126,9 +126,9 @@ export async function load(dir: string): Promise<Loaded> {
   let optimizer: Optimizer | undefined;
   const optJson = path.join(target, "optimizer.json");
   if (fs.existsSync(optJson)) {
-    const meta = JSON.parse(fs.readFileSync(optJson, "utf8")) as { spec: OptimizerSpec; lr: number; specs: tf.io.WeightsManifestEntry[] };
-    optimizer = new Optimizer(meta.spec);
-    optimizer.setLr(meta.lr);
+    const meta = JSON.parse(fs.readFileSync(optJson, "utf8")) as { spec: OptimizerSpec; lr: number; baseLr?: number; specs: tf.io.WeightsManifestEntry[] };
+    optimizer = new Optimizer({ ...meta.spec, lr: meta.baseLr ?? meta.spec.lr });
+    optimizer.setStepLr(meta.lr);
     await restoreOptimizerState(optimizer, toArrayBuffer(fs.readFileSync(path.join(target, "optimizer.bin"))), meta.specs);
   }
   const statePath = path.join(target, "state.json");

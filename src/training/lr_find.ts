@@ -152,7 +152,7 @@ export async function lrFind(model: tf.LayersModel, data: DataInput, options: Lr
           break outer;
         }
         const lr = startLr * Math.pow(endLr / startLr, i / (numIter - 1));
-        optimizer.setLr(lr);
+        optimizer.setStepLr(lr);
         const lossT = tf.tidy(() => {
           const { value, grads } = tf.variableGrads(() => {
             const out = model.apply(b.x, { training: true }) as tf.Tensor;
@@ -182,7 +182,7 @@ export async function lrFind(model: tf.LayersModel, data: DataInput, options: Lr
     if (external) {
       await optimizer.setWeights(savedOpt);
       tf.dispose(savedOpt.map((t) => t.tensor));
-      optimizer.setLr(savedLr);
+      optimizer.setStepLr(savedLr);
     } else {
       optimizer.dispose();
     }

@@ -32,6 +32,7 @@ export class Optimizer {
   private inner!: tf.Optimizer;
   readonly spec: Required<Pick<OptimizerSpec, "type" | "lr" | "weightDecay">> & OptimizerSpec;
   private currentLr: number;
+  private base: number;
 
   constructor(spec: OptimizerSpec | OptimizerName) {
     const s: OptimizerSpec = typeof spec === "string" ? { type: spec } : { ...spec };
@@ -45,6 +46,7 @@ export class Optimizer {
     if (!(weightDecay >= 0)) throw new Error(`optimizer: weightDecay must be >= 0; got ${s.weightDecay}.`);
     this.spec = { ...s, type, lr, weightDecay };
     this.currentLr = lr;
+    this.base = lr;
     const m = s.momentum ?? 0;
     if (!(m >= 0 && m < 1)) throw new Error(`optimizer: momentum must be in [0, 1); got ${m}.`);
     this.build();
@@ -72,12 +74,25 @@ export class Optimizer {
     this.build();
   }
 
+  /** The LR of the latest step (a schedule changes it every batch). */
   get lr(): number {
     return this.currentLr;
   }
 
-  /** Set the learning rate used by the next step. */
+  /** The LR you asked for (spec or setLr): the base or peak that train()'s schedules start from. */
+  get baseLr(): number {
+    return this.base;
+  }
+
+  /** Set the learning rate: the base for later train() calls and the rate of the next step. */
   setLr(lr: number): void {
+    if (!(lr > 0) || !Number.isFinite(lr)) throw new Error(`optimizer.setLr: lr must be a positive number; got ${lr}.`);
+    this.base = lr;
+    this.setStepLr(lr);
+  }
+
+  /** Set the rate of the next step only, keeping baseLr (schedules and lrFind use this every batch). */
+  setStepLr(lr: number): void {
     if (lr === this.currentLr) return;
     this.currentLr = lr;
     const o = this.inner as any;
@@ -137,7 +152,7 @@ export class Optimizer {
 /** An Optimizer from a spec, a name, or an existing Optimizer (returned as is). */
 export function makeOptimizer(spec: OptimizerSpec | OptimizerName | Optimizer | undefined, lr?: number, weightDecay?: number): Optimizer {
   if (spec instanceof Optimizer) {
-    if (lr !== undefined) spec.setLr(lr);
+    if (lr !== undefined) spec.setStepLr(lr);
     return spec;
   }
   if (spec && typeof spec === "object" && "applyGradients" in (spec as any)) {

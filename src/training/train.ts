@@ -127,8 +127,9 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
   }
 
   const stepsPerEpoch = Math.ceil(trainDs.size / batchSize);
-  const baseLr = optimizer.spec.lr === optimizer.lr ? optimizer.spec.lr : optimizer.lr;
-  const lrAt = makeSchedule(opts.schedule, opts.lr ?? baseLr, stepsPerEpoch, epochs);
+  // The schedule starts from the LR asked for (opts.lr, the spec's, or setLr's), not from wherever an
+  // earlier run's schedule left a reused optimizer.
+  const lrAt = makeSchedule(opts.schedule, opts.lr ?? optimizer.baseLr, stepsPerEpoch, epochs);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const callbacks = opts.callbacks ?? [];
   const readEveryBatch = callbacks.some((c) => typeof c.onBatchEnd === "function");
@@ -239,7 +240,7 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
           }
           batchNo++;
           const lr = lrAt(globalStep) * ctx.lrScale;
-          optimizer.setLr(lr);
+          optimizer.setStepLr(lr);
           let out: { loss: tf.Scalar; correct?: tf.Scalar };
           try {
             out = step(b.x, b.y);
