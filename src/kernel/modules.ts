@@ -76,6 +76,9 @@ export function overlayPath(path: string, root = packageRoot()): string {
       from = at + marker.length + name.length;
       continue;
     }
+    // Global type packages (@types) are not overlaid: the notebook's folder (or tslab's own @types/node)
+    // supplies them, so a notebook outside the repository does not load this package's dev types.
+    if (name === "@types" || name.startsWith("@types/")) break;
     const target = name === PACKAGE_NAME ? rootSlash : dependencyFolder(rootSlash, name);
     if (target === undefined) break;
     p = target + rest;
