@@ -1,0 +1,127 @@
+/**
+ * lepton's WebAssembly training kernels against TensorFlow.js's pure-JS backend: the gradients of
+ * conv2d (strides 1 and 2, 'same' and 'valid'), max pooling and transposed matrix products must agree
+ * on random inputs. Also the backend choice and its LEPTON_BACKEND override.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "child_process";
+import * as tf from "@tensorflow/tfjs";
+import { ready, backend, backendLine } from "../src/backend";
+import { ensureBuilt } from "./kernel_helpers";
+
+type Case = { x: number[]; w: number[]; stride: number; pad: "same" | "valid" };
+
+function randomValues(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+async function onBackend<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  await tf.setBackend(name);
+  return fn();
+}
+
+function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(a[i])));
+  return worst;
+}
+
+beforeAll(async () => {
+  const info = await ready();
+  expect(info.name).toBe("wasm");
+});
+
+describe("wasm training kernels agree with the pure-JS backend", () => {
+  const cases: Case[] = [
+    { x: [2, 9, 9, 3], w: [3, 3, 3, 4], stride: 1, pad: "same" },
+    { x: [2, 9, 9, 3], w: [3, 3, 3, 4], stride: 1, pad: "valid" },
+    { x: [3, 10, 11, 2], w: [5, 5, 2, 3], stride: 2, pad: "same" },
+    { x: [3, 10, 11, 2], w: [4, 4, 2, 3], stride: 2, pad: "valid" },
+    { x: [1, 8, 8, 1], w: [2, 2, 1, 2], stride: 2, pad: "same" },
+    { x: [4, 32, 32, 3], w: [5, 5, 3, 6], stride: 1, pad: "valid" },
+    { x: [2, 7, 6, 5], w: [1, 3, 5, 2], stride: 1, pad: "same" },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`conv2d gradients, x ${c.x} filter ${c.w} stride ${c.stride} ${c.pad}`, async () => {
+      const xv = randomValues(c.x.reduce((a, b) => a * b), 11 + i);
+      const wv = randomValues(c.w.reduce((a, b) => a * b), 97 + i);
+      const grads = () => {
+        const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
+        const w = tf.tensor4d(wv, c.w as [number, number, number, number]);
+        const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, c.stride, c.pad).square().sum();
+        const [gx, gw] = tf.grads(f as any)([x, w]);
+        const out = [gx.dataSync().slice(), gw.dataSync().slice()];
+        tf.dispose([x, w, gx, gw]);
+        return out;
+      };
+      const [cx, cw] = await onBackend("cpu", async () => grads());
+      const before = await onBackend("wasm", async () => tf.memory().numTensors);
+      const [wx, ww] = grads();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(maxRelError(cx, wx)).toBeLessThan(1e-4);
+      expect(maxRelError(cw, ww)).toBeLessThan(1e-4);
+      // A filter gradient that is all zeros would agree with nothing: make sure it is not trivial.
+      expect(Math.max(...Array.from(ww).map(Math.abs))).toBeGreaterThan(1e-3);
+    });
+  }
+
+  for (const [i, [shape, size, stride, pad]] of ([
+    [[2, 8, 8, 3], 2, 2, "valid"],
+    [[2, 9, 7, 4], 3, 2, "same"],
+    [[1, 6, 6, 2], 3, 1, "same"],
+  ] as const).entries()) {
+    it(`max-pool gradient, x ${shape} window ${size} stride ${stride} ${pad}`, async () => {
+      const xv = randomValues(shape.reduce((a, b) => a * b, 1), 5 + i);
+      const grad = () => {
+        const x = tf.tensor4d(xv, [...shape] as [number, number, number, number]);
+        const g = tf.grad((v: tf.Tensor4D) => tf.maxPool(v, size, stride, pad).mul(tf.range(1, 1 + tf.maxPool(v, size, stride, pad).size).reshape(tf.maxPool(v, size, stride, pad).shape)).sum())(x);
+        const out = g.dataSync().slice();
+        tf.dispose([x, g]);
+        return out;
+      };
+      const c = await onBackend("cpu", async () => grad());
+      const w = await onBackend("wasm", async () => grad());
+      expect(maxRelError(c, w)).toBeLessThan(1e-5);
+    });
+  }
+
+  it("matrix products with transposed operands", async () => {
+    const av = randomValues(3 * 5 * 4, 1);
+    const bv = randomValues(3 * 6 * 5, 2);
+    const run = () =>
+      tf.tidy(() => {
+        const a = tf.tensor3d(av, [3, 5, 4]);
+        const b = tf.tensor3d(bv, [3, 6, 5]);
+        return [tf.matMul(a, b, true, true), tf.matMul(a, b.transpose([0, 2, 1]), true, false), tf.matMul(a.transpose([0, 2, 1]), b, false, true)].map((t) => t.dataSync().slice());
+      });
+    const c = await onBackend("cpu", async () => run());
+    const w = await onBackend("wasm", async () => run());
+    for (let k = 0; k < 3; k++) expect(maxRelError(c[k], w[k])).toBeLessThan(1e-5);
+  });
+});
+
+describe("backend choice", () => {
+  it("says which backend runs and why the native ones were skipped", () => {
+    const info = backend();
+    expect(info.name).toBe("wasm");
+    expect(info.skipped.map((s) => s.name)).toEqual(["tensorflow-gpu", "tensorflow"]);
+    expect(info.skipped[0].reason).toMatch(/tfjs-node-gpu/);
+    expect(backendLine(info)).toMatch(/^lepton backend: wasm/);
+  });
+
+  it("honours LEPTON_BACKEND and rejects an unknown value with advice", () => {
+    ensureBuilt();
+    const script = `require(${JSON.stringify(require.resolve("../dist/src/backend"))}).ready().then(i => console.log(i.name), e => { console.log("ERR " + e.message); })`;
+    const cpu = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cpu" }, encoding: "utf8" });
+    expect(cpu.stdout.trim()).toBe("cpu");
+    expect(cpu.stderr).not.toMatch(/looks like you are running TensorFlow.js/);
+    const bad = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cuda" }, encoding: "utf8" });
+    expect(bad.stdout).toMatch(/ERR LEPTON_BACKEND=cuda .*tensorflow-gpu, tensorflow, wasm, cpu/);
+  });
+});
