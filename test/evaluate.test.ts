@@ -2,12 +2,15 @@ import { describe, it, expect, beforeAll } from "vitest";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { mlp, lenet } from "../src/models";
+import { ready } from "../src/backend";
+import { mlp, lenet, neuron } from "../src/models";
 import { evaluate, classificationMetrics, train } from "../src/training";
 import { fromTensors } from "../src/data";
 import { DISPLAY_SYMBOL } from "../src/display/display";
 
 beforeAll(async () => {
+  // lepton's ready() picks the best backend once; then pin the pure-JS one (small models, exact numbers).
+  await ready();
   await tf.setBackend("cpu");
 });
 
@@ -161,5 +164,90 @@ print(json.dumps(out))
     await expect(evaluate(model, tooMany)).rejects.toThrow(/12 classes .* outputs 6 values/);
     await expect(evaluate(mlp([3, 2]), data)).rejects.toThrow(/expects inputs of shape \[3\]/);
     model.dispose();
+  });
+});
+
+describe("models whose last layer is softmax or one unit", () => {
+  /** Loss, accuracy and confusion straight from model.predict, with the textbook formulas. */
+  function direct(model: tf.LayersModel, x: Float32Array, y: Int32Array, inputs: number) {
+    const out = tf.tidy(() => model.predict(tf.tensor2d(x, [y.length, inputs])) as tf.Tensor);
+    const v = out.dataSync();
+    const k = out.shape[1] as number;
+    out.dispose();
+    let loss = 0;
+    let correct = 0;
+    for (let i = 0; i < y.length; i++) {
+      let pTrue: number;
+      let pred: number;
+      if (k === 1) {
+        const p1 = model.layers[model.layers.length - 1].getConfig().activation === "sigmoid" ? v[i] : 1 / (1 + Math.exp(-v[i]));
+        pTrue = y[i] === 1 ? p1 : 1 - p1;
+        pred = p1 > 0.5 ? 1 : 0;
+      } else {
+        const row = Array.from(v.subarray(i * k, (i + 1) * k));
+        pTrue = row[y[i]];
+        pred = row.indexOf(Math.max(...row));
+      }
+      loss -= Math.log(pTrue);
+      if (pred === y[i]) correct++;
+    }
+    return { loss: loss / y.length, accuracy: correct / y.length };
+  }
+
+  function twoClasses(n: number) {
+    let s = 11;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const x = new Float32Array(2 * n);
+    const y = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      y[i] = i % 2;
+      x[2 * i] = (y[i] ? 1 : -1) + 1.5 * (rand() - 0.5);
+      x[2 * i + 1] = rand() - 0.5;
+    }
+    return { x, y };
+  }
+
+  it("softmax output: trained and evaluated with the cross-entropy of its probabilities (not a second softmax)", async () => {
+    let s = 5;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const x = new Float32Array(400);
+    const y = new Int32Array(200);
+    for (let i = 0; i < 200; i++) {
+      y[i] = i % 4;
+      x[2 * i] = (y[i] % 2) + 0.8 * (rand() - 0.5);
+      x[2 * i + 1] = Math.floor(y[i] / 2) + 0.8 * (rand() - 0.5);
+    }
+    const data = fromTensors(x, y, { inputShape: [2], classes: ["a", "b", "c", "d"] });
+    const model = mlp([2, 16, 4], { outputActivation: "softmax" });
+    const h = await train(model, data, { epochs: 15, batchSize: 20, optimizer: { type: "adam", lr: 0.03 }, seed: 1, verbose: 0 });
+    const report = await evaluate(model, data);
+    const d = direct(model, x, y, 2);
+    expect(report.loss).toBeCloseTo(d.loss, 4);
+    expect(report.accuracy).toBeCloseTo(d.accuracy, 10);
+    expect(report.accuracy).toBeGreaterThan(0.8);
+    // A second softmax would squash the loss towards log(4) = 1.386 however good the model is.
+    expect(h.last("loss")).toBeLessThan(0.6);
+    model.dispose();
+  });
+
+  it("one sigmoid unit (logistic regression) or one linear unit: binary cross-entropy, 2x2 confusion", async () => {
+    const { x, y } = twoClasses(100);
+    const data = fromTensors(x, y, { inputShape: [2], classes: ["neg", "pos"] });
+    for (const activation of ["sigmoid", "linear"] as const) {
+      const model = neuron({ inputs: 2, activation });
+      const before = tf.memory().numTensors;
+      await train(model, data, { epochs: 20, batchSize: 10, optimizer: { type: "sgd", lr: 0.5 }, seed: 2, verbose: 0 });
+      const report = await evaluate(model, data);
+      expect(tf.memory().numTensors).toBe(before);
+      const d = direct(model, x, y, 2);
+      expect(report.loss).toBeCloseTo(d.loss, 4);
+      expect(report.accuracy).toBeCloseTo(d.accuracy, 10);
+      expect(report.accuracy).toBeGreaterThan(0.85);
+      expect(report.confusion.length).toBe(2);
+      expect(report.confusion.flat().reduce((a, b) => a + b, 0)).toBe(100);
+      model.dispose();
+    }
+    const three = fromTensors(new Float32Array(6), new Int32Array([0, 1, 2]), { inputShape: [2] });
+    await expect(train(neuron({ inputs: 2 }), three, { verbose: 0 })).rejects.toThrow(/3 classes .* but the model outputs 1 values/);
   });
 });

@@ -1,10 +1,13 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import * as tf from "@tensorflow/tfjs";
+import { ready } from "../src/backend";
 import { neuron, mlp, lenet, resnet9 } from "../src/models";
 import { summary } from "../src/training";
 import { DISPLAY_SYMBOL } from "../src/display/display";
 
 beforeAll(async () => {
+  // lepton's ready() picks the best backend once; then pin the pure-JS one (small models, exact numbers).
+  await ready();
   await tf.setBackend("cpu");
 });
 

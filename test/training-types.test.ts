@@ -70,6 +70,7 @@ cells;
       `lepton.train(lepton.models.lenet(), null as any, { epoch: 2 });`,
       `lepton.train(lepton.models.lenet(), null as any, { optimizer: { type: "rmsprop" } });`,
     ].join("\n"));
-    expect(diagnostics(file).map((e) => e.split(" ")[0])).toEqual(["bad.ts:2", "bad.ts:3"]);
+    const errors = diagnostics(file);
+    expect(errors.map((e) => e.split(" ")[0]), errors.join("\n")).toEqual(["bad.ts:2", "bad.ts:3"]);
   });
 });

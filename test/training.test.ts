@@ -159,6 +159,23 @@ describe("train", () => {
     loaded.model.dispose();
   });
 
+  it("a reused optimizer's schedule starts again from its base LR, not from where the last run ended", async () => {
+    const data = blobs(32);
+    const model = mlp([2, 4, 3]);
+    const opt = optimizer({ type: "sgd", lr: 0.1, momentum: 0.9 });
+    const firstLrs: number[] = [];
+    for (let run = 0; run < 2; run++) {
+      let first = true;
+      await train(model, data, { epochs: 1, batchSize: 8, optimizer: opt, schedule: "onecycle", verbose: 0,
+        callbacks: [{ onBatchEnd: (_b, logs) => { if (first) firstLrs.push(logs.lr); first = false; } }] });
+    }
+    expect(firstLrs[0]).toBeCloseTo(0.1 / 25, 10);
+    expect(firstLrs[1]).toBeCloseTo(0.1 / 25, 10);
+    expect(opt.baseLr).toBe(0.1);
+    opt.dispose();
+    model.dispose();
+  });
+
   it("schedules: step, cosine, constant", () => {
     const step = makeSchedule({ type: "step", everyEpochs: 2, gamma: 0.5 }, 1, 10, 6);
     expect([step(0), step(19), step(20), step(45)]).toEqual([1, 1, 0.5, 0.25]);

@@ -10,7 +10,7 @@ import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from 
 import { confusionMatrix as confusionPlot } from "../display/plot/teaching";
 import { imageGrid } from "../display/plot/images";
 import type { Figure } from "../display/plot/figure";
-import { meanSquaredError, perSampleCrossEntropy } from "./losses";
+import { classLogits, meanSquaredError, outputKind, perSampleCrossEntropy } from "./losses";
 import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
 import { classificationMetrics, type ClassMetrics } from "./metrics";
 import { formatMetric } from "./history";
@@ -168,6 +168,7 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
   const keep = options.topLosses ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`evaluate(): batchSize must be a whole number >= 1; got ${batchSize}.`);
   const classification = isClassification(ds);
+  const kind = outputKind(model);
   const n = ds.size;
   const labels = new Int32Array(n);
   const preds = new Int32Array(n);
@@ -189,8 +190,8 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
       continue;
     }
     const [lossT, predT, probT] = tf.tidy(() => {
-      const out = model.apply(b.x, { training: false }) as tf.Tensor;
-      return [perSampleCrossEntropy(out, b.y), out.argMax(-1).toInt(), tf.softmax(out as tf.Tensor2D).max(-1)];
+      const out = classLogits(model.apply(b.x, { training: false }) as tf.Tensor, kind);
+      return [perSampleCrossEntropy(out, b.y), out.argMax(-1).toInt(), tf.softmax(out).max(-1)];
     });
     const [lv, pv, prv, yv] = await Promise.all([lossT.data(), predT.data(), probT.data(), b.y.data()]);
     losses.set(lv as Float32Array, offset);
@@ -218,7 +219,7 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
   if (!classification) {
     return new EvaluationReport(regressionLoss / Math.max(n, 1), NaN, n, [], [], [], emptyMetrics(n), emptyMetrics(n), labels, preds, losses, []);
   }
-  const units = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
+  const units = kind === "binaryLogit" || kind === "binaryProbability" ? 2 : (model.outputs[0].shape[model.outputs[0].shape.length - 1] as number);
   const classes = ds.classes ? [...ds.classes] : [];
   while (classes.length < units) classes.push(String(classes.length));
   const m = classificationMetrics(labels, preds, classes.length);

@@ -56,6 +56,8 @@ export function checkFits(model: tf.LayersModel, ds: Dataset, fn: string): void 
     let maxLabel = -1;
     if (ds.labels) for (const l of ds.labels()) if (l > maxLabel) maxLabel = l;
     const needed = Math.max(nClasses ?? 0, maxLabel + 1);
+    // One output unit is a binary classifier (logistic regression): P(class 1) from a logit or a sigmoid.
+    if (units === 1 && needed <= 2) return;
     if (needed > (units as number)) {
       throw new Error(
         `${fn}: ${ds.name} has ${needed} classes (labels 0..${needed - 1}) but the model outputs ${units} values. ` +

@@ -10,7 +10,7 @@ import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from 
 import { line } from "../display/plot/charts";
 import type { Figure } from "../display/plot/figure";
 import { makeOptimizer, Optimizer, type NamedTensor, type OptimizerName, type OptimizerSpec } from "./optimizers";
-import { meanSquaredError, perSampleCrossEntropy } from "./losses";
+import { classLogits, meanSquaredError, outputKind, perSampleCrossEntropy } from "./losses";
 import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
 
 export interface LrFindOptions {
@@ -128,6 +128,7 @@ export async function lrFind(model: tf.LayersModel, data: DataInput, options: Lr
   if (!(startLr > 0 && endLr > startLr)) throw new Error(`lrFind(): need 0 < startLr < endLr; got ${startLr} and ${endLr}.`);
   if (!Number.isInteger(numIter) || numIter < 3) throw new Error(`lrFind(): numIter must be a whole number >= 3; got ${numIter}.`);
   const classification = isClassification(ds);
+  const kind = outputKind(model);
 
   const external = options.optimizer instanceof Optimizer;
   const optimizer = makeOptimizer(options.optimizer ?? { type: "sgd", momentum: 0.9 });
@@ -156,7 +157,7 @@ export async function lrFind(model: tf.LayersModel, data: DataInput, options: Lr
         const lossT = tf.tidy(() => {
           const { value, grads } = tf.variableGrads(() => {
             const out = model.apply(b.x, { training: true }) as tf.Tensor;
-            return classification ? (perSampleCrossEntropy(out, b.y).mean() as tf.Scalar) : meanSquaredError(out, b.y);
+            return classification ? (perSampleCrossEntropy(classLogits(out, kind), b.y).mean() as tf.Scalar) : meanSquaredError(out, b.y);
           }, vars);
           optimizer.apply(grads, vars);
           return value;

@@ -11,7 +11,7 @@ import type { Dataset } from "../data/types";
 import { History } from "./history";
 import { makeOptimizer, Optimizer, type OptimizerName, type OptimizerSpec } from "./optimizers";
 import { makeSchedule, type ScheduleSpec } from "./schedules";
-import { meanSquaredError, perSampleCrossEntropy } from "./losses";
+import { classLogits, meanSquaredError, outputKind, perSampleCrossEntropy } from "./losses";
 import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
 import { ProgressView, type Verbosity } from "./progress";
 import type { Callback, Logs, TrainContext } from "./callbacks";
@@ -101,6 +101,7 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
   checkFits(model, trainDs, "train()");
   if (valDs) checkFits(model, valDs, "train() validationData");
   const classification = isClassification(trainDs);
+  const kind = outputKind(model);
 
   const ownsOptimizer = !(opts.optimizer instanceof Optimizer);
   const optimizer = makeOptimizer(opts.optimizer, opts.lr, opts.weightDecay);
@@ -158,8 +159,9 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
       const { value, grads } = tf.variableGrads(() => {
         const out = model.apply(x, { training: true }) as tf.Tensor;
         if (!classification) return meanSquaredError(out, y);
-        correct = tf.keep(tf.equal(out.argMax(-1), y.toInt()).toFloat().sum() as tf.Scalar);
-        return perSampleCrossEntropy(out, y, eps).mean() as tf.Scalar;
+        const logits = classLogits(out, kind);
+        correct = tf.keep(tf.equal(logits.argMax(-1), y.toInt()).toFloat().sum() as tf.Scalar);
+        return perSampleCrossEntropy(logits, y, eps).mean() as tf.Scalar;
       }, vars);
       let g = grads;
       if (opts.clipNorm) {
@@ -320,11 +322,13 @@ export async function lossAndAccuracy(model: tf.LayersModel, ds: Dataset, batchS
   let loss = 0;
   let correct = 0;
   let n = 0;
+  const kind = outputKind(model);
   for await (const b of ds.batches({ batchSize, shuffle: false })) {
     const [l, c] = tf.tidy(() => {
       const out = model.apply(b.x, { training: false }) as tf.Tensor;
       if (!classification) return [meanSquaredError(out, b.y).mul(b.x.shape[0]), tf.scalar(0)];
-      return [perSampleCrossEntropy(out, b.y).sum(), tf.equal(out.argMax(-1), b.y.toInt()).toFloat().sum()];
+      const logits = classLogits(out, kind);
+      return [perSampleCrossEntropy(logits, b.y).sum(), tf.equal(logits.argMax(-1), b.y.toInt()).toFloat().sum()];
     });
     const stacked = tf.stack([l, c]);
     const vals = await stacked.data();
