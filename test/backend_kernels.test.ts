@@ -91,6 +91,26 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
     });
   }
 
+  it("tile, and per-channel sums and means (batch-norm gradients)", async () => {
+    const xv = randomValues(2 * 3 * 4 * 5, 3);
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xv, [2, 3, 4, 5]);
+        const v = tf.tensor4d(xv.slice(0, 5), [1, 1, 1, 5]);
+        return [
+          tf.tile(v, [2, 3, 4, 1]), tf.tile(x, [1, 2, 1, 3]), tf.sum(x, [0, 1, 2]), tf.sum(x, [0, 1, 2], true),
+          tf.mean(x, [0, 1, 2]), tf.sum(x, [1, 2]), tf.mean(x, -1), tf.sum(x),
+          tf.grad((t: tf.Tensor4D) => tf.moments(t, [0, 1, 2]).variance.mul(tf.range(1, 6)).sum())(x),
+        ].map((t) => ({ shape: t.shape, values: t.dataSync().slice() }));
+      });
+    const c = await onBackend("cpu", async () => run());
+    const w = await onBackend("wasm", async () => run());
+    for (let k = 0; k < c.length; k++) {
+      expect(w[k].shape, `result ${k}`).toEqual(c[k].shape);
+      expect(maxRelError(c[k].values, w[k].values), `result ${k}`).toBeLessThan(1e-5);
+    }
+  });
+
   it("matrix products with transposed operands", async () => {
     const av = randomValues(3 * 5 * 4, 1);
     const bv = randomValues(3 * 6 * 5, 2);

@@ -10,6 +10,8 @@
  *
  *   MaxPoolGrad: one pass over the windows in JavaScript on the wasm heap (the shipped kernel is ~20x slower)
  *   BatchMatMul with transposed operands: transpose first, then XNNPACK's plain GEMM (~4x faster)
+ *   Tile, and Sum/Mean over all leading axes (batch-norm gradients): block copies and row sums in
+ *   JavaScript on the wasm heap (the shipped generic kernels took ~0.5 s per batch-norm layer)
  *
  * Every kernel here is checked against the pure-JS backend in test/backend_kernels.test.ts.
  */
@@ -187,11 +189,62 @@ function batchMatMul(args: { inputs: Record<string, TensorInfo>; backend: Backen
   return scope.finish(out);
 }
 
-const original: { Conv2DBackpropInput?: KernelFn; BatchMatMul?: KernelFn } = {};
+/** Tile by block copies, innermost axis first: each step repeats contiguous blocks. */
+function tile(args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }): TensorInfo {
+  const { x } = args.inputs;
+  const reps = (args.attrs?.reps ?? []) as number[];
+  if (x.dtype !== "float32") return original.Tile!(args as any);
+  const backend = args.backend;
+  let cur: Float32Array = backend.typedArrayFromHeap(x).slice();
+  const shape = [...x.shape];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const r = reps[d] ?? 1;
+    if (r === 1) continue;
+    const inner = shape.slice(d).reduce((a, b) => a * b, 1);
+    const outer = cur.length / inner;
+    const next = new Float32Array(cur.length * r);
+    for (let o = 0; o < outer; o++) {
+      const block = cur.subarray(o * inner, (o + 1) * inner);
+      for (let k = 0; k < r; k++) next.set(block, (o * r + k) * inner);
+    }
+    cur = next;
+    shape[d] *= r;
+  }
+  const out = backend.makeOutput(shape, "float32");
+  backend.typedArrayFromHeap(out).set(cur);
+  return out;
+}
+
+/** Sum or Mean over every axis but the last (per-channel statistics); other reductions go to the originals. */
+function channelReduction(kind: "Sum" | "Mean") {
+  return (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }): TensorInfo => {
+    const { x } = args.inputs;
+    const rank = x.shape.length;
+    const raw = args.attrs?.axis;
+    const axes = (Array.isArray(raw) ? raw : raw === undefined || raw === null ? [] : [raw]).map((a: number) => (a < 0 ? a + rank : a)).sort();
+    const leading = rank >= 2 && axes.length === rank - 1 && axes.every((a: number, i: number) => a === i);
+    if (!leading || x.dtype !== "float32") return original[kind]!(args as any);
+    const c = x.shape[rank - 1];
+    const rows = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const values = args.backend.typedArrayFromHeap(x);
+    const acc = new Float64Array(c);
+    for (let r = 0; r < rows; r++) {
+      const base = r * c;
+      for (let ch = 0; ch < c; ch++) acc[ch] += values[base + ch];
+    }
+    const shape = args.attrs?.keepDims ? x.shape.map((d, i) => (i === rank - 1 ? d : 1)) : [c];
+    const out = args.backend.makeOutput(shape, "float32");
+    const target = args.backend.typedArrayFromHeap(out);
+    for (let ch = 0; ch < c; ch++) target[ch] = kind === "Mean" ? acc[ch] / rows : acc[ch];
+    return out;
+  };
+}
+
+const original: { Conv2DBackpropInput?: KernelFn; BatchMatMul?: KernelFn; Tile?: KernelFn; Sum?: KernelFn; Mean?: KernelFn } = {};
 let installed = false;
 
 /** Names of the kernels lepton adds to or replaces in the wasm backend. */
-export const WASM_TRAINING_KERNELS = ["Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad", "BatchMatMul"] as const;
+export const WASM_TRAINING_KERNELS = ["Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad", "BatchMatMul", "Tile", "Sum", "Mean"] as const;
 
 /** Register lepton's training kernels on the wasm backend (idempotent). */
 export function installWasmTrainingKernels(): void {
@@ -210,5 +263,13 @@ export function installWasmTrainingKernels(): void {
   tf.registerKernel({ kernelName: "Conv2DBackpropInput", backendName: "wasm", kernelFunc: conv2DBackpropInput as any, setupFunc: existingInput?.setupFunc });
   tf.registerKernel({ kernelName: "MaxPoolGrad", backendName: "wasm", kernelFunc: maxPoolGrad as any });
   tf.registerKernel({ kernelName: "BatchMatMul", backendName: "wasm", kernelFunc: batchMatMul as any, setupFunc: existingMatMul.setupFunc });
+  const replacements: [keyof typeof original, unknown][] = [["Tile", tile], ["Sum", channelReduction("Sum")], ["Mean", channelReduction("Mean")]];
+  for (const [name, kernelFunc] of replacements) {
+    const existing = tf.getKernel(name, "wasm");
+    if (!existing) throw new Error(`lepton: the wasm backend has no ${name} kernel`);
+    original[name] = existing.kernelFunc as unknown as KernelFn;
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: kernelFunc as any, setupFunc: existing.setupFunc });
+  }
   installed = true;
 }
