@@ -68,7 +68,9 @@ export class KernelServer {
   private readonly conn: ConnectionInfo;
   private readonly signer: Signer;
   private readonly session = makeHeader("", "").msg_id;
-  private sockets!: { shell: ZmqSocket; control: ZmqSocket; stdin: ZmqSocket; iopub: ZmqSocket; hb: ZmqSocket };
+  private sockets!: { shell: ZmqSocket; control: ZmqSocket; stdin: ZmqSocket; iopub: ZmqSocket; hb?: ZmqSocket };
+  private heartbeat: import("worker_threads").Worker | undefined;
+  private closeHeartbeat: (() => void) | undefined;
   private iopub!: SendQueue;
   private shell!: SendQueue;
   private control!: SendQueue;
@@ -96,7 +98,6 @@ export class KernelServer {
       control: new zmq.Router(),
       stdin: new zmq.Router(),
       iopub: new zmq.Publisher(),
-      hb: new zmq.Reply(),
     };
     const c = this.conn;
     const addr = (port: number) => (c.transport === "ipc" ? `ipc://${c.ip}-${port}` : `${c.transport}://${c.ip}:${port}`);
@@ -105,7 +106,7 @@ export class KernelServer {
       this.sockets.control.bind(addr(c.control_port)),
       this.sockets.stdin.bind(addr(c.stdin_port)),
       this.sockets.iopub.bind(addr(c.iopub_port)),
-      this.sockets.hb.bind(addr(c.hb_port)),
+      this.startHeartbeat(addr(c.hb_port), zmq),
     ]);
     this.iopub = new SendQueue(this.sockets.iopub);
     this.shell = new SendQueue(this.sockets.shell);
@@ -115,11 +116,65 @@ export class KernelServer {
     this.publish("status", { execution_state: "starting" }, {});
     void this.loop(this.sockets.shell, (frames) => this.onShell(frames));
     void this.loop(this.sockets.control, (frames) => this.onControl(frames));
-    void this.loop(this.sockets.hb, (frames) => this.sockets.hb.send(frames));
     process.on("SIGINT", () => {
       trace("SIGINT");
       this.executor.interrupt();
     });
+  }
+
+  /**
+   * The heartbeat echoes on its own thread, so a frontend that pings it still sees the kernel alive
+   * while a cell computes synchronously. Falls back to the main thread if a worker cannot bind.
+   */
+  private async startHeartbeat(address: string, zmq: any): Promise<void> {
+    try {
+      const { Worker } = require("worker_threads");
+      const source = [
+        `const { workerData, parentPort } = require("worker_threads");`,
+        `const zmq = require(workerData.zeromq);`,
+        `const sock = new zmq.Reply();`,
+        `sock.bind(workerData.address).then(async () => {`,
+        `  parentPort.postMessage("bound");`,
+        `  for await (const frames of sock) await sock.send(frames);`,
+        `}, (err) => parentPort.postMessage("failed: " + (err && err.message)));`,
+        `parentPort.on("message", (m) => {`,
+        `  if (m !== "close") return;`,
+        `  sock.close();`,
+        `  Atomics.store(workerData.closed, 0, 1);`,
+        `  Atomics.notify(workerData.closed, 0);`,
+        `  parentPort.close();`,
+        `});`,
+      ].join("\n");
+      const closed = new Int32Array(new SharedArrayBuffer(4));
+      const worker = new Worker(source, { eval: true, workerData: { address, zeromq: require.resolve("zeromq"), closed } });
+      const status: string = await new Promise((resolve) => {
+        worker.once("message", resolve);
+        worker.once("error", (err: Error) => resolve(`failed: ${err.message}`));
+      });
+      if (status !== "bound") throw new Error(status);
+      worker.unref();
+      this.heartbeat = worker;
+      // A process that ends with the worker's socket open aborts in zeromq's teardown, so close it first,
+      // also when a cell calls process.exit().
+      const closeNow = () => {
+        if (Atomics.load(closed, 0) === 1) return;
+        worker.postMessage("close");
+        Atomics.wait(closed, 0, 0, 1000);
+      };
+      this.closeHeartbeat = closeNow;
+      const realExit = process.exit.bind(process);
+      process.exit = ((code?: number) => {
+        closeNow();
+        return realExit(code);
+      }) as typeof process.exit;
+      trace("heartbeat on a worker thread");
+    } catch (err: any) {
+      trace(`heartbeat on the main thread (${err?.message ?? err})`);
+      const hb = new zmq.Reply();
+      await hb.bind(address);
+      this.sockets.hb = hb;
+      void this.loop(hb, (frames) => hb.send(frames));
+    }
   }
 
   private async loop(socket: ZmqSocket, handle: (frames: Buffer[]) => unknown): Promise<void> {
@@ -382,7 +437,8 @@ export class KernelServer {
     this.closed = true;
     this.flushStream();
     await Promise.race([Promise.all([this.iopub.flushed(), this.shell.flushed(), this.control.flushed()]), new Promise((r) => setTimeout(r, 500))]);
-    for (const s of Object.values(this.sockets)) s.close();
+    for (const s of Object.values(this.sockets)) s?.close();
+    this.closeHeartbeat?.();
     this.executor.close();
     process.exit(0);
   }
