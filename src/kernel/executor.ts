@@ -158,7 +158,7 @@ export class CellExecutor {
     const { getCodeMetadata } = require("tslab/dist/metadata");
     const meta = getCodeMetadata(code);
     if (meta.module || meta.mode === "browser") return;
-    const node = (this.executor as any) && this.nodeConverter();
+    const node = this.nodeConverter();
     if (!node) return;
     try {
       const prevDecl = this.prevDecl;
