@@ -1,9 +1,10 @@
 /**
  * LeNet on CIFAR-10, as in the PyTorch tutorial (../shared/bench/torch_lenet.py): 2 epochs, batch 64,
- * SGD lr 0.01 momentum 0.9, inputs in [0, 1]. Prints test accuracy and the time per epoch.
+ * SGD lr 0.01 momentum 0.9, inputs normalised per channel with the training set's mean and std as
+ * the PyTorch anchor does (--raw keeps them in [0, 1]). Prints test accuracy and the time per epoch.
  *
  *   npm run build && LEPTON_DATA_DIR=../shared/datasets node dist/bench/lenet_cifar.js \
- *       [--backend cpu|wasm] [--epochs 2] [--limit N (first N training images, for a quick try)]
+ *       [--backend cpu|wasm] [--epochs 2] [--limit N (first N training images, for a quick try)] [--raw]
  */
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend";
@@ -28,7 +29,11 @@ async function main(): Promise<void> {
   const limit = arg("limit") ? Number(arg("limit")) : undefined;
   const t0 = Date.now();
   const cifar = await cifar10({ download: false });
-  const trainSet = limit ? cifar.train.take(limit) : cifar.train;
+  const raw = process.argv.includes("--raw");
+  const fit = limit ? cifar.train.take(limit) : cifar.train;
+  const norm = raw ? undefined : fit.normalize();
+  const trainSet = norm ?? fit;
+  const testSet = norm ? cifar.test.normalize(norm.mean, norm.std) : cifar.test;
   console.log(`data: ${cifar.subset} (${cifar.source}), ${trainSet.size} train / ${cifar.test.size} test, loaded in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   console.log(`backend: ${tf.getBackend()} (ready() chose ${info.name})`);
   const model = lenet();
@@ -41,11 +46,11 @@ async function main(): Promise<void> {
   });
   const trainSeconds = (Date.now() - t1) / 1000;
   const t2 = Date.now();
-  const report = await evaluate(model, cifar.test, { batchSize: 500, topLosses: 0 });
+  const report = await evaluate(model, testSet, { batchSize: 500, topLosses: 0 });
   const evalSeconds = (Date.now() - t2) / 1000;
   console.log(history.toString());
   console.log(
-    `RESULT lenet cifar10 backend=${tf.getBackend()} epochs=${epochs} train_images=${trainSet.size} ` +
+    `RESULT lenet cifar10 backend=${tf.getBackend()} epochs=${epochs} inputs=${raw ? "[0,1]" : "normalised"} train_images=${trainSet.size} ` +
       `test_accuracy=${(100 * report.accuracy).toFixed(2)}% test_loss=${report.loss.toFixed(4)} ` +
       `train_time=${trainSeconds.toFixed(1)}s (${(trainSeconds / epochs).toFixed(1)}s/epoch, ${((trainSet.size * epochs) / trainSeconds).toFixed(0)} images/s) eval_time=${evalSeconds.toFixed(1)}s`,
   );
