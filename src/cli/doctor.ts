@@ -1,0 +1,185 @@
+/**
+ * `lepton doctor`: what a workshop teacher runs on each laptop. Checks Node, Jupyter and the Lepton
+ * kernel, which TensorFlow.js backend will run and why not the better ones (CUDA and cuDNN for
+ * tfjs-node-gpu), which datasets are found, and (unless --quick) a ten-second training probe.
+ * Every problem comes with the command that fixes it.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { spawnSync } from "child_process";
+import type * as tf from "@tensorflow/tfjs";
+
+export type Status = "ok" | "warn" | "fail";
+
+export interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+  /** The command (or step) that fixes a problem. */
+  fix?: string;
+}
+
+export interface DoctorReport {
+  checks: Check[];
+  probe?: { backend: string; samplesPerSecond: number; seconds: number };
+}
+
+const MIN_NODE_MAJOR = 18;
+
+function checkNode(): Check {
+  const major = Number(process.versions.node.split(".")[0]);
+  return major >= MIN_NODE_MAJOR
+    ? { name: "Node.js", status: "ok", detail: `v${process.versions.node}` }
+    : { name: "Node.js", status: "fail", detail: `v${process.versions.node} is older than ${MIN_NODE_MAJOR}`, fix: "install Node.js 20 LTS from nodejs.org (or `nvm install 20`)" };
+}
+
+function findOnPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    for (const ext of process.platform === "win32" ? [".exe", ".cmd", ""] : [""]) {
+      const candidate = path.join(dir, command + ext);
+      if (fs.existsSync(candidate)) return candidate;
+    }
+  }
+  return undefined;
+}
+
+function checkJupyter(): Check {
+  const jupyter = findOnPath("jupyter");
+  if (!jupyter) {
+    return {
+      name: "Jupyter",
+      status: "warn",
+      detail: "no `jupyter` on PATH: notebooks can still run headless with `lepton run`",
+      fix: "pip install jupyterlab   (or on Debian/Ubuntu: apt-get install jupyter-notebook)",
+    };
+  }
+  const version = spawnSync(jupyter, ["--version"], { encoding: "utf8", timeout: 20_000 });
+  const line = (version.stdout ?? "").split("\n").find((l) => /lab|notebook/i.test(l) && !/not installed/.test(l))?.trim();
+  return { name: "Jupyter", status: "ok", detail: `${jupyter}${line ? ` (${line})` : ""}` };
+}
+
+function checkKernel(): Check {
+  const { listKernelSpecs, DEFAULT_KERNEL_NAME, kernelArgv } = require("../kernel/spec") as typeof import("../kernel/spec");
+  const found = listKernelSpecs().find((k) => k.name === DEFAULT_KERNEL_NAME);
+  if (!found) {
+    return { name: "Lepton kernel", status: "fail", detail: "not installed in any folder Jupyter searches", fix: "npx lepton kernel install --user" };
+  }
+  const launcher = found.spec.argv?.[1];
+  if (launcher && !fs.existsSync(launcher)) {
+    return { name: "Lepton kernel", status: "fail", detail: `installed at ${found.dir}, but its launcher ${launcher} is missing`, fix: "npm run build && npx lepton kernel install --user" };
+  }
+  const current = kernelArgv()[1];
+  const detail = `${found.dir}${launcher && launcher !== current ? ` (points at another copy of lepton: ${launcher})` : ""}`;
+  return { name: "Lepton kernel", status: launcher && launcher !== current ? "warn" : "ok", detail, ...(launcher && launcher !== current ? { fix: "npx lepton kernel install --user   (to use this copy)" } : {}) };
+}
+
+/** Where the dynamic linker would find `lib` (ldconfig cache, then LD_LIBRARY_PATH). */
+function findLibrary(lib: string): string | undefined {
+  for (const dir of (process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean)) {
+    if (fs.existsSync(path.join(dir, lib))) return path.join(dir, lib);
+  }
+  const ldconfig = spawnSync("ldconfig", ["-p"], { encoding: "utf8" });
+  const hit = (ldconfig.stdout ?? "").split("\n").find((l) => l.trim().startsWith(lib));
+  return hit ? hit.split("=>").pop()!.trim() : undefined;
+}
+
+function checkCuda(): Check {
+  if (process.platform !== "linux") return { name: "CUDA for tfjs-node-gpu", status: "ok", detail: `not applicable on ${process.platform} (tfjs-node-gpu is Linux-only)` };
+  const cudart = findLibrary("libcudart.so.11.0");
+  const cudnn = findLibrary("libcudnn.so.8");
+  if (cudart && cudnn) return { name: "CUDA for tfjs-node-gpu", status: "ok", detail: `CUDA 11 runtime ${cudart}, cuDNN 8 ${cudnn}` };
+  const missing = [cudart ? "" : "libcudart.so.11.0 (CUDA 11.2)", cudnn ? "" : "libcudnn.so.8 (cuDNN 8.1)"].filter(Boolean).join(" and ");
+  return {
+    name: "CUDA for tfjs-node-gpu",
+    status: "warn",
+    detail: `${missing} not found: no GPU training (fine on a laptop without an NVIDIA GPU)`,
+    fix: "with an NVIDIA GPU: install CUDA 11.2 and cuDNN 8.1, add their lib64 folders to LD_LIBRARY_PATH, then npm install @tensorflow/tfjs-node-gpu",
+  };
+}
+
+async function checkBackend(): Promise<Check> {
+  const { ready, backendLine } = require("../backend") as typeof import("../backend");
+  const info = await ready();
+  const status: Status = info.name === "tensorflow" ? "ok" : info.name === "wasm" ? "warn" : "fail";
+  const fix =
+    info.name === "tensorflow"
+      ? undefined
+      : "npm install @tensorflow/tfjs-node   (downloads libtensorflow; needs internet at install time)" +
+        (info.name === "cpu" ? "; the pure-JS backend is ~100x slower than WebAssembly: check that @tensorflow/tfjs-backend-wasm is installed (npm ci)" : "");
+  return { name: "TensorFlow.js backend", status, detail: backendLine(info).replace(/^lepton backend: /, ""), ...(fix ? { fix } : {}) };
+}
+
+function checkDatasets(): Check {
+  const { searchDirs, defaultCacheDir, bundledDataDir } = require("../data/paths") as typeof import("../data/paths");
+  const found: string[] = [];
+  for (const dir of searchDirs(undefined, defaultCacheDir())) {
+    for (const entry of ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]) {
+      if (fs.existsSync(path.join(dir, entry))) found.push(path.join(dir, entry));
+    }
+  }
+  const sample = fs.existsSync(path.join(bundledDataDir(), "cifar10-sample"));
+  if (found.length > 0) return { name: "CIFAR-10", status: "ok", detail: `full set at ${found[0]}${sample ? "; bundled sample present" : ""}` };
+  return {
+    name: "CIFAR-10",
+    status: "warn",
+    detail: `full set not found (looked in ${searchDirs(undefined, defaultCacheDir()).join(", ")}); ${sample ? "the bundled 2,000/500 sample will be used" : "the bundled sample is missing too"}`,
+    fix: `put cifar-10-binary.tar.gz (cs.toronto.edu/~kriz) in ${defaultCacheDir()} or set LEPTON_DATA_DIR to its folder; with internet, lepton.data.cifar10({ download: true }) fetches it`,
+  };
+}
+
+/** Train LeNet on random CIFAR-shaped data for about `seconds` and report samples/s. */
+async function probe(seconds: number): Promise<DoctorReport["probe"]> {
+  const tfjs = require("@tensorflow/tfjs") as typeof tf;
+  const { lenet } = require("../models") as typeof import("../models");
+  const model = lenet();
+  const optimizer = tfjs.train.momentum(0.01, 0.9);
+  const x = tfjs.randomUniform([64, 32, 32, 3]);
+  const y = tfjs.oneHot(tfjs.randomUniform([64], 0, 10, "int32") as tf.Tensor1D, 10);
+  const step = () => tfjs.tidy(() => optimizer.minimize(() => tfjs.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor), true)!.dataSync());
+  step();
+  const start = Date.now();
+  let samples = 0;
+  while ((Date.now() - start) / 1000 < seconds) {
+    step();
+    samples += 64;
+    await new Promise((r) => setImmediate(r));
+  }
+  const elapsed = (Date.now() - start) / 1000;
+  tfjs.dispose([x, y]);
+  optimizer.dispose();
+  model.dispose();
+  return { backend: tfjs.getBackend(), samplesPerSecond: Math.round(samples / elapsed), seconds: Number(elapsed.toFixed(1)) };
+}
+
+export async function runDoctor(options: { quick?: boolean; probeSeconds?: number } = {}): Promise<DoctorReport> {
+  const checks: Check[] = [checkNode(), checkJupyter(), checkKernel(), await checkBackend(), checkCuda(), checkDatasets()];
+  const report: DoctorReport = { checks };
+  if (!options.quick) report.probe = await probe(options.probeSeconds ?? 10);
+  return report;
+}
+
+const MARK: Record<Status, string> = { ok: "ok  ", warn: "note", fail: "FAIL" };
+
+export async function doctorCommand(argv: string[]): Promise<number> {
+  if (argv.includes("-h") || argv.includes("--help")) {
+    console.log("usage: lepton doctor [--quick] [--json]\n  --quick  skip the ten-second training probe\n  --json   print the report as JSON");
+    return 0;
+  }
+  const unknown = argv.filter((a) => !["--quick", "--json"].includes(a));
+  if (unknown.length) {
+    console.error(`lepton doctor: unknown option ${unknown[0]} (use --quick, --json)`);
+    return 2;
+  }
+  const report = await runDoctor({ quick: argv.includes("--quick") });
+  if (argv.includes("--json")) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    for (const c of report.checks) {
+      console.log(`${MARK[c.status]}  ${c.name}: ${c.detail}`);
+      if (c.fix && c.status !== "ok") console.log(`      fix: ${c.fix}`);
+    }
+    if (report.probe) console.log(`ok    training probe: LeNet, batch 64, ${report.probe.backend}: ${report.probe.samplesPerSecond} samples/s over ${report.probe.seconds} s`);
+  }
+  return report.checks.some((c) => c.status === "fail") ? 1 : 0;
+}
