@@ -91,6 +91,30 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
     });
   }
 
+  for (const [i, [xShape, fShape, stride, pad]] of ([
+    [[2, 7, 7, 3], [3, 3, 3, 2], 1, "same"],
+    [[2, 9, 8, 4], [3, 3, 4, 1], 2, "valid"],
+    [[1, 8, 8, 2], [5, 5, 2, 3], 2, "same"],
+  ] as const).entries()) {
+    it(`depthwise conv2d gradients, x ${xShape} filter ${fShape} stride ${stride} ${pad}`, async () => {
+      const xv = randomValues(xShape.reduce((a, b) => a * b, 1), 31 + i);
+      const wv = randomValues(fShape.reduce((a, b) => a * b, 1), 41 + i);
+      const grads = () => {
+        const x = tf.tensor4d(xv, [...xShape] as [number, number, number, number]);
+        const w = tf.tensor4d(wv, [...fShape] as [number, number, number, number]);
+        const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.depthwiseConv2d(a, b, stride, pad).square().sum();
+        const [gx, gw] = tf.grads(f as any)([x, w]);
+        const out = [gx.dataSync().slice(), gw.dataSync().slice()];
+        tf.dispose([x, w, gx, gw]);
+        return out;
+      };
+      const [cx, cw] = await onBackend("cpu", async () => grads());
+      const [wx, ww] = await onBackend("wasm", async () => grads());
+      expect(maxRelError(cx, wx)).toBeLessThan(1e-4);
+      expect(maxRelError(cw, ww)).toBeLessThan(1e-4);
+    });
+  }
+
   it("tile, and per-channel sums and means (batch-norm gradients)", async () => {
     const xv = randomValues(2 * 3 * 4 * 5, 3);
     const run = () =>

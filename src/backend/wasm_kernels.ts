@@ -10,6 +10,7 @@
  *
  *   MaxPoolGrad: one pass over the windows in JavaScript on the wasm heap (the shipped kernel is ~20x slower)
  *   BatchMatMul with transposed operands: transpose first, then XNNPACK's plain GEMM (~4x faster)
+ *   DepthwiseConv2dNativeBackpropFilter/Input (missing from the wasm backend): direct loops on the heap
  *   Tile, and Sum/Mean over all leading axes (batch-norm gradients): block copies and row sums in
  *   JavaScript on the wasm heap (the shipped generic kernels took ~0.5 s per batch-norm layer)
  *
@@ -240,11 +241,90 @@ function channelReduction(kind: "Sum" | "Mean") {
   };
 }
 
+/** Shapes and offsets shared by the two depthwise gradients. */
+function depthwiseInfo(xShape: number[], filterShape: number[], attrs: Record<string, any>) {
+  if (attrs.dataFormat && attrs.dataFormat !== "NHWC") throw new Error(`lepton wasm kernels: only NHWC depthwise convolutions are supported (got ${attrs.dataFormat})`);
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  return info;
+}
+
+type DepthwiseArgs = { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> };
+
+/** Visit every (input, filter, output) triple of a depthwise convolution. */
+function forEachDepthwiseTap(
+  info: ReturnType<typeof depthwiseInfo>,
+  visit: (xIndex: number, wIndex: number, dyIndex: number) => void,
+): void {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const m = info.outChannels / c;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const dyBase = ((b * oh + i) * ow + j) * c * m;
+        for (let fi = 0; fi < fh; fi++) {
+          const r = i * sh - top + fi * dh;
+          if (r < 0 || r >= h) continue;
+          for (let fj = 0; fj < fw; fj++) {
+            const q = j * sw - left + fj * dw;
+            if (q < 0 || q >= w) continue;
+            const xBase = ((b * h + r) * w + q) * c;
+            const wBase = (fi * fw + fj) * c * m;
+            for (let ch = 0; ch < c; ch++) {
+              for (let k = 0; k < m; k++) visit(xBase + ch, wBase + ch * m + k, dyBase + ch * m + k);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+function depthwiseBackpropFilter(args: DepthwiseArgs): TensorInfo {
+  const { x, dy } = args.inputs;
+  const filterShape = args.attrs?.filterShape as number[];
+  const info = depthwiseInfo(x.shape, filterShape, args.attrs ?? {});
+  const out = args.backend.makeOutput(filterShape, "float32");
+  const dW = args.backend.typedArrayFromHeap(out);
+  dW.fill(0);
+  const xv = args.backend.typedArrayFromHeap(x);
+  const g = args.backend.typedArrayFromHeap(dy);
+  forEachDepthwiseTap(info, (xi, wi, gi) => {
+    dW[wi] += xv[xi] * g[gi];
+  });
+  return out;
+}
+
+function depthwiseBackpropInput(args: DepthwiseArgs): TensorInfo {
+  const { dy, filter } = args.inputs;
+  const inputShape = args.attrs?.inputShape as number[];
+  const info = depthwiseInfo(inputShape, filter.shape, args.attrs ?? {});
+  const out = args.backend.makeOutput(inputShape, "float32");
+  const dx = args.backend.typedArrayFromHeap(out);
+  dx.fill(0);
+  const wv = args.backend.typedArrayFromHeap(filter);
+  const g = args.backend.typedArrayFromHeap(dy);
+  forEachDepthwiseTap(info, (xi, wi, gi) => {
+    dx[xi] += wv[wi] * g[gi];
+  });
+  return out;
+}
+
 const original: { Conv2DBackpropInput?: KernelFn; BatchMatMul?: KernelFn; Tile?: KernelFn; Sum?: KernelFn; Mean?: KernelFn } = {};
 let installed = false;
 
 /** Names of the kernels lepton adds to or replaces in the wasm backend. */
-export const WASM_TRAINING_KERNELS = ["Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad", "BatchMatMul", "Tile", "Sum", "Mean"] as const;
+export const WASM_TRAINING_KERNELS = ["Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad", "BatchMatMul", "Tile", "Sum", "Mean", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput"] as const;
 
 /** Register lepton's training kernels on the wasm backend (idempotent). */
 export function installWasmTrainingKernels(): void {
@@ -263,6 +343,10 @@ export function installWasmTrainingKernels(): void {
   tf.registerKernel({ kernelName: "Conv2DBackpropInput", backendName: "wasm", kernelFunc: conv2DBackpropInput as any, setupFunc: existingInput?.setupFunc });
   tf.registerKernel({ kernelName: "MaxPoolGrad", backendName: "wasm", kernelFunc: maxPoolGrad as any });
   tf.registerKernel({ kernelName: "BatchMatMul", backendName: "wasm", kernelFunc: batchMatMul as any, setupFunc: existingMatMul.setupFunc });
+  for (const [name, kernelFunc] of [["DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter], ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput]] as const) {
+    if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: kernelFunc as any });
+  }
   const replacements: [keyof typeof original, unknown][] = [["Tile", tile], ["Sum", channelReduction("Sum")], ["Mean", channelReduction("Mean")]];
   for (const [name, kernelFunc] of replacements) {
     const existing = tf.getKernel(name, "wasm");
