@@ -7,6 +7,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { DISPLAY_SYMBOL, type MimeBundle } from "../display/display";
 import { installWasmTrainingKernels } from "./wasm_kernels";
+import { installMoreWasmKernels } from "./wasm_kernels_more";
 
 export interface BackendInfo {
   /** The tfjs backend name in use ("tensorflow", "wasm", "cpu"). */
@@ -52,6 +53,7 @@ async function tryWasm(): Promise<string | undefined> {
     const dir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"));
     wasm.setWasmPaths(dir + path.sep);
     installWasmTrainingKernels();
+    installMoreWasmKernels();
     if (!(await tf.setBackend("wasm"))) return "the WebAssembly backend failed to initialise";
     return undefined;
   } catch (err) {

@@ -1,0 +1,109 @@
+/**
+ * lepton's extra WebAssembly kernels (src/backend/wasm_kernels_more.ts) against TensorFlow.js's
+ * pure-JS backend on random inputs: conv2d input gradients with stride 2 ('same', 'valid' and
+ * explicit padding) and both gradients of depthwise convolutions (channel multiplier 1 and 2).
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as tf from "@tensorflow/tfjs";
+import { ready } from "../src/backend";
+
+function randomValues(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(b.length).toBe(a.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(a[i])));
+  return worst;
+}
+
+type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
+type Shape4 = [number, number, number, number];
+
+/** Gradients of sum(op(x, w)^2) on cpu and on wasm; checks wasm leaks no tensors. */
+async function bothBackends(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor, xs: Shape4, ws: Shape4, seed: number) {
+  const xv = randomValues(xs.reduce((a, b) => a * b), seed);
+  const wv = randomValues(ws.reduce((a, b) => a * b), seed + 1000);
+  const grads = () => {
+    const x = tf.tensor4d(xv, xs);
+    const w = tf.tensor4d(wv, ws);
+    const [gx, gw] = tf.grads(((a: tf.Tensor4D, b: tf.Tensor4D) => op(a, b).square().sum()) as any)([x, w]);
+    const out = [gx.dataSync().slice(), gw.dataSync().slice()];
+    tf.dispose([x, w, gx, gw]);
+    return out;
+  };
+  await tf.setBackend("cpu");
+  const cpu = grads();
+  await tf.setBackend("wasm");
+  const before = tf.memory().numTensors;
+  const wasm = grads();
+  expect(tf.memory().numTensors).toBe(before);
+  return { cpu, wasm };
+}
+
+beforeAll(async () => {
+  const info = await ready();
+  expect(info.name).toBe("wasm");
+});
+
+describe("conv2d input gradient with stride 2 on wasm", () => {
+  const cases: { x: Shape4; w: Shape4; pad: Pad }[] = [
+    { x: [2, 10, 11, 3], w: [3, 3, 3, 4], pad: "same" },
+    { x: [2, 9, 9, 2], w: [3, 3, 2, 5], pad: "valid" },
+    { x: [3, 8, 8, 4], w: [2, 2, 4, 3], pad: "valid" },
+    { x: [2, 8, 7, 3], w: [3, 3, 3, 2], pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`x ${c.x} filter ${c.w} pad ${JSON.stringify(c.pad)}`, async () => {
+      const { cpu, wasm } = await bothBackends((x, w) => tf.conv2d(x, w, 2, c.pad), c.x, c.w, 31 + i);
+      expect(maxRelError(cpu[0], wasm[0])).toBeLessThan(1e-4);
+      expect(maxRelError(cpu[1], wasm[1])).toBeLessThan(1e-4);
+      expect(Math.max(...Array.from(wasm[0]).map(Math.abs))).toBeGreaterThan(1e-3);
+    });
+  }
+});
+
+describe("depthwise conv2d gradients on wasm", () => {
+  const cases: { x: Shape4; w: Shape4; stride: number; pad: "same" | "valid" }[] = [
+    { x: [2, 9, 9, 4], w: [3, 3, 4, 1], stride: 1, pad: "same" },
+    { x: [2, 9, 8, 3], w: [3, 3, 3, 1], stride: 2, pad: "same" },
+    { x: [3, 10, 10, 2], w: [3, 3, 2, 2], stride: 1, pad: "valid" },
+    { x: [2, 11, 9, 3], w: [5, 5, 3, 2], stride: 2, pad: "valid" },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`x ${c.x} filter ${c.w} stride ${c.stride} ${c.pad}`, async () => {
+      const { cpu, wasm } = await bothBackends((x, w) => tf.depthwiseConv2d(x, w, c.stride, c.pad), c.x, c.w, 71 + i);
+      expect(maxRelError(cpu[0], wasm[0])).toBeLessThan(1e-4);
+      expect(maxRelError(cpu[1], wasm[1])).toBeLessThan(1e-4);
+      expect(Math.max(...Array.from(wasm[1]).map(Math.abs))).toBeGreaterThan(1e-3);
+    });
+  }
+
+  it("a separable-conv layer trains on wasm and matches one cpu step", async () => {
+    const step = () => {
+      const layer = tf.layers.separableConv2d({ filters: 4, kernelSize: 3, padding: "same", depthMultiplier: 2, useBias: false });
+      const x = tf.tensor4d(randomValues(2 * 6 * 6 * 3, 5), [2, 6, 6, 3]);
+      layer.apply(x);
+      const values = layer.getWeights().map((w, k) => tf.tensor(randomValues(w.size, 300 + k), w.shape));
+      layer.setWeights(values);
+      const { grads } = tf.variableGrads(() => (layer.apply(x) as tf.Tensor).square().mean() as tf.Scalar);
+      const out = Object.keys(grads).sort().map((k) => grads[k].dataSync().slice());
+      tf.dispose([x, ...values, ...Object.values(grads)]);
+      layer.dispose();
+      return out;
+    };
+    await tf.setBackend("cpu");
+    const cpu = step();
+    await tf.setBackend("wasm");
+    const wasm = step();
+    expect(wasm.length).toBe(2);
+    for (let k = 0; k < cpu.length; k++) expect(maxRelError(cpu[k], wasm[k])).toBeLessThan(1e-4);
+  });
+});
