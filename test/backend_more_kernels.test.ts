@@ -1,5 +1,5 @@
 /**
- * lepton's extra WebAssembly kernels (src/backend/wasm_kernels_more.ts) against TensorFlow.js's
+ * lepton's WebAssembly kernels (stride-2 input gradient: src/backend/wasm_kernels_more.ts; depthwise: wasm_kernels.ts) against TensorFlow.js's
  * pure-JS backend on random inputs: conv2d input gradients with stride 2 ('same', 'valid' and
  * explicit padding) and both gradients of depthwise convolutions (channel multiplier 1 and 2).
  */

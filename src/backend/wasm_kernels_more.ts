@@ -4,9 +4,6 @@
  *   Conv2DBackpropInput with stride > 1: the output gradient dilated by the stride (zeros between
  *     its pixels, one pass in JavaScript on the wasm heap), then the stride-1 path (XNNPACK Conv2D of
  *     the flipped, channel-swapped filter). The shipped kernel is a naive loop.
- *   DepthwiseConv2dNativeBackpropFilter / DepthwiseConv2dNativeBackpropInput: missing from the wasm
- *     backend (so no depthwise-separable network could train); one pass over the windows in
- *     JavaScript on the wasm heap, channels innermost.
  *
  * Checked against the pure-JS backend in test/backend_more_kernels.test.ts.
  */
@@ -18,8 +15,7 @@ type Backend = {
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array;
 };
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> };
-type KernelFn = (args: KernelArgs) => TensorInfo;
+type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }) => TensorInfo;
 
 function nhwcOnly(attrs: Record<string, any>, kernelName: string): void {
   if (attrs.dataFormat && attrs.dataFormat !== "NHWC") {
@@ -85,110 +81,8 @@ function stridedConv2DBackpropInput(previous: KernelFn): KernelFn {
   };
 }
 
-function depthwiseInfo(xShape: number[], filterShape: number[], attrs: Record<string, any>, kernelName: string) {
-  nhwcOnly(attrs, kernelName);
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-    "channelsLast",
-  );
-}
-
-/**
- * Visit every (output pixel, filter tap) pair that reads an input pixel, as flat offsets:
- * visit(xOffset, dyOffset, tapOffset) with xOffset into x [N,H,W,C], dyOffset into dy [N,OH,OW,C*m],
- * tapOffset into the filter [fh,fw,C,m].
- */
-function forEachTap(info: tf.backend_util.Conv2DInfo, visit: (xAt: number, dyAt: number, tapAt: number) => void): void {
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: co } = info;
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const m = co / c;
-  for (let b = 0; b < n; b++) {
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        const dyAt = ((b * oh + i) * ow + j) * co;
-        for (let p = 0; p < fh; p++) {
-          const r = i * sh + p * dh - top;
-          if (r < 0 || r >= h) continue;
-          for (let q = 0; q < fw; q++) {
-            const col = j * sw + q * dw - left;
-            if (col < 0 || col >= w) continue;
-            visit(((b * h + r) * w + col) * c, dyAt, (p * fw + q) * c * m);
-          }
-        }
-      }
-    }
-  }
-}
-
-/** dW for a depthwise convolution: dW[p,q,c,k] = sum over batch and output pixels of x * dy. */
-function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
-  const { x, dy } = args.inputs;
-  const attrs = args.attrs ?? {};
-  const filterShape = attrs.filterShape as number[];
-  const info = depthwiseInfo(x.shape, filterShape, attrs, "DepthwiseConv2dNativeBackpropFilter");
-  const backend = args.backend;
-  const xs = backend.typedArrayFromHeap(x);
-  const g = backend.typedArrayFromHeap(dy);
-  const acc = new Float32Array(filterShape.reduce((a, b) => a * b, 1));
-  const c = info.inChannels;
-  const m = info.outChannels / c;
-  if (m === 1) {
-    forEachTap(info, (xAt, dyAt, tapAt) => {
-      for (let ch = 0; ch < c; ch++) acc[tapAt + ch] += xs[xAt + ch] * g[dyAt + ch];
-    });
-  } else {
-    forEachTap(info, (xAt, dyAt, tapAt) => {
-      for (let ch = 0; ch < c; ch++) {
-        const v = xs[xAt + ch];
-        for (let k = 0; k < m; k++) acc[tapAt + ch * m + k] += v * g[dyAt + ch * m + k];
-      }
-    });
-  }
-  const out = backend.makeOutput(filterShape, "float32");
-  backend.typedArrayFromHeap(out).set(acc);
-  return out;
-}
-
-/** dx for a depthwise convolution: each dy value flows back through the filter taps that produced it. */
-function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
-  const { dy, filter } = args.inputs;
-  const attrs = args.attrs ?? {};
-  const inputShape = attrs.inputShape as number[];
-  const info = depthwiseInfo(inputShape, filter.shape, attrs, "DepthwiseConv2dNativeBackpropInput");
-  const backend = args.backend;
-  const wv = backend.typedArrayFromHeap(filter).slice();
-  const g = backend.typedArrayFromHeap(dy).slice();
-  const acc = new Float32Array(inputShape.reduce((a, b) => a * b, 1));
-  const c = info.inChannels;
-  const m = info.outChannels / c;
-  if (m === 1) {
-    forEachTap(info, (xAt, dyAt, tapAt) => {
-      for (let ch = 0; ch < c; ch++) acc[xAt + ch] += g[dyAt + ch] * wv[tapAt + ch];
-    });
-  } else {
-    forEachTap(info, (xAt, dyAt, tapAt) => {
-      for (let ch = 0; ch < c; ch++) {
-        let s = 0;
-        for (let k = 0; k < m; k++) s += g[dyAt + ch * m + k] * wv[tapAt + ch * m + k];
-        acc[xAt + ch] += s;
-      }
-    });
-  }
-  const out = backend.makeOutput(inputShape, "float32");
-  backend.typedArrayFromHeap(out).set(acc);
-  return out;
-}
-
 /** Names of the kernels this file adds to or wraps in the wasm backend. */
-export const MORE_WASM_KERNELS = ["Conv2DBackpropInput (stride > 1)", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput"] as const;
+export const MORE_WASM_KERNELS = ["Conv2DBackpropInput (stride > 1)"] as const;
 
 let installed = false;
 
@@ -199,12 +93,5 @@ export function installMoreWasmKernels(): void {
   if (!input) throw new Error("lepton: the wasm backend has no Conv2DBackpropInput kernel to build on");
   tf.unregisterKernel("Conv2DBackpropInput", "wasm");
   tf.registerKernel({ kernelName: "Conv2DBackpropInput", backendName: "wasm", kernelFunc: stridedConv2DBackpropInput(input.kernelFunc as unknown as KernelFn) as any, setupFunc: input.setupFunc });
-  for (const [name, kernelFunc] of [
-    ["DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter],
-    ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput],
-  ] as const) {
-    if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: kernelFunc as any });
-  }
   installed = true;
 }
