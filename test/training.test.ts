@@ -94,6 +94,51 @@ describe("train", () => {
     model.dispose();
   });
 
+  it("clipNorm scales the whole gradient to the given norm; Nesterov's first step is lr·(1+m)·g", async () => {
+    // Same fixture as above: g = [6, -7.25] for the kernel, 0.5 for the bias; |g| = sqrt(88.8125).
+    const norm = Math.sqrt(36 + 7.25 * 7.25 + 0.25);
+    const run = async (options: object) => {
+      const model = neuron({ inputs: 2 });
+      model.setWeights([tf.tensor2d([[0.5], [-1]]), tf.tensor1d([0.25])]);
+      const x = tf.tensor2d([[1, 2], [3, -1]]);
+      const yt = tf.tensor2d([[1], [0]]);
+      await train(model, { x, y: yt }, { epochs: 1, batchSize: 2, verbose: 0, shuffle: false, ...options });
+      const [w, b] = weightsOf(model);
+      tf.dispose([x, yt]);
+      model.dispose();
+      return [w[0], w[1], b[0]];
+    };
+    const clipped = await run({ optimizer: { type: "sgd", lr: 0.1 }, clipNorm: 1 });
+    [0.5 - (0.1 * 6) / norm, -1 + (0.1 * 7.25) / norm, 0.25 - (0.1 * 0.5) / norm].forEach((v, i) => expect(clipped[i]).toBeCloseTo(v, 5));
+    const notClipped = await run({ optimizer: { type: "sgd", lr: 0.1 }, clipNorm: 100 });
+    [0.5 - 0.6, -1 + 0.725, 0.25 - 0.05].forEach((v, i) => expect(notClipped[i]).toBeCloseTo(v, 5));
+    const nesterov = await run({ optimizer: { type: "sgd", lr: 0.1, momentum: 0.9, nesterov: true } });
+    [0.5 - 0.19 * 6, -1 + 0.19 * 7.25, 0.25 - 0.19 * 0.5].forEach((v, i) => expect(nesterov[i]).toBeCloseTo(v, 5));
+  });
+
+  it("user callbacks run in order; ctx.stop() from onBatchEnd ends training at that batch", async () => {
+    const data = blobs(48);
+    const model = mlp([2, 4, 3]);
+    const events: string[] = [];
+    const h = await train(model, data, {
+      epochs: 3, batchSize: 16, verbose: 0,
+      callbacks: [{
+        onTrainBegin: () => void events.push("begin"),
+        onEpochBegin: (e) => void events.push(`epoch${e}`),
+        onBatchEnd: (b, logs, ctx) => {
+          events.push(`b${logs.epoch}.${b}`);
+          if (logs.epoch === 2 && b === 2) ctx.stop("enough");
+        },
+        onEpochEnd: (e, logs) => void events.push(`end${e}:${Number.isFinite(logs.loss)}`),
+        onTrainEnd: () => void events.push("finish"),
+      }],
+    });
+    expect(events).toEqual(["begin", "epoch1", "b1.1", "b1.2", "b1.3", "end1:true", "epoch2", "b2.1", "b2.2", "end2:true", "finish"]);
+    expect(h.stopReason).toBe("enough");
+    expect(h.epochs).toEqual([1, 2]);
+    model.dispose();
+  });
+
   it("AdamW decays weights decoupled from the gradient (PyTorch's rule), biases untouched", async () => {
     const model = neuron({ inputs: 1 });
     model.setWeights([tf.tensor2d([[2]]), tf.tensor1d([1])]);
