@@ -107,3 +107,38 @@ describe("depthwise conv2d gradients on wasm", () => {
     for (let k = 0; k < cpu.length; k++) expect(maxRelError(cpu[k], wasm[k])).toBeLessThan(1e-4);
   });
 });
+
+describe("max-pool gradient with non-overlapping windows on wasm", () => {
+  const cases: { x: Shape4; size: number; ties: boolean }[] = [
+    { x: [2, 8, 8, 3], size: 2, ties: false },
+    { x: [3, 9, 7, 5], size: 2, ties: true }, // odd sizes: the last row/column is in no window
+    { x: [2, 9, 9, 2], size: 3, ties: true },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`x ${c.x} window ${c.size} stride ${c.size} valid${c.ties ? ", with ties" : ""}`, async () => {
+      const raw = randomValues(c.x.reduce((a, b) => a * b), 501 + i);
+      const xv = c.ties ? raw.map((v) => Math.floor(v * 4)) : raw;
+      const grad = () => {
+        const x = tf.tensor4d(xv, c.x);
+        // A distinct weight per pooled value, so a gradient sent to the wrong window shows.
+        const weighted = (a: tf.Tensor4D) => {
+          const pooled = tf.maxPool(a, c.size, c.size, "valid");
+          return pooled.mul(tf.range(1, 1 + pooled.size).reshape(pooled.shape)).sum();
+        };
+        const gx = tf.grad(weighted)(x);
+        const out = gx.dataSync().slice();
+        tf.dispose([x, gx]);
+        return out;
+      };
+      await tf.setBackend("cpu");
+      const cpu = grad();
+      await tf.setBackend("wasm");
+      const before = tf.memory().numTensors;
+      const wasm = grad();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(maxRelError(cpu, wasm)).toBeLessThan(1e-6);
+      expect(wasm.filter((v) => v !== 0).length).toBeGreaterThan(0);
+    });
+  }
+});
+
