@@ -142,3 +142,26 @@ describe("max-pool gradient with non-overlapping windows on wasm", () => {
   }
 });
 
+
+describe("Identity on wasm shares data without copying", () => {
+  it("a clone outlives its source, keeps its values, and frees the buffer when both are gone", async () => {
+    await tf.setBackend("wasm");
+    const before = tf.memory();
+    const buffersBefore = tf.backend().numDataIds();
+    const a = tf.tensor2d([[1, 2], [3, 4]]);
+    const b = tf.clone(a);
+    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers + 1); // one buffer, two tensors
+    expect(tf.backend().numDataIds()).toBe(buffersBefore + 1);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3, 4]);
+    const c = b.add(1);
+    expect(Array.from(c.dataSync())).toEqual([2, 3, 4, 5]);
+    tf.dispose([b, c]);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers);
+    expect(tf.backend().numDataIds()).toBe(buffersBefore);
+    const s = tf.clone(tf.tensor1d(["x", "y"], "string"));
+    expect(await s.array()).toEqual(["x", "y"]);
+    s.dispose();
+  });
+});
