@@ -8,28 +8,13 @@ import { spawnSync } from "child_process";
 import * as tf from "@tensorflow/tfjs";
 import { ready, backend, backendLine } from "../src/backend";
 import { ensureBuilt } from "./kernel_helpers";
+import { maxRelError, randomValues } from "./backend_helpers";
 
 type Case = { x: number[]; w: number[]; stride: number; pad: "same" | "valid" };
-
-function randomValues(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 async function onBackend<T>(name: string, fn: () => Promise<T>): Promise<T> {
   await tf.setBackend(name);
   return fn();
-}
-
-function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(a[i])));
-  return worst;
 }
 
 beforeAll(async () => {

@@ -6,23 +6,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend";
-
-function randomValues(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
-
-function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(b.length).toBe(a.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(a[i])));
-  return worst;
-}
+import { maxRelError, randomValues } from "./backend_helpers";
 
 type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
 type Shape4 = [number, number, number, number];
@@ -141,7 +125,6 @@ describe("max-pool gradient with non-overlapping windows on wasm", () => {
     });
   }
 });
-
 
 describe("Identity on wasm shares data without copying", () => {
   it("a clone outlives its source, keeps its values, and frees the buffer when both are gone", async () => {

@@ -18,13 +18,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-type TensorInfo = { dataId: object; shape: number[]; dtype: string };
-type Backend = {
+/** The slice of tfjs's TensorInfo and the wasm backend that lepton's kernels use (shared with ./wasm_kernels_more). */
+export type TensorInfo = { dataId: object; shape: number[]; dtype: string };
+export type Backend = {
+  incRef(dataId: object): void;
   disposeData(dataId: object): void;
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array;
 };
-type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, unknown> }) => TensorInfo;
+export type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, unknown> }) => TensorInfo;
 
 function kernel(name: string): KernelFn {
   const config = tf.getKernel(name, "wasm");

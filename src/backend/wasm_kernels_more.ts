@@ -17,13 +17,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-type TensorInfo = { dataId: object; shape: number[]; dtype: string };
-type Backend = {
-  incRef(dataId: object): void;
-  disposeData(dataId: object): void;
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-};
+import type { Backend, TensorInfo } from "./wasm_kernels";
+
 type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }) => TensorInfo;
 
 function nhwcOnly(attrs: Record<string, any>, kernelName: string): void {
