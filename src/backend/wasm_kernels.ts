@@ -28,6 +28,14 @@ export type Backend = {
 };
 export type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, unknown> }) => TensorInfo;
 
+/** A new float32 output on the wasm heap, filled with zeros, and its values (for gradients that accumulate). */
+export function zeroedOutput(backend: Backend, shape: number[]): { out: TensorInfo; values: Float32Array } {
+  const out = backend.makeOutput(shape, "float32");
+  const values = backend.typedArrayFromHeap(out);
+  values.fill(0);
+  return { out, values };
+}
+
 function kernel(name: string): KernelFn {
   const config = tf.getKernel(name, "wasm");
   if (!config) throw new Error(`lepton: the wasm backend has no ${name} kernel to build on`);
@@ -135,9 +143,7 @@ function maxPoolGrad(args: { inputs: Record<string, TensorInfo>; backend: Backen
     attrs.dimRoundingMode,
   );
   const backend = args.backend;
-  const out = backend.makeOutput(input.shape, "float32");
-  const dx = backend.typedArrayFromHeap(out);
-  dx.fill(0);
+  const { out, values: dx } = zeroedOutput(backend, input.shape);
   const x = backend.typedArrayFromHeap(input);
   const g = backend.typedArrayFromHeap(dy);
   const [n, h, w, c] = input.shape;
@@ -296,9 +302,7 @@ function depthwiseBackpropFilter(args: DepthwiseArgs): TensorInfo {
   const { x, dy } = args.inputs;
   const filterShape = args.attrs?.filterShape as number[];
   const info = depthwiseInfo(x.shape, filterShape, args.attrs ?? {});
-  const out = args.backend.makeOutput(filterShape, "float32");
-  const dW = args.backend.typedArrayFromHeap(out);
-  dW.fill(0);
+  const { out, values: dW } = zeroedOutput(args.backend, filterShape);
   const xv = args.backend.typedArrayFromHeap(x);
   const g = args.backend.typedArrayFromHeap(dy);
   forEachDepthwiseTap(info, (xi, wi, gi) => {
@@ -311,9 +315,7 @@ function depthwiseBackpropInput(args: DepthwiseArgs): TensorInfo {
   const { dy, filter } = args.inputs;
   const inputShape = args.attrs?.inputShape as number[];
   const info = depthwiseInfo(inputShape, filter.shape, args.attrs ?? {});
-  const out = args.backend.makeOutput(inputShape, "float32");
-  const dx = args.backend.typedArrayFromHeap(out);
-  dx.fill(0);
+  const { out, values: dx } = zeroedOutput(args.backend, inputShape);
   const wv = args.backend.typedArrayFromHeap(filter);
   const g = args.backend.typedArrayFromHeap(dy);
   forEachDepthwiseTap(info, (xi, wi, gi) => {

@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-import type { Backend, TensorInfo } from "./wasm_kernels";
+import { zeroedOutput, type Backend, type TensorInfo } from "./wasm_kernels";
 
 type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }) => TensorInfo;
 
@@ -32,9 +32,7 @@ function dilate(backend: Backend, dy: TensorInfo, sh: number, sw: number): Tenso
   const [n, oh, ow, c] = dy.shape;
   const dh = (oh - 1) * sh + 1;
   const dw = (ow - 1) * sw + 1;
-  const out = backend.makeOutput([n, dh, dw, c], "float32");
-  const target = backend.typedArrayFromHeap(out);
-  target.fill(0);
+  const { out, values: target } = zeroedOutput(backend, [n, dh, dw, c]);
   const source = backend.typedArrayFromHeap(dy);
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < oh; i++) {
@@ -127,9 +125,7 @@ function tiledMaxPoolGrad(previous: KernelFn): KernelFn {
     const { top, left, bottom, right } = info.padInfo;
     if (fh !== sh || fw !== sw || top || left || bottom || right || input.dtype !== "float32" || input.shape.length !== 4) return previous(args);
     const backend = args.backend;
-    const out = backend.makeOutput(input.shape, "float32");
-    const dx = backend.typedArrayFromHeap(out);
-    dx.fill(0);
+    const { out, values: dx } = zeroedOutput(backend, input.shape);
     const x = backend.typedArrayFromHeap(input);
     const g = backend.typedArrayFromHeap(dy);
     const [n, h, w, c] = input.shape;
