@@ -204,15 +204,20 @@ export class KernelClient {
     }
   }
 
+  /** The signed messages arriving on `socket`; frames that fail to decode or verify are skipped. */
+  private async *messages(socket: AsyncIterable<unknown>): AsyncGenerator<Message> {
+    for await (const frames of socket) {
+      try {
+        yield this.signer.decode(frames as Buffer[]);
+      } catch {
+        /* not a valid message for this session */
+      }
+    }
+  }
+
   private async readReplies(socket: zmq.Dealer): Promise<void> {
     try {
-      for await (const frames of socket) {
-        let msg: Message;
-        try {
-          msg = this.signer.decode(frames as Buffer[]);
-        } catch {
-          continue;
-        }
+      for await (const msg of this.messages(socket)) {
         const w = this.waiters.get(msg.parent_header.msg_id ?? "");
         if (w) {
           w.reply = msg;
@@ -226,13 +231,7 @@ export class KernelClient {
 
   private async readIopub(): Promise<void> {
     try {
-      for await (const frames of this.iopub) {
-        let msg: Message;
-        try {
-          msg = this.signer.decode(frames as Buffer[]);
-        } catch {
-          continue;
-        }
+      for await (const msg of this.messages(this.iopub)) {
         const w = this.waiters.get(msg.parent_header.msg_id ?? "");
         if (!w) continue;
         if (msg.header.msg_type === "status") {
