@@ -4,10 +4,9 @@
  * on random inputs. Also the backend choice and its LEPTON_BACKEND override.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "child_process";
 import * as tf from "@tensorflow/tfjs";
 import { ready, backend, backendLine } from "../src/backend";
-import { ensureBuilt } from "./kernel_helpers";
+import { ensureBuilt, runCommand } from "./kernel_helpers";
 import { maxRelError, randomValues } from "./backend_helpers";
 
 type Case = { x: number[]; w: number[]; stride: number; pad: "same" | "valid" };
@@ -144,13 +143,13 @@ describe("backend choice", () => {
     expect(backendLine(info)).toMatch(/^lepton backend: wasm/);
   });
 
-  it("honours LEPTON_BACKEND and rejects an unknown value with advice", () => {
+  it("honours LEPTON_BACKEND and rejects an unknown value with advice", async () => {
     ensureBuilt();
     const script = `require(${JSON.stringify(require.resolve("../dist/src/backend"))}).ready().then(i => console.log(i.name), e => { console.log("ERR " + e.message); })`;
-    const cpu = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cpu" }, encoding: "utf8" });
+    const cpu = await runCommand(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cpu" } });
     expect(cpu.stdout.trim()).toBe("cpu");
     expect(cpu.stderr).not.toMatch(/looks like you are running TensorFlow.js/);
-    const bad = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cuda" }, encoding: "utf8" });
+    const bad = await runCommand(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cuda" } });
     expect(bad.stdout).toMatch(/ERR LEPTON_BACKEND=cuda .*tensorflow-gpu, tensorflow, wasm, cpu/);
   });
 });

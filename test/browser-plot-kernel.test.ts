@@ -12,6 +12,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { pathToFileURL } from "url";
 import { CHART_CELLS } from "./fixtures/plot/charts";
+import { runCommand } from "./kernel_helpers";
 import {
   DRAWN_TRACE, PYTHON, artifactsDir, blockNetwork, browserTestsUnavailable, fullScreenshot, jupyterEnv, launchChromium, notebook,
   startNotebookServer, waitForCharts, writeJSON, type NotebookServer,
@@ -91,10 +92,10 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
     rmSync(root, { recursive: true, force: true });
   });
 
-  it("nbclient runs the notebook; the executed notebook carries plotly.js once", () => {
+  it("nbclient runs the notebook; the executed notebook carries plotly.js once", async () => {
     executedPath = join(nbDir, "charts-executed.ipynb");
-    const res = spawnSync(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300",
-      "--output", "charts-executed.ipynb", join(nbDir, "charts.ipynb")], { env, encoding: "utf8", timeout: 400_000 });
+    const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300",
+      "--output", "charts-executed.ipynb", join(nbDir, "charts.ipynb")], { env, timeoutMs: 400_000 });
     expect(res.status, res.stderr).toBe(0);
     const nb = JSON.parse(readFileSync(executedPath, "utf8"));
     const outputs = nb.cells.flatMap((c: any) => c.outputs ?? []);
@@ -112,7 +113,7 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
 
   it("nbconvert's HTML of the executed notebook draws every chart from file:// offline", async () => {
     const out = join(root, "html");
-    const res = spawnSync(PYTHON, ["-m", "nbconvert", "--to", "html", executedPath, "--output-dir", out], { env, encoding: "utf8" });
+    const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "html", executedPath, "--output-dir", out], { env });
     expect(res.status, res.stderr).toBe(0);
     const context = await launchChromium();
     try {

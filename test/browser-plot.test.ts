@@ -18,6 +18,7 @@ import { setDisplaySink, toMimeBundle, type DisplaySink, type MimeBundle } from 
 import * as plot from "../src/display/plot";
 import { resetLibrarySession } from "../src/display/plot/library";
 import { CHART_CELLS } from "./fixtures/plot/charts";
+import { runCommand } from "./kernel_helpers";
 import {
   PYTHON, artifactsDir, blockNetwork, dismissKernelDialog, fullScreenshot, browserTestsUnavailable, jupyterEnv, launchChromium, notebook,
   startNotebookServer, waitForCharts, writeJSON, type NotebookServer,
@@ -257,7 +258,7 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
   });
 
   it("nbconvert's HTML export draws every chart from file:// with the network off", async () => {
-    const conv = spawnSync(PYTHON, ["-m", "nbconvert", "--to", "html", nbPath, "--output-dir", join(root, "html")], { env, encoding: "utf8" });
+    const conv = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "html", nbPath, "--output-dir", join(root, "html")], { env });
     expect(conv.status, conv.stderr).toBe(0);
     const htmlPath = join(root, "html", "charts.html");
     const html = readFileSync(htmlPath, "utf8");

@@ -4,11 +4,10 @@
  * nbclient runs the same notebook on the installed kernel and gets the same outputs as `lepton run`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable } from "./kernel_helpers";
+import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable, runCommand } from "./kernel_helpers";
 
 const FIXTURES = join(ROOT, "test", "fixtures", "notebooks");
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-cli-test-")));
@@ -16,11 +15,11 @@ const noJupyter = jupyterUnavailable();
 if (noJupyter) console.warn(`Jupyter cross-checks skipped: ${noJupyter}`);
 
 function lepton(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env, timeout: 300_000 });
+  return runCommand(process.execPath, [CLI, ...args], { env });
 }
 
 function jupyter(args: string[], env: NodeJS.ProcessEnv) {
-  return spawnSync(PYTHON, ["-m", "jupyter", ...args], { encoding: "utf8", env, timeout: 300_000 });
+  return runCommand(PYTHON, ["-m", "jupyter", ...args], { env });
 }
 
 /** An environment whose Jupyter folders are all private to this test. */
@@ -60,16 +59,16 @@ beforeAll(() => {
 });
 
 describe("lepton (CLI)", () => {
-  it("prints usage and fails on an unknown command", () => {
-    const res = lepton(["frobnicate"]);
+  it("prints usage and fails on an unknown command", async () => {
+    const res = await lepton(["frobnicate"]);
     expect(res.status).toBe(2);
     expect(res.stderr).toContain("unknown command");
     expect(res.stderr).toContain("kernel install");
   });
 
-  it("kernel install writes a spec with absolute paths, interrupt_mode and both logos; list and uninstall find it", () => {
+  it("kernel install writes a spec with absolute paths, interrupt_mode and both logos; list and uninstall find it", async () => {
     const env = jupyterEnv("user");
-    const res = lepton(["kernel", "install"], env);
+    const res = await lepton(["kernel", "install"], env);
     expect(res.status, res.stderr).toBe(0);
     const dir = join(env.JUPYTER_DATA_DIR!, "kernels", "lepton");
     const spec = JSON.parse(readFileSync(join(dir, "kernel.json"), "utf8"));
@@ -84,27 +83,27 @@ describe("lepton (CLI)", () => {
       expect(png.readUInt32BE(16)).toBe(size); // IHDR width
       expect(png.readUInt32BE(20)).toBe(size); // IHDR height
     }
-    const list = lepton(["kernel", "list"], env);
+    const list = await lepton(["kernel", "list"], env);
     expect(list.stdout).toMatch(new RegExp(`lepton\\s+${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
-    const removed = lepton(["kernel", "uninstall"], env);
+    const removed = await lepton(["kernel", "uninstall"], env);
     expect(removed.status, removed.stderr).toBe(0);
     expect(existsSync(dir)).toBe(false);
-    expect(lepton(["kernel", "uninstall"], env).status).toBe(1);
+    expect((await lepton(["kernel", "uninstall"], env)).status).toBe(1);
   });
 
-  it("kernel install refuses a bad name and an unknown option with a message", () => {
-    const bad = lepton(["kernel", "install", "--name", "../evil"], jupyterEnv("bad"));
+  it("kernel install refuses a bad name and an unknown option with a message", async () => {
+    const bad = await lepton(["kernel", "install", "--name", "../evil"], jupyterEnv("bad"));
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("invalid kernel name");
-    expect(lepton(["kernel", "install", "--everywhere"], jupyterEnv("bad")).stderr).toContain("unknown argument --everywhere");
+    expect((await lepton(["kernel", "install", "--everywhere"], jupyterEnv("bad"))).stderr).toContain("unknown argument --everywhere");
   });
 
-  it.skipIf(!!noJupyter)("Debian's `jupyter kernelspec list` sees installs into JUPYTER_DATA_DIR and --prefix", () => {
+  it.skipIf(!!noJupyter)("Debian's `jupyter kernelspec list` sees installs into JUPYTER_DATA_DIR and --prefix", async () => {
     const prefix = join(work, "prefix");
     const env = jupyterEnv("kernelspec", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
-    expect(lepton(["kernel", "install", "--name", "lepton-user"], env).status).toBe(0);
-    expect(lepton(["kernel", "install", "--prefix", prefix, "--name", "lepton-prefix"], env).status).toBe(0);
-    const res = jupyter(["kernelspec", "list", "--json"], env);
+    expect((await lepton(["kernel", "install", "--name", "lepton-user"], env)).status).toBe(0);
+    expect((await lepton(["kernel", "install", "--prefix", prefix, "--name", "lepton-prefix"], env)).status).toBe(0);
+    const res = await jupyter(["kernelspec", "list", "--json"], env);
     expect(res.status, res.stderr).toBe(0);
     const specs = JSON.parse(res.stdout).kernelspecs;
     expect(specs["lepton-user"].resource_dir).toBe(join(env.JUPYTER_DATA_DIR!, "kernels", "lepton-user"));
@@ -113,9 +112,9 @@ describe("lepton (CLI)", () => {
     expect(specs["lepton-prefix"].spec.language).toBe("typescript");
   });
 
-  it("lepton run executes a notebook (in this repository's folders), injects -p parameters and writes nbformat 4.5", () => {
+  it("lepton run executes a notebook (in this repository's folders), injects -p parameters and writes nbformat 4.5", async () => {
     const out = join(work, "run-out");
-    const res = lepton(["run", join(FIXTURES, "outputs.ipynb"), "--out", out, "-p", "epochs=5", "-p", "label=from cli", "--timeout", "120"]);
+    const res = await lepton(["run", join(FIXTURES, "outputs.ipynb"), "--out", out, "-p", "epochs=5", "-p", "label=from cli", "--timeout", "120"]);
     expect(res.status, res.stderr).toBe(0);
     const nb = JSON.parse(readFileSync(join(out, "outputs.ipynb"), "utf8"));
     expect(nb.nbformat).toBe(4);
@@ -139,9 +138,9 @@ describe("lepton (CLI)", () => {
     expect(counts).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
-  it("lepton run stops at the first error, prints the cell, error and traceback, and exits non-zero", () => {
+  it("lepton run stops at the first error, prints the cell, error and traceback, and exits non-zero", async () => {
     const out = join(work, "fail-out");
-    const res = lepton(["run", join(FIXTURES, "failing.ipynb"), "--out", out]);
+    const res = await lepton(["run", join(FIXTURES, "failing.ipynb"), "--out", out]);
     expect(res.status).toBe(1);
     expect(res.stderr).toContain("failed in cell 2");
     expect(res.stderr).toContain(`explode();`);
@@ -153,7 +152,7 @@ describe("lepton (CLI)", () => {
     expect(nb.cells[2].outputs).toEqual([]);
   });
 
-  it("lepton run fails a cell that runs past --timeout, in a folder outside the repository, and leaves no kernel behind", () => {
+  it("lepton run fails a cell that runs past --timeout, in a folder outside the repository, and leaves no kernel behind", async () => {
     const dir = join(work, "slow");
     mkdirSync(dir, { recursive: true });
     const cell = (source: string) => ({ cell_type: "code", metadata: {}, execution_count: null, outputs: [], source });
@@ -166,7 +165,7 @@ describe("lepton (CLI)", () => {
     }));
     // The limit is per cell, and the first cell (importing lepton) must fit in it even on a loaded machine:
     // with 3 s it timed out there under CI load.
-    const res = lepton(["run", join(dir, "slow.ipynb"), "--timeout", "20"]);
+    const res = await lepton(["run", join(dir, "slow.ipynb"), "--timeout", "20"]);
     expect(res.status).toBe(1);
     expect(res.stderr).toContain("TimeoutError: the cell did not finish within 20000 ms");
     const nb = JSON.parse(readFileSync(join(dir, "slow.executed.ipynb"), "utf8"));
@@ -178,24 +177,24 @@ describe("lepton (CLI)", () => {
     expect(() => process.kill(pid, 0)).toThrow(); // the kernel process is gone
   });
 
-  it("lepton run refuses bad arguments with a message", () => {
-    expect(lepton(["run"]).stderr).toContain("no notebook given");
-    const res = lepton(["run", "x.ipynb", "-p", "no-equals"]);
+  it("lepton run refuses bad arguments with a message", async () => {
+    expect((await lepton(["run"])).stderr).toContain("no notebook given");
+    const res = await lepton(["run", "x.ipynb", "-p", "no-equals"]);
     expect(res.status).toBe(2);
     expect(res.stderr).toContain("write -p name=value");
   });
 
-  it.skipIf(!!noJupyter)("Debian nbclient on the installed kernel gets the same outputs as lepton run", () => {
+  it.skipIf(!!noJupyter)("Debian nbclient on the installed kernel gets the same outputs as lepton run", async () => {
     const prefix = join(work, "nbclient-prefix");
     const env = jupyterEnv("nbclient", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
-    expect(lepton(["kernel", "install", "--prefix", prefix], env).status).toBe(0);
+    expect((await lepton(["kernel", "install", "--prefix", prefix], env)).status).toBe(0);
     const dir = join(work, "peer");
     mkdirSync(dir, { recursive: true });
     copyFileSync(join(FIXTURES, "outputs.ipynb"), join(dir, "outputs.ipynb"));
-    const nbc = spawnSync(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=120",
-      "--output", "by-nbclient.ipynb", join(dir, "outputs.ipynb")], { env, encoding: "utf8", timeout: 300_000 });
+    const nbc = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=120",
+      "--output", "by-nbclient.ipynb", join(dir, "outputs.ipynb")], { env });
     expect(nbc.status, nbc.stderr).toBe(0);
-    const ours = lepton(["run", join(dir, "outputs.ipynb"), "--out", join(dir, "ours")], env);
+    const ours = await lepton(["run", join(dir, "outputs.ipynb"), "--out", join(dir, "ours")], env);
     expect(ours.status, ours.stderr).toBe(0);
     const a = JSON.parse(readFileSync(join(dir, "by-nbclient.ipynb"), "utf8"));
     const b = JSON.parse(readFileSync(join(dir, "ours", "outputs.ipynb"), "utf8"));
@@ -205,13 +204,13 @@ describe("lepton (CLI)", () => {
     expect(outputsOf(a).flatMap((c: any) => c.outputs).length).toBeGreaterThanOrEqual(8);
   });
 
-  it.skipIf(!!noJupyter)("Jupyter's KernelManager interrupts the installed kernel (interrupt_mode from the spec); the kernel lives on", () => {
+  it.skipIf(!!noJupyter)("Jupyter's KernelManager interrupts the installed kernel (interrupt_mode from the spec); the kernel lives on", async () => {
     const prefix = join(work, "interrupt-prefix");
     const env = jupyterEnv("interrupt", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
-    expect(lepton(["kernel", "install", "--prefix", prefix], env).status).toBe(0);
+    expect((await lepton(["kernel", "install", "--prefix", prefix], env)).status).toBe(0);
     const cwd = join(work, "interrupt-nb");
     mkdirSync(cwd, { recursive: true });
-    const res = spawnSync(PYTHON, [join(FIXTURES, "interrupt_with_jupyter_client.py"), "lepton", cwd], { env, encoding: "utf8", timeout: 200_000 });
+    const res = await runCommand(PYTHON, [join(FIXTURES, "interrupt_with_jupyter_client.py"), "lepton", cwd], { env, timeoutMs: 200_000 });
     expect(res.status, res.stderr).toBe(0);
     const result = JSON.parse(res.stdout.trim().split("\n")[0]);
     expect(result).toMatchObject({ mode: "signal", status: "error", ename: "InterruptedError", alive: true });

@@ -1,18 +1,15 @@
 /** `lepton doctor` on this machine: what it finds, and the fix it gives for each problem. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { CLI, ensureBuilt } from "./kernel_helpers";
+import { CLI, ensureBuilt, runCommand } from "./kernel_helpers";
 
 const work = mkdtempSync(join(tmpdir(), "lepton-doctor-"));
 function doctor(env: Record<string, string>, ...args: string[]) {
-  const res = spawnSync(process.execPath, [CLI, "doctor", ...args], {
-    encoding: "utf8",
+  return runCommand(process.execPath, [CLI, "doctor", ...args], {
     env: { ...process.env, JUPYTER_PATH: "", XDG_DATA_HOME: join(work, "xdg"), HOME: join(work, "home"), ...env },
   });
-  return res;
 }
 const check = (report: any, name: string) => report.checks.find((c: any) => c.name === name);
 
@@ -20,8 +17,8 @@ beforeAll(() => ensureBuilt());
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("lepton doctor", () => {
-  it("without the kernel installed: fails and says how to install it", () => {
-    const res = doctor({ JUPYTER_DATA_DIR: join(work, "empty"), LEPTON_DATA_DIR: join(work, "nothing") }, "--quick", "--json");
+  it("without the kernel installed: fails and says how to install it", async () => {
+    const res = await doctor({ JUPYTER_DATA_DIR: join(work, "empty"), LEPTON_DATA_DIR: join(work, "nothing") }, "--quick", "--json");
     expect(res.status).toBe(1);
     const report = JSON.parse(res.stdout);
     expect(check(report, "Node.js").status).toBe("ok");
@@ -34,13 +31,13 @@ describe("lepton doctor", () => {
     expect(report.probe).toBeUndefined();
   });
 
-  it("with the kernel installed and CIFAR-10 found: passes, and the probe reports samples/s", () => {
+  it("with the kernel installed and CIFAR-10 found: passes, and the probe reports samples/s", async () => {
     const data = join(work, "jupyter");
-    const install = spawnSync(process.execPath, [CLI, "kernel", "install"], { encoding: "utf8", env: { ...process.env, JUPYTER_DATA_DIR: data } });
+    const install = await runCommand(process.execPath, [CLI, "kernel", "install"], { env: { ...process.env, JUPYTER_DATA_DIR: data } });
     expect(install.status, install.stderr).toBe(0);
     const datasets = join(work, "datasets");
     mkdirSync(join(datasets, "cifar-10-batches-bin"), { recursive: true });
-    const res = doctor({ JUPYTER_DATA_DIR: data, LEPTON_DATA_DIR: datasets });
+    const res = await doctor({ JUPYTER_DATA_DIR: data, LEPTON_DATA_DIR: datasets });
     expect(res.status, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toMatch(/^ok {4}Lepton kernel: .*kernels\/lepton$/m);
     expect(res.stdout).toMatch(/^ok {4}CIFAR-10: full set at .*cifar-10-batches-bin/m);
@@ -49,8 +46,8 @@ describe("lepton doctor", () => {
     expect(Number(probe![1])).toBeGreaterThan(0);
   });
 
-  it("rejects an unknown option", () => {
-    const res = doctor({}, "--fast");
+  it("rejects an unknown option", async () => {
+    const res = await doctor({}, "--fast");
     expect(res.status).toBe(2);
     expect(res.stderr).toMatch(/unknown option --fast/);
   });

@@ -7,6 +7,7 @@ import { mlp, lenet, neuron } from "../src/models";
 import { evaluate, classificationMetrics, train } from "../src/training";
 import { fromTensors } from "../src/data";
 import { DISPLAY_SYMBOL } from "../src/display/display";
+import { PYTHON, runCommand } from "./kernel_helpers";
 
 beforeAll(async () => {
   // lepton's ready() picks the best backend once; then pin the pure-JS one (small models, exact numbers).
@@ -14,7 +15,6 @@ beforeAll(async () => {
   await tf.setBackend("cpu");
 });
 
-const PYTHON = "/usr/bin/python3";
 function sklearnAvailable(): boolean {
   if (!fs.existsSync(PYTHON)) return false;
   return spawnSync(PYTHON, ["-c", "import sklearn"]).status === 0;
@@ -130,7 +130,7 @@ for avg in [None, "macro", "weighted"]:
     out[key] = [list(map(float, pr)), list(map(float, rc)), list(map(float, f1)), list(map(int, sup))] if avg is None else [pr, rc, f1]
 print(json.dumps(out))
 `;
-    const res = spawnSync(PYTHON, ["-c", script], { input: JSON.stringify({ y: Array.from(r.labels), p: Array.from(r.predictions) }), encoding: "utf8" });
+    const res = await runCommand(PYTHON, ["-c", script], { input: JSON.stringify({ y: Array.from(r.labels), p: Array.from(r.predictions) }) });
     expect(res.status, res.stderr).toBe(0);
     const sk = JSON.parse(res.stdout);
     expect(r.accuracy).toBeCloseTo(sk.acc, 12);

@@ -5,12 +5,11 @@
  * hooks never touch the test process.
  */
 import { describe, expect, it } from "vitest";
-import { spawnSync } from "child_process";
 import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { overlayPath } from "../src/kernel/modules";
-import { ROOT, ensureBuilt } from "./kernel_helpers";
+import { ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
 
 const root = ROOT.replace(/\\/g, "/");
 
@@ -28,7 +27,7 @@ function fakePackage(dir: string, name: string): void {
 }
 
 /** Run cells through the kernel's executor (tslab's compiler + our resolution) with cwd `dir`. */
-function runCells(dir: string, cells: string[]): Array<{ ok: boolean; value?: unknown; ename?: string; evalue?: string }> {
+async function runCells(dir: string, cells: string[]): Promise<Array<{ ok: boolean; value?: unknown; ename?: string; evalue?: string }>> {
   const script = `
     const m = require(${JSON.stringify(join(ROOT, "dist", "src", "kernel", "modules.js"))});
     m.installRuntimeResolution(); m.installCompilerResolution();
@@ -43,7 +42,7 @@ function runCells(dir: string, cells: string[]): Array<{ ok: boolean; value?: un
       process.stdout.write("RESULT" + JSON.stringify(out) + "\\n");
       process.exit(0);
     })();`;
-  const res = spawnSync(process.execPath, ["-e", script], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+  const res = await runCommand(process.execPath, ["-e", script], { cwd: dir, timeoutMs: 120_000 });
   const line = res.stdout.split("\n").find((l) => l.startsWith("RESULT"));
   if (!line) throw new Error(`the executor printed no result (status ${res.status}):\n${res.stdout}\n${res.stderr}`);
   return JSON.parse(line.slice("RESULT".length));
@@ -76,10 +75,10 @@ describe("type-checker overlay (overlayPath)", () => {
 });
 
 describe("notebook cells in a folder outside the repository", () => {
-  it("import lepton and tfjs: type-checked against lepton's own types, and the same tfjs instance lepton uses", () => {
+  it("import lepton and tfjs: type-checked against lepton's own types, and the same tfjs instance lepton uses", async () => {
     ensureBuilt();
     const dir = folder();
-    const [imports, check, wrong] = runCells(dir, [
+    const [imports, check, wrong] = await runCells(dir, [
       `import * as lepton from "lepton";\nimport * as tf from "@tensorflow/tfjs";`,
       `const n: number = lepton.models.countParams(lepton.models.mlp([2, 3]));\n[n, require.resolve("lepton"), require.resolve("@tensorflow/tfjs")]`,
       `const s: string = lepton.models.mlp([2, 3]);`,
@@ -91,11 +90,11 @@ describe("notebook cells in a folder outside the repository", () => {
     expect(wrong.evalue).toContain("LayersModel");
   }, 180_000);
 
-  it("the folder's own packages win over lepton's fallback, for the type checker and at run time", () => {
+  it("the folder's own packages win over lepton's fallback, for the type checker and at run time", async () => {
     ensureBuilt();
     const dir = folder();
     fakePackage(dir, "@tensorflow/tfjs");
-    const [typed, mistyped] = runCells(dir, [
+    const [typed, mistyped] = await runCells(dir, [
       `import { which } from "@tensorflow/tfjs";\nconst w: "local" = which;\nw`,
       `import * as tf2 from "@tensorflow/tfjs";\ntf2.zeros([1])`,
     ]);
