@@ -4,11 +4,11 @@
  * kernel and must produce the same kinds of output cell by cell. Committed notebooks carry no outputs.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable } from "./kernel_helpers";
+import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable, runCommand, type CommandResult } from "./kernel_helpers";
 
 const NOTEBOOKS = join(ROOT, "notebooks");
 const course = JSON.parse(readFileSync(join(NOTEBOOKS, "course.json"), "utf8")) as { notebooks: { file: string }[] };
@@ -22,25 +22,6 @@ const shape = (nb: Nb) =>
   nb.cells.filter((c) => c.cell_type === "code").map((c) => (c.outputs ?? []).filter((o) => o.output_type !== "stream").map((o) => `${o.output_type}:${Object.keys(o.data ?? {}).sort().join(",")}`));
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-/**
- * Run a command without blocking the test worker's event loop (a long spawnSync starves vitest's
- * worker RPC and fails the run with "Timeout calling onTaskUpdate").
- */
-function runAsync(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: options.env ?? process.env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 describe("committed notebooks", () => {
   it("are listed in course.json, carry no outputs and each has a parameters cell", () => {
@@ -56,10 +37,10 @@ describe("committed notebooks", () => {
 });
 
 describe("the course in quick mode", () => {
-  let run: { status: number | null; stdout: string; stderr: string };
+  let run: CommandResult;
   beforeAll(async () => {
     ensureBuilt();
-    run = await runAsync(process.execPath, [CLI, "course", "--out", out, "--no-html"], { timeoutMs: 1_200_000, env: { ...process.env, LEPTON_DATA_DIR: join(work, "no-data") } });
+    run = await runCommand(process.execPath, [CLI, "course", "--out", out, "--no-html"], { timeoutMs: 1_200_000, env: { ...process.env, LEPTON_DATA_DIR: join(work, "no-data") } });
   }, 1_300_000);
 
   it("runs every notebook through `lepton course` and prints a summary line each", () => {
@@ -105,7 +86,7 @@ describe("the course in quick mode", () => {
     const again = join(work, "nbconvert");
     for (const { file } of course.notebooks) {
       // The executed copy carries the injected quick-mode parameters; nbconvert runs it afresh.
-      const res = await runAsync(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.kernel_name=lepton",
+      const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.kernel_name=lepton",
         "--ExecutePreprocessor.timeout=900", "--output-dir", again, join(out, file)], { env, timeoutMs: 1_000_000 });
       expect(res.status, `${file}: ${res.stderr.slice(-3000)}`).toBe(0);
       expect(shape(read(join(again, file))), file).toEqual(shape(read(join(out, file))));
