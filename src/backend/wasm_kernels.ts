@@ -11,8 +11,9 @@
  *   MaxPoolGrad: one pass over the windows in JavaScript on the wasm heap (the shipped kernel is ~20x slower)
  *   BatchMatMul with transposed operands: transpose first, then XNNPACK's plain GEMM (~4x faster)
  *   DepthwiseConv2dNativeBackpropFilter/Input (missing from the wasm backend): direct loops on the heap
- *   Tile, and Sum/Mean over all leading axes (batch-norm gradients): block copies and row sums in
- *   JavaScript on the wasm heap (the shipped generic kernels took ~0.5 s per batch-norm layer)
+ *   Tile (batch-norm gradients): block copies in JavaScript on the wasm heap
+ *   Sum/Mean over all leading axes (batch-norm statistics and gradients): one GEMM with a row of ones
+ *   (the shipped generic kernels took ~0.5 s per batch-norm layer)
  *
  * Every kernel here is checked against the pure-JS backend in test/backend_kernels.test.ts.
  */
@@ -224,7 +225,12 @@ function tile(args: { inputs: Record<string, TensorInfo>; backend: Backend; attr
   return out;
 }
 
-/** Sum or Mean over every axis but the last (per-channel statistics); other reductions go to the originals. */
+/**
+ * Sum or Mean over every axis but the last (per-channel statistics, as batch norm needs them); other
+ * reductions go to the originals. The column sums of x viewed as [rows, c] are one GEMM with a row of
+ * ones, ones[1, rows] · x[rows, c], which XNNPACK runs about 5x faster than a loop in JavaScript (and
+ * ~10x faster than the shipped kernel, which transposes first).
+ */
 function channelReduction(kind: "Sum" | "Mean") {
   return (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }): TensorInfo => {
     const { x } = args.inputs;
@@ -235,16 +241,21 @@ function channelReduction(kind: "Sum" | "Mean") {
     if (!leading || x.dtype !== "float32") return original[kind]!(args as any);
     const c = x.shape[rank - 1];
     const rows = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    const values = args.backend.typedArrayFromHeap(x);
-    const acc = new Float64Array(c);
-    for (let r = 0; r < rows; r++) {
-      const base = r * c;
-      for (let ch = 0; ch < c; ch++) acc[ch] += values[base + ch];
-    }
+    const backend = args.backend;
+    const ones = backend.makeOutput([1, 1, rows], "float32");
+    backend.typedArrayFromHeap(ones).fill(1);
+    const sums = original.BatchMatMul!({
+      inputs: { a: ones, b: { dataId: x.dataId, shape: [1, rows, c], dtype: "float32" } },
+      backend,
+      attrs: { transposeA: false, transposeB: false },
+    });
+    backend.disposeData(ones.dataId);
     const shape = args.attrs?.keepDims ? x.shape.map((d, i) => (i === rank - 1 ? d : 1)) : [c];
-    const out = args.backend.makeOutput(shape, "float32");
-    const target = args.backend.typedArrayFromHeap(out);
-    for (let ch = 0; ch < c; ch++) target[ch] = kind === "Mean" ? acc[ch] / rows : acc[ch];
+    const out = backend.makeOutput(shape, "float32");
+    const target = backend.typedArrayFromHeap(out);
+    const values = backend.typedArrayFromHeap(sums);
+    for (let ch = 0; ch < c; ch++) target[ch] = kind === "Mean" ? values[ch] / rows : values[ch];
+    backend.disposeData(sums.dataId);
     return out;
   };
 }
