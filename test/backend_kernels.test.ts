@@ -108,6 +108,9 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
         return [
           tf.tile(v, [2, 3, 4, 1]), tf.tile(x, [1, 2, 1, 3]), tf.sum(x, [0, 1, 2]), tf.sum(x, [0, 1, 2], true),
           tf.mean(x, [0, 1, 2]), tf.sum(x, [1, 2]), tf.mean(x, -1), tf.sum(x),
+          // leading axes of rank 2 and 3 (dense batch norm), and a wide map
+          tf.sum(x.reshape([24, 5]), 0), tf.mean(x.reshape([24, 5]), 0, true), tf.mean(x.reshape([6, 4, 5]), [0, 1]),
+          tf.sum(tf.tile(x, [3, 5, 6, 1]), [0, 1, 2]),
           tf.grad((t: tf.Tensor4D) => tf.moments(t, [0, 1, 2]).variance.mul(tf.range(1, 6)).sum())(x),
         ].map((t) => ({ shape: t.shape, values: t.dataSync().slice() }));
       });
@@ -152,4 +155,5 @@ describe("backend choice", () => {
     const bad = await runCommand(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cuda" } });
     expect(bad.stdout).toMatch(/ERR LEPTON_BACKEND=cuda .*tensorflow-gpu, tensorflow, wasm, cpu/);
   });
+
 });
