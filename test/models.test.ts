@@ -56,6 +56,21 @@ describe("model builders", () => {
     m.dispose();
     wide.dispose();
   });
+
+  it("resnet9 pools globally: the pooled features are each channel's maximum over the last block's map (32x32 and 28x28 inputs)", () => {
+    for (const inputShape of [[32, 32, 3], [28, 28, 1]] as [number, number, number][]) {
+      const m = resnet9({ width: 2, inputShape });
+      const lastBlock = m.getLayer(`res${m.layers.filter((l) => l.name.startsWith("conv")).length}`);
+      const probe = tf.model({ inputs: m.inputs, outputs: [lastBlock.output as tf.SymbolicTensor, m.getLayer("flatten").output as tf.SymbolicTensor] });
+      const x = tf.tidy(() => tf.randomNormal([2, ...inputShape], 0, 1, "float32", 7));
+      const [map, pooled] = probe.predict(x) as tf.Tensor[];
+      expect(pooled.shape).toEqual([2, 16]);
+      const expected = tf.tidy(() => tf.max(map, [1, 2]));
+      expect(Array.from(pooled.dataSync())).toEqual(Array.from(expected.dataSync()));
+      tf.dispose([x, map, pooled, expected]);
+      m.dispose();
+    }
+  });
 });
 
 describe("summary", () => {
