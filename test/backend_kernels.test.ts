@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { ready, backend, backendLine } from "../src/backend";
 import { ensureBuilt, runCommand } from "./kernel_helpers";
+import { availableParallelism } from "os";
 import { maxRelError, randomValues } from "./backend_helpers";
 
 type Case = { x: number[]; w: number[]; stride: number; pad: "same" | "valid" };
@@ -156,4 +157,41 @@ describe("backend choice", () => {
     expect(bad.stdout).toMatch(/ERR LEPTON_BACKEND=cuda .*tensorflow-gpu, tensorflow, wasm, cpu/);
   });
 
+  it("runs XNNPACK on one thread per core (at most 8); LEPTON_WASM_THREADS sets the count, 1 turns threads off, a bad value is refused", async () => {
+    ensureBuilt();
+    // Each run: the thread count, the pool's worker threads, a convolution checked against the pure-JS
+    // backend, and that the script ends by itself (the worker threads must not hold the process open).
+    const script = `
+      const tf = require("@tensorflow/tfjs");
+      require(${JSON.stringify(require.resolve("../dist/src/backend"))}).ready().then(async (info) => {
+        const x = tf.randomUniform([8, 16, 16, 8], -1, 1, "float32", 1), f = tf.randomUniform([3, 3, 8, 16], -1, 1, "float32", 2);
+        const w = tf.conv2d(x, f, 1, "same").dataSync();
+        const workers = tf.backend().wasm.PThread;
+        await tf.setBackend("cpu");
+        const c = tf.conv2d(x, f, 1, "same").dataSync();
+        let err = 0; for (let i = 0; i < c.length; i++) err = Math.max(err, Math.abs(c[i] - w[i]));
+        console.log(JSON.stringify({ threads: info.threads, description: info.description, running: workers ? workers.runningWorkers.length : 0, err }));
+      }, (e) => console.log("ERR " + e.message));`;
+    const run = (threads?: string) => runCommand(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_WASM_THREADS: threads ?? "" }, timeoutMs: 60_000 });
+    const parse = (res: { status: number | null; stdout: string; stderr: string }) => {
+      expect(res.status, res.stderr).toBe(0);
+      return JSON.parse(res.stdout.trim().split("\n").pop()!);
+    };
+    const cores = Math.min(availableParallelism(), 8);
+    const auto = parse(await run());
+    expect(auto.threads.count).toBe(cores);
+    expect(auto.running).toBe(cores - 1); // XNNPACK's pool: the calling thread plus cores - 1 workers
+    expect(auto.description).toContain(`${cores} thread`);
+    expect(auto.err).toBeLessThan(1e-4);
+    const one = parse(await run("1"));
+    expect(one.threads).toEqual({ count: 1, note: "LEPTON_WASM_THREADS=1" });
+    expect(one.running).toBe(0);
+    expect(one.err).toBeLessThan(1e-4);
+    const three = parse(await run("3"));
+    expect(three.threads.count).toBe(3);
+    expect(three.running).toBe(2);
+    expect(three.err).toBeLessThan(1e-4);
+    const bad = await run("many");
+    expect(bad.stdout).toMatch(/ERR LEPTON_WASM_THREADS=many is not a whole number of threads; use 1 to 8/);
+  });
 });

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { DISPLAY_SYMBOL, type MimeBundle } from "../display/display";
 import { installWasmTrainingKernels } from "./wasm_kernels";
 import { installMoreWasmKernels } from "./wasm_kernels_more";
+import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable } from "./wasm_threads";
 
 export interface BackendInfo {
   /** The tfjs backend name in use ("tensorflow", "wasm", "cpu"). */
@@ -18,6 +19,8 @@ export interface BackendInfo {
   skipped: { name: string; reason: string }[];
   /** Set when LEPTON_BACKEND chose the backend. */
   forcedBy?: string;
+  /** WebAssembly only: the threads XNNPACK runs on, and why not more when it is one. */
+  threads?: { count: number; note?: string };
 }
 
 const CANDIDATES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
@@ -47,13 +50,42 @@ function tryNative(pkg: string): string | undefined {
   }
 }
 
+let wasmThreads: { count: number; note?: string } | undefined;
+
 async function tryWasm(): Promise<string | undefined> {
+  let wasm: typeof import("@tensorflow/tfjs-backend-wasm");
   try {
-    const wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
+    wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
     const dir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"));
     wasm.setWasmPaths(dir + path.sep);
     installWasmTrainingKernels();
     installMoreWasmKernels();
+  } catch (err) {
+    return loadFailure(err, "@tensorflow/tfjs-backend-wasm");
+  }
+  const plan = requestedThreads();
+  const unavailable = plan.requested > 1 ? threadsUnavailable() : plan.reason;
+  if (!unavailable) {
+    let started = false;
+    try {
+      prepareWasmThreads(plan.requested);
+      started = await tf.setBackend("wasm");
+    } catch {
+      started = false;
+    } finally {
+      const count = finishWasmThreads();
+      if (started) wasmThreads = { count, ...(count < plan.requested ? { note: `asked for ${plan.requested}` } : {}) };
+    }
+    if (started) return undefined;
+    // The threaded build did not start: try the single-threaded one.
+    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    wasm.setThreadsCount(1);
+    wasmThreads = { count: 1, note: "the threaded WebAssembly build did not start" };
+  } else {
+    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    wasmThreads = { count: 1, note: unavailable };
+  }
+  try {
     if (!(await tf.setBackend("wasm"))) return "the WebAssembly backend failed to initialise";
     return undefined;
   } catch (err) {
@@ -101,6 +133,7 @@ let pending: Promise<BackendInfo> | undefined;
 
 async function choose(): Promise<BackendInfo> {
   const forced = parseOverride(process.env.LEPTON_BACKEND);
+  requestedThreads(); // a bad LEPTON_WASM_THREADS is an error before anything starts
   const skipped: { name: string; reason: string }[] = [];
   const order = forced ? [forced, ...CANDIDATES.filter((c) => c !== forced && c === "cpu")] : [...CANDIDATES];
   for (const candidate of order) {
@@ -111,7 +144,14 @@ async function choose(): Promise<BackendInfo> {
       if (forced && candidate === forced) {
         for (const c of CANDIDATES) if (CANDIDATES.indexOf(c) < CANDIDATES.indexOf(candidate)) skipped.push({ name: c, reason: `not tried: LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` });
       }
-      return { name: tf.getBackend(), description: DESCRIPTIONS[candidate], skipped, ...(forced ? { forcedBy: `LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` } : {}) };
+      const threads = candidate === "wasm" ? wasmThreads : undefined;
+      return {
+        name: tf.getBackend(),
+        description: DESCRIPTIONS[candidate] + (threads ? `, ${threads.count} thread${threads.count === 1 ? "" : "s"}${threads.note ? ` (${threads.note})` : ""}` : ""),
+        skipped,
+        ...(forced ? { forcedBy: `LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` } : {}),
+        ...(threads ? { threads } : {}),
+      };
     }
     skipped.push({ name: candidate, reason: failure });
   }
