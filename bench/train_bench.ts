@@ -123,7 +123,7 @@ function torchSps(n: number): { sps: number; threads: number; all: Record<string
 async function main(): Promise<void> {
   const info = await ready();
   console.log(backendLine(info));
-  const result: Record<string, unknown> = { backend: info.name, batch: BATCH, samples: SAMPLES };
+  const result: Record<string, unknown> = { backend: info.name, ...(info.threads ? { wasm_threads: info.threads.count } : {}), batch: BATCH, samples: SAMPLES };
 
   let lenetTrain = await trainSps(() => lenet(), SAMPLES);
   const lenetInfer = inferSps(() => lenet(), 4000);

@@ -62,10 +62,11 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
     [[1, 6, 6, 2], 3, 1, "same"],
   ] as const).entries()) {
     it(`max-pool gradient, x ${shape} window ${size} stride ${stride} ${pad}`, async () => {
-      const xv = randomValues(shape.reduce((a, b) => a * b, 1), 5 + i);
+      const xv = randomValues((shape as readonly number[]).reduce((a, b) => a * b, 1), 5 + i);
       const grad = () => {
         const x = tf.tensor4d(xv, [...shape] as [number, number, number, number]);
-        const g = tf.grad((v: tf.Tensor4D) => tf.maxPool(v, size, stride, pad).mul(tf.range(1, 1 + tf.maxPool(v, size, stride, pad).size).reshape(tf.maxPool(v, size, stride, pad).shape)).sum())(x);
+        const pool = (v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, size, stride, pad);
+        const g = tf.grad((v) => pool(v).mul(tf.range(1, 1 + pool(v).size).reshape(pool(v).shape)).sum())(x);
         const out = g.dataSync().slice();
         tf.dispose([x, g]);
         return out;
@@ -82,8 +83,8 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
     [[1, 8, 8, 2], [5, 5, 2, 3], 2, "same"],
   ] as const).entries()) {
     it(`depthwise conv2d gradients, x ${xShape} filter ${fShape} stride ${stride} ${pad}`, async () => {
-      const xv = randomValues(xShape.reduce((a, b) => a * b, 1), 31 + i);
-      const wv = randomValues(fShape.reduce((a, b) => a * b, 1), 41 + i);
+      const xv = randomValues((xShape as readonly number[]).reduce((a, b) => a * b, 1), 31 + i);
+      const wv = randomValues((fShape as readonly number[]).reduce((a, b) => a * b, 1), 41 + i);
       const grads = () => {
         const x = tf.tensor4d(xv, [...xShape] as [number, number, number, number]);
         const w = tf.tensor4d(wv, [...fShape] as [number, number, number, number]);
@@ -112,7 +113,7 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
           // leading axes of rank 2 and 3 (dense batch norm), and a wide map
           tf.sum(x.reshape([24, 5]), 0), tf.mean(x.reshape([24, 5]), 0, true), tf.mean(x.reshape([6, 4, 5]), [0, 1]),
           tf.sum(tf.tile(x, [3, 5, 6, 1]), [0, 1, 2]),
-          tf.grad((t: tf.Tensor4D) => tf.moments(t, [0, 1, 2]).variance.mul(tf.range(1, 6)).sum())(x),
+          tf.grad((t) => tf.moments(t, [0, 1, 2]).variance.mul(tf.range(1, 6)).sum())(x),
         ].map((t) => ({ shape: t.shape, values: t.dataSync().slice() }));
       });
     const c = await onBackend("cpu", async () => run());

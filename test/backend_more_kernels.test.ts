@@ -105,8 +105,8 @@ describe("max-pool gradient with non-overlapping windows on wasm", () => {
       const grad = () => {
         const x = tf.tensor4d(xv, c.x);
         // A distinct weight per pooled value, so a gradient sent to the wrong window shows.
-        const weighted = (a: tf.Tensor4D) => {
-          const pooled = tf.maxPool(a, c.size, c.size, "valid");
+        const weighted = (a: tf.Tensor) => {
+          const pooled = tf.maxPool(a as tf.Tensor4D, c.size, c.size, "valid");
           return pooled.mul(tf.range(1, 1 + pooled.size).reshape(pooled.shape)).sum();
         };
         const gx = tf.grad(weighted)(x);

@@ -239,7 +239,7 @@ describe("download", () => {
     const url = `${srv.url}/gone.tar.gz`;
     await srv.close();
     const cache = freshDir("offline-cache");
-    const err = await cifar10({ cacheDir: cache, url, subset: "full", progress: false }).catch((e) => e as Error);
+    const err = (await cifar10({ cacheDir: cache, url, subset: "full", progress: false }).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/download failed/);
     expect(err.message).toContain(`Put cifar-10-binary.tar.gz (from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, md5 c32a1d4ab5d03f1284b67883e8d87530)`);
@@ -264,7 +264,7 @@ describe("bundled sample", () => {
     await it.return?.(undefined);
     expect(value.x.shape).toEqual([64, 32, 32, 3]);
     expect(value.x.dtype).toBe("float32");
-    const x = value.x.dataSync();
+    const x = value.x.dataSync() as Float32Array;
     expect(x.reduce((a, b) => Math.min(a, b), 1)).toBeGreaterThanOrEqual(0);
     expect(x.reduce((a, b) => Math.max(a, b), 0)).toBeLessThanOrEqual(1);
     tf.dispose([value.x, value.y]);

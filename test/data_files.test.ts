@@ -15,7 +15,7 @@ async function firstBatch(ds: { batches: (o: { batchSize: number }) => AsyncIter
   const it = ds.batches({ batchSize: n });
   const { value } = await it.next();
   await it.return?.(undefined);
-  const out = { x: Array.from(value.x.dataSync()), y: Array.from(value.y.dataSync()), shape: value.x.shape };
+  const out = { x: Array.from(value.x.dataSync(), Number), y: Array.from(value.y.dataSync(), Number), shape: value.x.shape };
   tf.dispose([value.x, value.y]);
   return out;
 }

@@ -97,7 +97,8 @@ describe("fromTensors / InMemoryDataset", () => {
   it("normalize() statistics match an independent computation and batches are standardised", async () => {
     const ds = smallImages(20);
     // Independent: per-channel over all pixels, in float64.
-    const raw = ds.toString() && (await collect(ds, { batchSize: 20 })).xs[0];
+    expect(ds.toString()).not.toBe("");
+    const raw = (await collect(ds, { batchSize: 20 })).xs[0];
     const mean = [0, 0, 0];
     for (let i = 0; i < raw.length; i++) mean[i % 3] += raw[i] / (raw.length / 3);
     const variance = [0, 0, 0];

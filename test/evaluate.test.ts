@@ -79,7 +79,7 @@ describe("evaluate", () => {
     // Independent: predict everything at once and compute with plain JS.
     const all = await data.batches({ batchSize: 200 }).next();
     const logits = (model.predict(all.value.x) as tf.Tensor).arraySync() as number[][];
-    const labels = Array.from(all.value.y.dataSync());
+    const labels = Array.from(all.value.y.dataSync(), Number);
     tf.dispose([all.value.x, all.value.y]);
     let loss = 0;
     let correct = 0;

@@ -39,7 +39,7 @@ describe("training on the backend ready() chooses", () => {
     await tf.setBackend(chosen);
     expect(other.leaked).toBe(0);
     expect(cpu.leaked).toBe(0);
-    expect(other.loss).toBeCloseTo(cpu.loss, 4);
+    expect(other.loss).toBeCloseTo(cpu.loss!, 4);
     expect(other.evalLoss).toBeCloseTo(cpu.evalLoss, 3);
     let maxDiff = 0;
     other.weights.forEach((w, i) => w.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - cpu.weights[i][j])))));
