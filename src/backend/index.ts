@@ -64,8 +64,8 @@ async function tryWasm(): Promise<string | undefined> {
     return loadFailure(err, "@tensorflow/tfjs-backend-wasm");
   }
   const plan = requestedThreads();
-  const unavailable = plan.requested > 1 ? threadsUnavailable() : plan.reason;
-  if (!unavailable) {
+  let note = plan.requested > 1 ? threadsUnavailable() : plan.reason;
+  if (!note) {
     let started = false;
     try {
       prepareWasmThreads(plan.requested);
@@ -77,14 +77,12 @@ async function tryWasm(): Promise<string | undefined> {
       if (started) wasmThreads = { count, ...(count < plan.requested ? { note: `asked for ${plan.requested}` } : {}) };
     }
     if (started) return undefined;
-    // The threaded build did not start: try the single-threaded one.
-    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    note = "the threaded WebAssembly build did not start";
     wasm.setThreadsCount(1);
-    wasmThreads = { count: 1, note: "the threaded WebAssembly build did not start" };
-  } else {
-    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
-    wasmThreads = { count: 1, note: unavailable };
   }
+  // The single-threaded build.
+  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+  wasmThreads = { count: 1, note };
   try {
     if (!(await tf.setBackend("wasm"))) return "the WebAssembly backend failed to initialise";
     return undefined;

@@ -67,9 +67,11 @@ export function threadsUnavailable(): string | undefined {
   return undefined;
 }
 
+/** Write `text` to `dir/name` unless it is there: names carry a hash of their content, and a file only
+ * ever appears whole (renamed into place), so an existing one is the same text. */
 function writeOnce(dir: string, name: string, text: string): string {
   const file = path.join(dir, name);
-  if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === text) return file;
+  if (fs.existsSync(file)) return file;
   // Another process may write the same file at the same moment: write aside, then rename (atomic).
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
   fs.writeFileSync(tmp, text);
