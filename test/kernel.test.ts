@@ -189,3 +189,35 @@ describe("Lepton kernel protocol", () => {
     expect(existsSync(marker)).toBe(false);
   });
 });
+
+describe("plotly.js in the saved notebook", () => {
+  const libraryOutputs = (exec: Execution) =>
+    exec.outputs.filter((o: any) => String(o.data?.["text/html"] ?? "").includes("lepton-plotly-library")).length;
+
+  it("re-sends plotly.js when the cell that carried it runs again (Run All without a restart)", async () => {
+    const chartA = `import * as lepton from "lepton";\nlepton.plot.line({ y: [1, 2, 3] })`;
+    const chartB = `lepton.plot.bar({ x: ["a", "b"], y: [1, 2] })`;
+    const first = [await kernel.execute(chartA), await kernel.execute(chartB)];
+    expect(first.map(libraryOutputs)).toEqual([1, 0]);
+    // Running B again leaves A (and the library) in place.
+    expect(libraryOutputs(await kernel.execute(chartB))).toBe(0);
+    // Run All: A's outputs were cleared by the frontend; its new run carries the library again.
+    const again = [await kernel.execute(chartA), await kernel.execute(chartB)];
+    expect(again.map(libraryOutputs)).toEqual([1, 0]);
+  });
+
+  it("knows a cell by the cellId in the request's metadata when the frontend sends one", async () => {
+    const chart = `lepton.plot.scatter({ x: [1, 2], y: [2, 1] })`;
+    // The cell "carrier" holds this session's copy of the library.
+    expect(libraryOutputs(await kernel.execute(`lepton.plot.includeLibrary()`, { cellId: "carrier" }))).toBe(1);
+    const runs = [
+      await kernel.execute(chart, { cellId: "carrier" }),
+      await kernel.execute(chart, { cellId: "cell-two" }),
+      await kernel.execute(chart, { cellId: "cell-two" }),
+      await kernel.execute(chart + ";", { cellId: "carrier" }),
+    ];
+    // Re-running "carrier" (even edited) clears its copy, so its chart brings one; "cell-two" has the same
+    // code but is another cell, so it brings none.
+    expect(runs.map(libraryOutputs)).toEqual([1, 0, 0, 1]);
+  });
+});

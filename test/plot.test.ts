@@ -4,6 +4,7 @@ import { PNG } from "pngjs";
 import { display, setDisplaySink, toMimeBundle, type DisplaySink, type MimeBundle } from "../src/display/display";
 import * as plot from "../src/display/plot";
 import { resetLibrarySession } from "../src/display/plot/library";
+import { noteCellStarted, resetCellLog } from "../src/display/cells";
 
 /** A display sink that records what a kernel would send (display_data / update_display_data). */
 function recordingSink() {
@@ -23,7 +24,11 @@ function countLibrary(html: string): number {
   return html.split(LIB_MARK).length - 1;
 }
 
-beforeEach(() => resetLibrarySession()); // each test is a fresh kernel session
+beforeEach(() => {
+  // each test is a fresh kernel session
+  resetCellLog();
+  resetLibrarySession();
+});
 afterEach(() => setDisplaySink(undefined));
 
 describe("mime bundles", () => {
@@ -82,6 +87,48 @@ describe("mime bundles", () => {
     plot.line({ y: [2] }).show();
     expect(second.messages.reduce((n, m) => n + countLibrary(m.bundle["text/html"] as string), 0)).toBe(1);
     expect(second.messages).toHaveLength(3);
+  });
+
+  it("sends the library again when the cell that carried it runs again (Run All without a restart)", () => {
+    const { sink, messages } = recordingSink();
+    setDisplaySink(sink);
+    const libraries = () => messages.map((m) => countLibrary(m.bundle["text/html"] as string));
+    const a = `plot.line({ y: [1, 2] })`;
+    const b = `plot.bar({ x: ["a"], y: [1] })`;
+    // First pass: cell A carries the library, cell B does not.
+    noteCellStarted({ code: a });
+    plot.line({ y: [1, 2] }).show();
+    noteCellStarted({ code: b });
+    plot.bar({ x: ["a"], y: [1] }).show();
+    expect(libraries()).toEqual([1, 0, 0]);
+    // Re-running B alone leaves A's output (and the library) on the page.
+    noteCellStarted({ code: b });
+    plot.bar({ x: ["a"], y: [1] }).show();
+    expect(libraries()).toEqual([1, 0, 0, 0]);
+    // Run All: A runs again, so the frontend cleared the library; A carries it again, B does not.
+    noteCellStarted({ code: a });
+    plot.line({ y: [1, 2] }).show();
+    noteCellStarted({ code: b });
+    plot.bar({ x: ["a"], y: [1] }).show();
+    expect(libraries()).toEqual([1, 0, 0, 0, 1, 0, 0]);
+    // A carrier cell edited to show no chart: the next chart, in another cell, carries the library.
+    noteCellStarted({ code: a });
+    noteCellStarted({ code: b });
+    plot.bar({ x: ["a"], y: [1] }).show();
+    expect(libraries()).toEqual([1, 0, 0, 0, 1, 0, 0, 1, 0]);
+  });
+
+  it("knows cells by the frontend's cellId when it sends one (the same code in two cells is two cells)", () => {
+    const { sink, messages } = recordingSink();
+    setDisplaySink(sink);
+    const code = `plot.line({ y: [1] })`;
+    noteCellStarted({ cellId: "first", code });
+    plot.line({ y: [1] }).show();
+    noteCellStarted({ cellId: "second", code });
+    plot.line({ y: [1] }).show();
+    noteCellStarted({ cellId: "first", code: code + " // edited" });
+    plot.line({ y: [1] }).show();
+    expect(messages.map((m) => countLibrary(m.bundle["text/html"] as string))).toEqual([1, 0, 0, 1, 0]);
   });
 
   it("includeLibrary() re-sends the library on demand", () => {

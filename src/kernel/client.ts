@@ -32,6 +32,8 @@ export interface ExecuteOptions {
   /** Called for every iopub message of this execution. */
   onMessage?: (msg: Message) => void;
   stopOnError?: boolean;
+  /** The notebook cell's id, sent in the request's metadata as JupyterLab does (`metadata.cellId`). */
+  cellId?: string;
 }
 
 export interface Execution {
@@ -249,9 +251,9 @@ export class KernelClient {
     }
   }
 
-  private sendRequest(socket: zmq.Dealer, msgType: string, content: unknown, frames?: (header: any) => Buffer[]): string {
+  private sendRequest(socket: zmq.Dealer, msgType: string, content: unknown, frames?: (header: any) => Buffer[], metadata: Record<string, unknown> = {}): string {
     const header = makeHeader(msgType, this.session, "lepton-client");
-    const encoded = frames ? frames(header) : this.signer.encode({ header, parent_header: {}, metadata: {}, content });
+    const encoded = frames ? frames(header) : this.signer.encode({ header, parent_header: {}, metadata, content });
     const prev = this.sendChains.get(socket) ?? Promise.resolve();
     this.sendChains.set(socket, prev.then(() => socket.send(encoded)).catch(() => {}));
     return header.msg_id;
@@ -311,7 +313,7 @@ export class KernelClient {
       user_expressions: {},
       allow_stdin: false,
       stop_on_error: options.stopOnError ?? true,
-    });
+    }, undefined, options.cellId ? { cellId: options.cellId } : {});
     const outputs: NotebookOutput[] = [];
     const onMessage = (msg: Message) => {
       this.addOutput(outputs, msg);

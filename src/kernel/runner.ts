@@ -191,7 +191,7 @@ export async function runNotebook(input: string, options: RunOptions = {}): Prom
       let outputs: NotebookOutput[] = [];
       let error: Omit<CellFailure, "index" | "source"> | undefined;
       try {
-        const exec = await kernel.execute(source, { timeoutMs: options.timeoutS ? options.timeoutS * 1000 : undefined });
+        const exec = await kernel.execute(source, { timeoutMs: options.timeoutS ? options.timeoutS * 1000 : undefined, cellId: typeof cell.id === "string" ? cell.id : undefined });
         outputs = exec.outputs;
         cell.execution_count = exec.reply.content.execution_count ?? null;
         if (exec.reply.content.status !== "ok") {

@@ -8,6 +8,7 @@ import { readFileSync } from "fs";
 import { TextDecoder } from "util";
 import { Signer, makeHeader, InvalidSignatureError, PROTOCOL_VERSION, type ConnectionInfo, type Message, type MessageHeader } from "./wire";
 import { CellExecutor, cellStorage, type CellContext } from "./executor";
+import { noteCellStarted } from "../display/cells";
 import { setDisplaySink, toMimeBundle, type MimeBundle, type MimeMetadata } from "../display/display";
 
 type ZmqSocket = {
@@ -331,7 +332,12 @@ export class KernelServer {
       }
       if (storeHistory && !silent) this.executionCount++;
       const count = this.executionCount;
-      if (!silent) this.publish("execute_input", { code, execution_count: count }, msg.header);
+      if (!silent) {
+        this.publish("execute_input", { code, execution_count: count }, msg.header);
+        // The frontend has cleared this cell's outputs; lepton.plot re-sends plotly.js if they held it.
+        const cellId = (msg.metadata as { cellId?: unknown } | undefined)?.cellId;
+        noteCellStarted({ cellId: typeof cellId === "string" ? cellId : undefined, code });
+      }
       this.lastParent = msg.header;
       const context: CellContext = { parent: msg.header, interrupted: false, running: false };
       trace(`execute ${msg.header.msg_id} starts`);

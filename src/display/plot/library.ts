@@ -11,12 +11,18 @@
  *  - Keeping the library in its own output (not inside the first chart) means a live chart or a
  *    re-run chart never deletes it. After a kernel restart the first chart shown carries it again,
  *    so re-running any single cell works; "Restart & Run All" leaves exactly one copy.
+ *  - Running the cell that carried it again clears it from the page: the kernel reports each cell
+ *    it starts (../cells), and the next chart sends the library again, so "Run All" without a
+ *    restart also saves exactly one copy. Only clearing that output by hand needs
+ *    `includeLibrary()`. A restart keeps the old copy on the page and the new session sends its
+ *    own: two copies until the old cell is re-run or its output cleared.
  *  - require.js (classic Notebook, nbconvert pages): the library runs inside a function whose
  *    `module`/`exports` are local, so its UMD header never calls an anonymous `define()` (which
  *    require.js rejects). It then sets `window.Plotly` and, where require.js is present, also
  *    defines the AMD module "plotly" — as plotly.py does.
  */
 import { readFileSync } from "fs";
+import { currentCell, ranAgainSince, type CellRun } from "../cells";
 import { display, inKernel, mime, type MimeBundle } from "../display";
 
 export interface PlotlyLibrary {
@@ -106,16 +112,34 @@ export function libraryBundle(): MimeBundle {
 
 const SENT_KEY = Symbol.for("lepton.plot.librarySent");
 
+/** Where this kernel session's copy of the library went: sent or not, and in which cell run. */
+interface LibraryState {
+  sent: boolean;
+  /** The cell run whose outputs carry the library (unknown outside the Lepton kernel's cell log). */
+  carrier?: CellRun;
+}
+
 /**
- * A kernel session is a kernel process: the library is sent once per process (kept on globalThis so
- * that every loaded copy of lepton agrees), whatever sink objects the kernel installs per cell.
+ * A kernel session is a kernel process: the state lives on globalThis so that every loaded copy of
+ * lepton agrees, whatever sink objects the kernel installs per cell.
  */
-function librarySent(): boolean {
-  return (globalThis as any)[SENT_KEY] === true;
+function libraryState(): LibraryState {
+  return ((globalThis as any)[SENT_KEY] as LibraryState | undefined) ?? { sent: false };
 }
 
 function markLibrarySent(sent: boolean): void {
-  (globalThis as any)[SENT_KEY] = sent;
+  (globalThis as any)[SENT_KEY] = { sent, carrier: sent ? currentCell() : undefined } satisfies LibraryState;
+}
+
+/**
+ * True when the page has the library output: it was sent in this session and the cell that carried
+ * it has not run again since (running a cell clears its outputs, library included, so "Run All"
+ * without a restart would otherwise save a notebook whose charts never draw).
+ */
+function librarySent(): boolean {
+  const state = libraryState();
+  if (!state.sent) return false;
+  return !(state.carrier && ranAgainSince(state.carrier));
 }
 
 /** Forget that the library was sent, as after a kernel restart. For tests and in-process kernels. */
@@ -124,8 +148,8 @@ export function resetLibrarySession(): void {
 }
 
 /**
- * In a kernel, display the library output unless this session already has it. Returns true when
- * it was displayed now. Outside a kernel it does nothing (there is no page).
+ * In a kernel, display the library output unless the page already has this session's copy. Returns
+ * true when it was displayed now. Outside a kernel it does nothing (there is no page).
  */
 export function ensureLibraryShown(): boolean {
   if (!inKernel() || librarySent()) return false;
@@ -136,7 +160,7 @@ export function ensureLibraryShown(): boolean {
 
 /**
  * Display the plotly.js library output now, even if this session already sent it. Use it when the
- * output that carried the library was cleared (e.g. its cell was re-run) and the notebook must be
+ * output that carried the library was cleared by hand (Cell > Clear Output) and the notebook must be
  * saved with working charts.
  */
 export function includeLibrary(): void {
