@@ -301,6 +301,42 @@ describe("images", () => {
   });
 });
 
+describe("grey batches", () => {
+  function decodeGrid(fig: plot.Figure) {
+    const src = (fig.data[0] as { source: string }).source;
+    return PNG.sync.read(Buffer.from(src.slice(22), "base64"));
+  }
+
+  it("reads a 3-D input to imageGrid as [n, h, w] grey images, whatever n is (1, 3 and 4 included)", () => {
+    for (const n of [1, 2, 3, 4]) {
+      // Image i is uniformly grey at 40 * (i + 1).
+      const data = new Uint8Array(n * 5 * 7);
+      for (let i = 0; i < n; i++) data.fill(40 * (i + 1), i * 35, (i + 1) * 35);
+      const t = tf.tensor3d(data, [n, 5, 7], "int32");
+      const fig = plot.imageGrid(t, { columns: n, scale: 6 }); // 1 image pixel between cells
+      t.dispose();
+      const png = decodeGrid(fig);
+      expect([png.width, png.height], `n = ${n}`).toEqual([n * 7 + (n - 1), 5]);
+      for (let i = 0; i < n; i++) {
+        const x = i * 8 + 3;
+        expect([...png.data.subarray((2 * png.width + x) * 4, (2 * png.width + x) * 4 + 4)], `n = ${n}, image ${i}`)
+          .toEqual([40 * (i + 1), 40 * (i + 1), 40 * (i + 1), 255]);
+      }
+    }
+  });
+
+  it("still reads [h, w, c] as one image, and [c, h, w] as one image with format CHW", () => {
+    const hwc = tf.zeros([6, 5, 3]);
+    expect(decodeGrid(plot.imageGrid(hwc, { scale: 1 })).width).toBe(5);
+    hwc.dispose();
+    const chw = tf.ones([3, 6, 5]);
+    const png = decodeGrid(plot.imageGrid(chw, { format: "CHW", scale: 1 }));
+    chw.dispose();
+    expect([png.width, png.height]).toEqual([5, 6]);
+    expect([...png.data.subarray(0, 4)]).toEqual([255, 255, 255, 255]);
+  });
+});
+
 describe("teaching plots", () => {
   it("activation draws the function and its derivative (checked by finite differences)", () => {
     for (const name of ["sigmoid", "tanh", "relu"] as const) {

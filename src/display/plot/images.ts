@@ -54,11 +54,11 @@ export function image(img: ImageInput, options: ImageOptions = {}): Figure {
 
 /**
  * Show images in a grid with labels: `imageGrid(batch4d, { labels: ["cat", "dog", ...], columns: 8 })`.
- * `images` is a batch tensor [n, h, w, c] / [n, c, h, w] / [n, h, w], an array of images, or
- * pixels with a batch shape.
+ * `images` is a batch tensor [n, h, w, c] / [n, c, h, w] / [n, h, w] (grey), an array of images, or
+ * pixels with a batch shape. A single image works too: [h, w, c], or [c, h, w] with `format: "CHW"`.
  */
 export function imageGrid(images: Tensor | PixelArray | ReadonlyArray<ImageInput>, options: ImageGridOptions = {}): Figure {
-  const list = splitBatch(images).map((img, i) => toRgba(img, options, `image ${i}`));
+  const list = splitBatch(images, options).map((img, i) => toRgba(img, options, `image ${i}`));
   if (list.length === 0) throw new Error("lepton.plot.imageGrid: no images to show (the batch is empty).");
   if (options.labels && options.labels.length !== list.length) {
     throw new Error(`lepton.plot.imageGrid: ${options.labels.length} labels for ${list.length} images; pass one label per image.`);
@@ -66,7 +66,11 @@ export function imageGrid(images: Tensor | PixelArray | ReadonlyArray<ImageInput
   return grid(list, options, "image grid");
 }
 
-function splitBatch(images: Tensor | PixelArray | ReadonlyArray<ImageInput>): ImageInput[] {
+/**
+ * The images of a grid. A 3-D input is a batch of grey images [n, h, w] (MNIST-style) unless its
+ * last axis is a channel count (1, 3, 4: one HWC image) or `format` says it is one image.
+ */
+function splitBatch(images: Tensor | PixelArray | ReadonlyArray<ImageInput>, options: ImageGridOptions): ImageInput[] {
   if (Array.isArray(images)) {
     // An array of rows of numbers is one grey image, not a batch.
     if (images.length && !isTensor(images[0]) && isNumberRow(images[0])) return [images as ReadonlyArray<ArrayLike<number>>];
@@ -74,7 +78,7 @@ function splitBatch(images: Tensor | PixelArray | ReadonlyArray<ImageInput>): Im
   }
   const shape = shapeOf(images as ImageInput, "images");
   const data = valuesOf(images as ImageInput, "images");
-  if (shape.length === 4 || (shape.length === 3 && !isChannelCount(shape[2]) && !isChannelCount(shape[0]))) {
+  if (shape.length === 4 || (shape.length === 3 && !options.format && !isChannelCount(shape[2]))) {
     const [n, ...rest] = shape;
     const size = rest.reduce((a, b) => a * b, 1);
     return Array.from({ length: n }, (_, i) => ({ data: sliceOf(data, i * size, size), shape: rest }));
