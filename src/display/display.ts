@@ -68,12 +68,17 @@ export function isDisplayable(value: unknown): value is Displayable {
   );
 }
 
-/** The mime bundle for any value: its own bundle, or `text/plain` from util.inspect. */
+/**
+ * The mime bundle for any value: its own bundle (given a `text/plain` part such as
+ * `<display: text/html, application/json>` when it has none), a string as itself, else `text/plain`
+ * from util.inspect.
+ */
 export function toMimeBundle(value: unknown): MimeBundle {
   if (isDisplayable(value)) {
     const bundle = value[DISPLAY_SYMBOL]();
     if (bundle && typeof bundle === "object") {
-      if (!("text/plain" in bundle)) return { ...bundle, "text/plain": inspect(value, { depth: 1 }) };
+      // Without a text part, name the mime types (not the wrapper object's inspect output).
+      if (!("text/plain" in bundle)) return { ...bundle, "text/plain": plainText(bundle) };
       return bundle;
     }
   }
