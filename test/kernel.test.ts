@@ -5,10 +5,11 @@
  * resolves from any folder (at run time and for the type checker).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, realpathSync } from "fs";
+import { existsSync, mkdtempSync, realpathSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { KernelClient, type Execution } from "../src/kernel/client";
+import type { Message } from "../src/kernel/wire";
 import { ensureBuilt } from "./kernel_helpers";
 
 const folder = realpathSync(mkdtempSync(join(tmpdir(), "lepton-kernel-test-")));
@@ -114,7 +115,10 @@ describe("Lepton kernel protocol", () => {
     const [error] = only(exec, "error");
     expect(exec.reply.content).toMatchObject({ status: "error", ename: "RangeError", evalue: "too far: 42" });
     expect(error.content).toMatchObject({ ename: "RangeError", evalue: "too far: 42" });
-    expect(error.content.traceback.join("\n")).toContain("RangeError: too far: 42");
+    for (const c of [error.content, exec.reply.content]) {
+      expect(c.traceback.join("\n")).toContain("RangeError: too far: 42");
+      expect(c.traceback.join("\n")).toMatch(/at fail\b/);
+    }
     expect(exec.outputs.filter((o) => o.output_type === "error")).toHaveLength(1);
     const after = await kernel.execute(`answer * 2`);
     expect(after.outputs[0]).toMatchObject({ data: { "text/plain": "84" } });
@@ -179,14 +183,86 @@ describe("Lepton kernel protocol", () => {
     expect(reply.content).toEqual({ status: "ok", comms: {} });
   });
 
-  it("runs no code from a request signed with the wrong key", async () => {
+  it("runs no code from a request signed with the wrong key, and sends nothing for it", async () => {
     const marker = join(folder, "forged-ran");
-    kernel.sendForged("execute_request", { code: `require("fs").writeFileSync(${JSON.stringify(marker)}, "x"); (globalThis as any).forged = 1;`, silent: false }, "not-the-key");
+    const unclaimed: Message[] = [];
+    kernel.onUnclaimedMessage = (m) => unclaimed.push(m);
+    const forgedId = kernel.sendForged("execute_request", { code: `require("fs").writeFileSync(${JSON.stringify(marker)}, "x"); (globalThis as any).forged = 1;`, silent: false }, "not-the-key");
     // A correctly signed request sent after it is answered; the forged one never is.
     const check = await kernel.execute(`typeof (globalThis as any).forged`);
     expect(check.outputs[0]).toMatchObject({ data: { "text/plain": "undefined" } });
     await sleep(500);
+    kernel.onUnclaimedMessage = undefined;
     expect(existsSync(marker)).toBe(false);
+    // Shell requests are handled in order and each channel delivers in order, so a reply (or a busy
+    // status) for the forged request would have arrived before the check's reply.
+    expect(unclaimed.filter((m) => m.parent_header.msg_id === forgedId)).toEqual([]);
+  });
+
+  it("a Jupyter.display value without text/plain gets a readable text part naming its mime types", async () => {
+    const exec = await kernel.execute(`lepton.mime({ "text/html": "<i>no text</i>", "application/json": { a: 1 } })`);
+    expect(only(exec, "execute_result")[0].content.data).toEqual({
+      "text/html": "<i>no text</i>", "application/json": { a: 1 }, "text/plain": "<display: text/html, application/json>",
+    });
+  });
+
+  it("tslab's own display API reaches the notebook as display_data", async () => {
+    const exec = await kernel.execute(`import * as tslab from "tslab";\ntslab.display.html("<b>from tslab</b>");`);
+    expect(exec.reply.content.status, JSON.stringify(exec.reply.content)).toBe("ok");
+    expect(exec.outputs).toEqual([{ output_type: "display_data", data: { "text/html": "<b>from tslab</b>" }, metadata: {} }]);
+  });
+
+  it("after an error, cells already queued behind it come back aborted; the next cell runs", async () => {
+    const gate = join(folder, "gate-open");
+    const failing = kernel.execute(`import * as fs from "fs";\nwhile (!fs.existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));\nthrow new Error("the first cell fails");`);
+    const queued = kernel.execute(`(globalThis as any).queuedRan = true;`);
+    // The kernel reads shell requests in order: once this is answered it holds the queued cell.
+    await kernel.request("kernel_info_request", {});
+    writeFileSync(gate, "");
+    const [a, b] = await Promise.all([failing, queued]);
+    expect(a.reply.content).toMatchObject({ status: "error", ename: "Error", evalue: "the first cell fails" });
+    expect(b.reply.content.status).toBe("aborted");
+    expect(b.messages).toEqual([]);
+    const after = await kernel.execute(`typeof (globalThis as any).queuedRan`);
+    expect(after.reply.content.status).toBe("ok");
+    expect(after.outputs[0]).toMatchObject({ data: { "text/plain": "undefined" } });
+  });
+
+  it("an interrupt stops lepton.train at a batch boundary: the cell says so, the history says so, variables stay", async () => {
+    const setup = await kernel.execute([
+      `import * as lepton from "lepton";`,
+      `const xs = new Float32Array(512).map((_, i) => Math.sin(i * 1.7));`,
+      `const ys = new Int32Array(256).map((_, i) => (xs[2 * i] + xs[2 * i + 1] > 0 ? 1 : 0));`,
+      `const twoBlobs = lepton.data.fromTensors(xs, ys, { inputShape: [2], classes: ["neg", "pos"] });`,
+      `const net = lepton.models.mlp([2, 8, 2]);`,
+      `let batchesSeen = 0;`,
+    ].join("\n"));
+    expect(setup.reply.content.status, JSON.stringify(setup.reply.content)).toBe("ok");
+    let interrupted = false;
+    const exec = await kernel.execute([
+      `const history = await lepton.train(net, twoBlobs, { epochs: 100000, batchSize: 16, verbose: 0,`,
+      `  callbacks: [{ onBatchEnd: () => { if (++batchesSeen === 20) console.log("training is running"); } }] });`,
+      `history.interrupted`,
+    ].join("\n"), {
+      onMessage: (m) => {
+        if (!interrupted && m.header.msg_type === "stream" && m.content.text.includes("training is running")) {
+          interrupted = true;
+          void kernel.interrupt();
+        }
+      },
+    });
+    expect(interrupted).toBe(true);
+    // lepton.train ends cleanly: the cell succeeds, returns the history and prints why it stopped.
+    expect(exec.reply.content.status, JSON.stringify(exec.reply.content)).toBe("ok");
+    const stdout = exec.outputs.filter((o) => o.output_type === "stream").map((o: any) => o.text).join("");
+    expect(stdout).toMatch(/Training interrupted \(interrupted (at epoch \d+, batch \d+ of 16|after epoch \d+)\)/);
+    expect(exec.outputs.find((o) => o.output_type === "execute_result")).toMatchObject({ data: { "text/plain": "true" } });
+    const next = await kernel.execute(`[history.interrupted, history.stopReason, batchesSeen >= 20, history.epochs.length < 100000, answer]`);
+    expect(next.reply.content.status).toBe("ok");
+    expect(next.outputs[0]).toMatchObject({ data: { "text/plain": expect.stringMatching(/^\[\s*true,\s*'interrupted .*',\s*true,\s*true,\s*42\s*\]$/s) } });
+    // The interrupt was for that cell only: the next training run is not stopped by it.
+    const again = await kernel.execute(`const more = await lepton.train(net, twoBlobs, { epochs: 1, batchSize: 64, verbose: 0 });\n[more.interrupted, more.epochs.length]`);
+    expect(again.outputs.find((o) => o.output_type === "execute_result")).toMatchObject({ data: { "text/plain": "[ false, 1 ]" } });
   });
 });
 

@@ -121,6 +121,11 @@ export class KernelClient {
   process: ChildProcess | undefined;
   interruptMode: "signal" | "message" = "signal";
   stderr = "";
+  /**
+   * Called with each verified message that answers no request of this client (its parent msg_id is
+   * unknown or already settled), e.g. to check that a kernel never answered a forged request.
+   */
+  onUnclaimedMessage: ((msg: Message, channel: "shell" | "control" | "iopub") => void) | undefined;
 
   private constructor(readonly connection: ConnectionInfo) {
     this.signer = new Signer(connection.key, connection.signature_scheme);
@@ -129,8 +134,8 @@ export class KernelClient {
     this.control.connect(addr(connection.control_port));
     this.iopub.connect(addr(connection.iopub_port));
     this.iopub.subscribe();
-    void this.readReplies(this.shell);
-    void this.readReplies(this.control);
+    void this.readReplies(this.shell, "shell");
+    void this.readReplies(this.control, "control");
     void this.readIopub();
   }
 
@@ -217,13 +222,15 @@ export class KernelClient {
     }
   }
 
-  private async readReplies(socket: zmq.Dealer): Promise<void> {
+  private async readReplies(socket: zmq.Dealer, channel: "shell" | "control"): Promise<void> {
     try {
       for await (const msg of this.messages(socket)) {
         const w = this.waiters.get(msg.parent_header.msg_id ?? "");
         if (w) {
           w.reply = msg;
           w.done();
+        } else {
+          this.onUnclaimedMessage?.(msg, channel);
         }
       }
     } catch {
@@ -235,7 +242,10 @@ export class KernelClient {
     try {
       for await (const msg of this.messages(this.iopub)) {
         const w = this.waiters.get(msg.parent_header.msg_id ?? "");
-        if (!w) continue;
+        if (!w) {
+          this.onUnclaimedMessage?.(msg, "iopub");
+          continue;
+        }
         if (msg.header.msg_type === "status") {
           if (msg.content.execution_state === "idle") {
             w.idle = true;
