@@ -1,15 +1,17 @@
 /** `lepton kernel install|uninstall|list|start` */
 import { spawnSync } from "child_process";
+import path from "path";
 import {
-  DEFAULT_KERNEL_NAME, installKernelSpec, kernelsDir, launcherPath, listKernelSpecs, uninstallKernelSpec, type InstallTarget,
+  DEFAULT_KERNEL_NAME, installKernelSpec, jupyterSearches, kernelsDir, launcherPath, listKernelSpecs, uninstallKernelSpec, type InstallTarget,
 } from "../kernel/spec";
 
 const USAGE = `usage:
-  lepton kernel install [--user | --sys-prefix | --prefix DIR] [--name NAME]
+  lepton kernel install [--user | --sys-prefix | --prefix DIR] [--name NAME] [--force]
       write the Lepton kernel spec (kernel.json + logos) where Jupyter finds it:
         --user (default)  JUPYTER_DATA_DIR, else ~/.local/share/jupyter (Linux),
                           ~/Library/Jupyter (macOS), %APPDATA%\\jupyter (Windows)
         --sys-prefix      $VIRTUAL_ENV, else $CONDA_PREFIX, else Node's install prefix; + /share/jupyter
+                          (refused when Jupyter does not search that folder, unless --force)
         --prefix DIR      DIR/share/jupyter (add DIR/share/jupyter to JUPYTER_PATH if it is not standard)
   lepton kernel uninstall [--name NAME] [--user | --sys-prefix | --prefix DIR]
       remove it (from every folder Jupyter searches unless a place is given)
@@ -18,9 +20,10 @@ const USAGE = `usage:
   lepton kernel start -f CONNECTION_FILE
       run the kernel process (what Jupyter does)`;
 
-function parseTarget(argv: string[]): { target?: InstallTarget; name: string } {
+function parseTarget(argv: string[], allowForce = false): { target?: InstallTarget; name: string; force: boolean } {
   let target: InstallTarget | undefined;
   let name = DEFAULT_KERNEL_NAME;
+  let force = false;
   const set = (t: InstallTarget) => {
     if (target) throw new Error("give only one of --user, --sys-prefix, --prefix DIR");
     target = t;
@@ -36,9 +39,26 @@ function parseTarget(argv: string[]): { target?: InstallTarget; name: string } {
     else if (a === "--sys-prefix") set({ kind: "sys-prefix" });
     else if (a === "--prefix" || a.startsWith("--prefix=")) set({ kind: "prefix", dir: value() });
     else if (a === "--name" || a.startsWith("--name=")) name = value();
+    else if (a === "--force" && allowForce) force = true;
     else throw new Error(`unknown argument ${a}`);
   }
-  return { target, name };
+  return { target, name, force };
+}
+
+/** Why Jupyter will not find a kernel under `dataDir`, and the commands that would work. */
+function notSearchedMessage(dataDir: string, searched: string[], name: string, refused: boolean): string {
+  const named = name === DEFAULT_KERNEL_NAME ? "" : ` --name ${name}`;
+  return [
+    refused
+      ? `lepton kernel install: not installing into ${dataDir}: Jupyter does not search that folder.`
+      : `warning: Jupyter does not search ${dataDir}, so it will not find this kernel as things are.`,
+    ...(refused ? ["(No virtualenv or conda environment is active, so --sys-prefix means the prefix Node is installed under.)"] : []),
+    `Jupyter searches: ${searched.join(", ")}`,
+    `Instead:`,
+    `  lepton kernel install --user${named}          (your per-user Jupyter folder; works with any Jupyter)`,
+    `  or activate the Python environment that runs Jupyter (VIRTUAL_ENV / CONDA_PREFIX set) and use --sys-prefix again`,
+    `  or add ${dataDir} to JUPYTER_PATH${refused ? ` and install with --sys-prefix --force` : ""}`,
+  ].join("\n");
 }
 
 export async function kernelCommand(argv: string[]): Promise<number> {
@@ -46,12 +66,19 @@ export async function kernelCommand(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case "install": {
-        const { target, name } = parseTarget(rest);
-        const dir = installKernelSpec(target ?? { kind: "user" }, name);
-        console.log(`Installed the Lepton kernel spec "${name}" in ${dir}`);
-        if (target?.kind === "prefix") {
-          console.log(`(Jupyter finds it if ${kernelsDir(target).replace(/[\\/]kernels$/, "")} is on JUPYTER_PATH or is a standard prefix.)`);
+        const { target, name, force } = parseTarget(rest, true);
+        const where = target ?? { kind: "user" };
+        const dataDir = path.dirname(kernelsDir(where));
+        // --sys-prefix without a virtualenv or conda means Node's prefix, which Jupyter searches only
+        // when Node and Jupyter's Python share it (not with nvm, /opt/node, ...). Check before writing.
+        const check = where.kind === "user" ? undefined : await jupyterSearches(dataDir);
+        if (check && !check.searched && where.kind === "sys-prefix" && !force) {
+          console.error(notSearchedMessage(dataDir, check.dirs, name, true));
+          return 1;
         }
+        const dir = installKernelSpec(where, name);
+        console.log(`Installed the Lepton kernel spec "${name}" in ${dir}`);
+        if (check && !check.searched) console.error(notSearchedMessage(dataDir, check.dirs, name, false));
         return 0;
       }
       case "uninstall": {

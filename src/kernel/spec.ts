@@ -5,9 +5,12 @@
  *   default / --user  JUPYTER_DATA_DIR if set, else the per-user folder: Linux $XDG_DATA_HOME/jupyter or
  *                     ~/.local/share/jupyter, macOS ~/Library/Jupyter, Windows %APPDATA%\jupyter
  *   --sys-prefix      the active Python environment: $VIRTUAL_ENV, else $CONDA_PREFIX, else the prefix
- *                     Node was installed under (path.dirname(dirname(node))), each + /share/jupyter
+ *                     Node was installed under (path.dirname(dirname(node))), each + /share/jupyter.
+ *                     The CLI refuses the Node-prefix case when Jupyter does not search that folder
+ *                     (see jupyterSearches) unless --force is given.
  *   --prefix DIR      DIR/share/jupyter
  */
+import { execFile } from "child_process";
 import fs from "fs";
 import os from "os";
 import path from "path";
@@ -142,6 +145,54 @@ export function searchKernelsDirs(env: NodeJS.ProcessEnv = process.env): string[
     dirs.push("/usr/local/share/jupyter/kernels", "/usr/share/jupyter/kernels");
   }
   return [...new Set(dirs.map((d) => path.resolve(d)))];
+}
+
+/**
+ * The data folders (each holding `kernels/`) Jupyter searches, as far as lepton can tell without Python:
+ * JUPYTER_PATH, the per-user folder, the active virtualenv / conda environment (a Jupyter installed
+ * there searches it), and the system folders. Node's own prefix is NOT among them: Jupyter searches
+ * its Python's sys.prefix, which is the same folder only when Node and Python share a prefix.
+ */
+export function knownJupyterDataDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs: string[] = [...(env.JUPYTER_PATH ?? "").split(path.delimiter).filter(Boolean)];
+  try {
+    dirs.push(userDataDir(env));
+  } catch {
+    /* no per-user folder (Windows without APPDATA) */
+  }
+  for (const prefix of [env.VIRTUAL_ENV, env.CONDA_PREFIX]) if (prefix) dirs.push(path.join(prefix, "share", "jupyter"));
+  if (process.platform === "win32") {
+    if (env.PROGRAMDATA) dirs.push(path.join(env.PROGRAMDATA, "jupyter"));
+  } else {
+    dirs.push("/usr/local/share/jupyter", "/usr/share/jupyter");
+  }
+  return [...new Set(dirs.map((d) => path.resolve(d)))];
+}
+
+/**
+ * The data folders the `jupyter` on PATH reports (`jupyter --paths --json`, which includes its Python's
+ * sys.prefix), or undefined when there is no such command or it fails. Asynchronous: it starts Python.
+ */
+export function reportedJupyterDataDirs(env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<string[] | undefined> {
+  return new Promise((resolve) => {
+    execFile("jupyter", ["--paths", "--json"], { env, timeout: timeoutMs, encoding: "utf8" }, (err, stdout) => {
+      if (err) return resolve(undefined);
+      try {
+        const data = JSON.parse(stdout).data;
+        resolve(Array.isArray(data) ? data.map((d: string) => path.resolve(d)) : undefined);
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
+}
+
+/** Whether Jupyter would find kernels installed under `dataDir` (a folder ending in share/jupyter). */
+export async function jupyterSearches(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ searched: boolean; dirs: string[] }> {
+  const dirs = [...new Set([...knownJupyterDataDirs(env), ...((await reportedJupyterDataDirs(env)) ?? [])])];
+  const target = path.resolve(dataDir);
+  const same = (a: string, b: string) => (process.platform === "win32" ? a.toLowerCase() === b.toLowerCase() : a === b);
+  return { searched: dirs.some((d) => same(d, target)), dirs };
 }
 
 export interface InstalledKernel {
