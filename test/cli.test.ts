@@ -4,15 +4,13 @@
  * nbclient runs the same notebook on the installed kernel and gets the same outputs as `lepton run`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from "fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable, runCommand } from "./kernel_helpers";
+import { CLI, JUPYTER_APT_PACKAGES, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kernel_helpers";
 
 const FIXTURES = join(ROOT, "test", "fixtures", "notebooks");
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-cli-test-")));
-const noJupyter = jupyterUnavailable();
-if (noJupyter) console.warn(`Jupyter cross-checks skipped: ${noJupyter}`);
 
 function lepton(args: string[], env: NodeJS.ProcessEnv = process.env) {
   return runCommand(process.execPath, [CLI, ...args], { env });
@@ -37,6 +35,34 @@ function jupyterEnv(name: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Process
 }
 
 const text = (v: unknown) => (Array.isArray(v) ? v.join("") : v);
+
+/** Debian's nbformat validates `file` against the nbformat schema (left out, with a warning, without Jupyter). */
+async function expectValidNotebook(file: string): Promise<void> {
+  if (!(await needJupyter())) return;
+  const res = await runCommand(PYTHON, ["-c", "import nbformat,sys; nbformat.validate(nbformat.read(sys.argv[1], as_version=4))", file]);
+  expect(res.status, `${file} is not a valid notebook:\n${res.stderr.slice(-3000)}`).toBe(0);
+}
+
+/** A copy of this Node (a hard link, else a copy) at PREFIX/bin/node: Node "installed" under PREFIX. */
+function nodeUnder(prefix: string): string {
+  const node = join(prefix, "bin", "node");
+  mkdirSync(join(prefix, "bin"), { recursive: true });
+  try {
+    linkSync(process.execPath, node);
+  } catch {
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
+  }
+  return node;
+}
+
+/** A code cell for a notebook written by a test. */
+const cell = (source: string) => ({ cell_type: "code", metadata: {}, execution_count: null, outputs: [], source });
+function writeNotebook(file: string, sources: string[]): string {
+  mkdirSync(join(file, ".."), { recursive: true });
+  writeFileSync(file, JSON.stringify({ cells: sources.map(cell), metadata: {}, nbformat: 4, nbformat_minor: 4 }));
+  return file;
+}
 
 /** What a reader sees of a cell's outputs: type, stream text, data (lines joined), error name and value. */
 function visible(outputs: any[]): any[] {
@@ -98,7 +124,60 @@ describe("lepton (CLI)", () => {
     expect((await lepton(["kernel", "install", "--everywhere"], jupyterEnv("bad"))).stderr).toContain("unknown argument --everywhere");
   });
 
-  it.skipIf(!!noJupyter)("Debian's `jupyter kernelspec list` sees installs into JUPYTER_DATA_DIR and --prefix", async () => {
+  it("kernel install --sys-prefix without a virtualenv refuses Node's prefix when Jupyter does not search it; --force installs and warns", async () => {
+    const prefix = join(work, "node-prefix");
+    const node = nodeUnder(prefix);
+    const env = jupyterEnv("sys-prefix");
+    for (const k of ["VIRTUAL_ENV", "CONDA_PREFIX", "JUPYTER_PATH"]) delete env[k];
+    const data = join(prefix, "share", "jupyter");
+    const target = join(data, "kernels", "lepton");
+    const refused = await runCommand(node, [CLI, "kernel", "install", "--sys-prefix"], { env });
+    expect(refused.status, refused.stdout + refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(`not installing into ${data}: Jupyter does not search that folder`);
+    expect(refused.stderr).toContain("lepton kernel install --user");
+    expect(refused.stderr).toContain(`Jupyter searches: ${env.JUPYTER_DATA_DIR}`);
+    expect(existsSync(target)).toBe(false);
+    const forced = await runCommand(node, [CLI, "kernel", "install", "--sys-prefix", "--force"], { env });
+    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.stderr).toContain(`warning: Jupyter does not search ${data}`);
+    expect(JSON.parse(readFileSync(join(target, "kernel.json"), "utf8")).argv[0]).toBe(node);
+    // --force is for install only.
+    expect((await lepton(["kernel", "uninstall", "--force"], env)).stderr).toContain("unknown argument --force");
+  });
+
+  it("kernel install --sys-prefix: Debian's `jupyter kernelspec list` finds it when the prefix is searched; a virtualenv wins", async (ctx) => {
+    await needJupyter(ctx);
+    const prefix = join(work, "node-prefix-searched");
+    const node = nodeUnder(prefix);
+    const data = join(prefix, "share", "jupyter");
+    const env = jupyterEnv("sys-prefix-searched", { JUPYTER_PATH: data });
+    for (const k of ["VIRTUAL_ENV", "CONDA_PREFIX"]) delete env[k];
+    const res = await runCommand(node, [CLI, "kernel", "install", "--sys-prefix"], { env });
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stderr).not.toContain("warning");
+    const list = await jupyter(["kernelspec", "list", "--json"], env);
+    expect(list.status, list.stderr).toBe(0);
+    const specs = JSON.parse(list.stdout).kernelspecs;
+    expect(specs.lepton.resource_dir).toBe(join(data, "kernels", "lepton"));
+    expect(specs.lepton.spec.argv[0]).toBe(node);
+    // With a virtualenv active, --sys-prefix means the virtualenv (a Jupyter installed there searches it).
+    const venv = join(work, "venv");
+    const inVenv = await runCommand(node, [CLI, "kernel", "install", "--sys-prefix", "--name", "lepton-venv"], { env: { ...env, VIRTUAL_ENV: venv } });
+    expect(inVenv.status, inVenv.stderr).toBe(0);
+    expect(existsSync(join(venv, "share", "jupyter", "kernels", "lepton-venv", "kernel.json"))).toBe(true);
+  });
+
+  it("needJupyter: a missing Jupyter skips outside CI and fails under CI, naming the apt packages", async () => {
+    const missing = join(work, "no-such-python");
+    const skipped: string[] = [];
+    await expect(needJupyter({ skip: (note) => void skipped.push(String(note)) }, { python: missing, ci: false })).resolves.toBe(false);
+    expect(skipped).toEqual([expect.stringContaining(missing)]);
+    await expect(needJupyter(undefined, { python: missing, ci: false })).resolves.toBe(false);
+    await expect(needJupyter(undefined, { python: missing, ci: true })).rejects.toThrow(`apt-get install -y ${JUPYTER_APT_PACKAGES}`);
+  });
+
+  it("Debian's `jupyter kernelspec list` sees installs into JUPYTER_DATA_DIR and --prefix", async (ctx) => {
+    await needJupyter(ctx);
     const prefix = join(work, "prefix");
     const env = jupyterEnv("kernelspec", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
     expect((await lepton(["kernel", "install", "--name", "lepton-user"], env)).status).toBe(0);
@@ -136,6 +215,7 @@ describe("lepton (CLI)", () => {
     expect(displays[2]).toMatchObject({ output_type: "execute_result", data: { "text/html": "<b>bold</b>" } });
     const counts = nb.cells.filter((c: any) => c.cell_type === "code").map((c: any) => c.execution_count);
     expect(counts).toEqual([1, 2, 3, 4, 5, 6]);
+    await expectValidNotebook(join(out, "outputs.ipynb"));
   });
 
   it("lepton run stops at the first error, prints the cell, error and traceback, and exits non-zero", async () => {
@@ -150,12 +230,12 @@ describe("lepton (CLI)", () => {
     expect(nb.cells[1].outputs).toEqual([expect.objectContaining({ output_type: "error", ename: "RangeError", evalue: "value out of range: 42" })]);
     expect(nb.cells[2].execution_count).toBe(null);
     expect(nb.cells[2].outputs).toEqual([]);
+    await expectValidNotebook(join(out, "failing.ipynb"));
   });
 
   it("lepton run fails a cell that runs past --timeout, in a folder outside the repository, and leaves no kernel behind", async () => {
     const dir = join(work, "slow");
     mkdirSync(dir, { recursive: true });
-    const cell = (source: string) => ({ cell_type: "code", metadata: {}, execution_count: null, outputs: [], source });
     writeFileSync(join(dir, "slow.ipynb"), JSON.stringify({
       cells: [
         cell(`import * as lepton from "lepton";\nlepton.inKernel()`),
@@ -175,6 +255,7 @@ describe("lepton (CLI)", () => {
     const pid = Number(text(nb.cells[1].outputs[0].text));
     expect(pid).toBeGreaterThan(0);
     expect(() => process.kill(pid, 0)).toThrow(); // the kernel process is gone
+    await expectValidNotebook(join(dir, "slow.executed.ipynb"));
   });
 
   it("lepton run refuses bad arguments with a message", async () => {
@@ -184,7 +265,48 @@ describe("lepton (CLI)", () => {
     expect(res.stderr).toContain("write -p name=value");
   });
 
-  it.skipIf(!!noJupyter)("Debian nbclient on the installed kernel gets the same outputs as lepton run", async () => {
+  it("lepton run runs several notebooks in order, each on its own kernel in its own folder, into one --out folder", async () => {
+    const first = writeNotebook(join(work, "multi", "a", "first.ipynb"), [`(globalThis as any).marker = "a";\nprocess.cwd()`]);
+    const second = writeNotebook(join(work, "multi", "b", "second.ipynb"), [`console.log(typeof (globalThis as any).marker);\nprocess.cwd()`]);
+    const out = join(work, "multi-out");
+    const res = await lepton(["run", first, second, "--out", out]);
+    expect(res.status, res.stderr).toBe(0);
+    const done = res.stderr.split("\n").filter((l) => l.includes(": ok in "));
+    expect(done).toEqual([expect.stringContaining(`${first}: ok in`), expect.stringContaining(`${second}: ok in`)]);
+    expect(readdirSync(out).sort()).toEqual(["first.ipynb", "second.ipynb"]);
+    const a = JSON.parse(readFileSync(join(out, "first.ipynb"), "utf8"));
+    const b = JSON.parse(readFileSync(join(out, "second.ipynb"), "utf8"));
+    expect(visible(a.cells[0].outputs)).toEqual([{ output_type: "execute_result", execution_count: 1, data: { "text/plain": join(work, "multi", "a") } }]);
+    // The second notebook's kernel is a new process: nothing of the first is left; its folder is its own.
+    expect(visible(b.cells[0].outputs)).toEqual([
+      { output_type: "stream", name: "stdout", text: "undefined\n" },
+      { output_type: "execute_result", execution_count: 1, data: { "text/plain": join(work, "multi", "b") } },
+    ]);
+    await expectValidNotebook(join(out, "first.ipynb"));
+    await expectValidNotebook(join(out, "second.ipynb"));
+  });
+
+  it("lepton run refuses, before running anything, notebooks that would be written to the same file", async () => {
+    const one = writeNotebook(join(work, "same", "x", "report.ipynb"), [`require("fs").writeFileSync("ran", "x")`]);
+    const two = writeNotebook(join(work, "same", "y", "report.ipynb"), [`require("fs").writeFileSync("ran", "y")`]);
+    const out = join(work, "same-out");
+    const res = await lepton(["run", one, two, "--out", out]);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain(`${one} and ${two} would both be written to ${join(out, "report.ipynb")}`);
+    expect(res.stderr).toContain("rename one of them");
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(join(work, "same", "x", "ran"))).toBe(false);
+    // The same notebook given twice is refused the same way.
+    expect((await lepton(["run", one, one])).stderr).toContain("would both be written to");
+    // Without --out each is written beside its input, so the same name in two folders is fine.
+    const beside = await lepton(["run", one, two, "--quiet"]);
+    expect(beside.status, beside.stderr).toBe(0);
+    expect(existsSync(join(work, "same", "x", "report.executed.ipynb"))).toBe(true);
+    expect(existsSync(join(work, "same", "y", "report.executed.ipynb"))).toBe(true);
+  });
+
+  it("Debian nbclient on the installed kernel gets the same outputs as lepton run", async (ctx) => {
+    await needJupyter(ctx);
     const prefix = join(work, "nbclient-prefix");
     const env = jupyterEnv("nbclient", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
     expect((await lepton(["kernel", "install", "--prefix", prefix], env)).status).toBe(0);
@@ -202,9 +324,12 @@ describe("lepton (CLI)", () => {
     const outputsOf = (nb: any) => nb.cells.filter((c: any) => c.cell_type === "code").map((c: any) => ({ count: c.execution_count, outputs: visible(c.outputs) }));
     expect(outputsOf(b)).toEqual(outputsOf(a));
     expect(outputsOf(a).flatMap((c: any) => c.outputs).length).toBeGreaterThanOrEqual(8);
+    await expectValidNotebook(join(dir, "by-nbclient.ipynb"));
+    await expectValidNotebook(join(dir, "ours", "outputs.ipynb"));
   });
 
-  it.skipIf(!!noJupyter)("Jupyter's KernelManager interrupts the installed kernel (interrupt_mode from the spec); the kernel lives on", async () => {
+  it("Jupyter's KernelManager interrupts the installed kernel (interrupt_mode from the spec); the kernel lives on", async (ctx) => {
+    await needJupyter(ctx);
     const prefix = join(work, "interrupt-prefix");
     const env = jupyterEnv("interrupt", { JUPYTER_PATH: join(prefix, "share", "jupyter") });
     expect((await lepton(["kernel", "install", "--prefix", prefix], env)).status).toBe(0);

@@ -4,11 +4,10 @@
  * kernel and must produce the same kinds of output cell by cell. Committed notebooks carry no outputs.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { CLI, PYTHON, ROOT, ensureBuilt, jupyterUnavailable, runCommand, type CommandResult } from "./kernel_helpers";
+import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand, type CommandResult } from "./kernel_helpers";
 
 const NOTEBOOKS = join(ROOT, "notebooks");
 const course = JSON.parse(readFileSync(join(NOTEBOOKS, "course.json"), "utf8")) as { notebooks: { file: string }[] };
@@ -68,13 +67,9 @@ describe("the course in quick mode", () => {
   });
 
   it("gives the same outputs, cell by cell, when Debian's nbconvert runs the notebooks on the installed kernel", async (ctx) => {
-    const why = jupyterUnavailable();
-    if (why) {
-      console.warn(`course nbconvert cross-check skipped: ${why}`);
-      ctx.skip();
-    }
+    await needJupyter(ctx);
     const prefix = join(work, "prefix");
-    const install = spawnSync(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { encoding: "utf8" });
+    const install = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix]);
     expect(install.status, install.stderr).toBe(0);
     const env = {
       ...process.env,

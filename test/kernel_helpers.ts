@@ -9,6 +9,7 @@ export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 export const PYTHON = "/usr/bin/python3";
 
 function newest(dir: string): number {
+  if (!statSync(dir).isDirectory()) return statSync(dir).mtimeMs;
   let t = 0;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
@@ -20,18 +21,50 @@ function newest(dir: string): number {
 
 export function ensureBuilt(): void {
   const outputs = [CLI, join(ROOT, "dist", "kernel", "launcher.js"), join(ROOT, "dist", "src", "index.js")];
-  const stale = outputs.some((f) => !existsSync(f)) || newest(join(ROOT, "src", "kernel")) > statSync(join(ROOT, "dist", "src", "kernel", "client.js")).mtimeMs;
+  // The kernel, the CLI and the display protocol (which plain-Node tests load from dist/) must be current.
+  const sources = ["src/kernel", "src/cli", "kernel", "src/display/display.ts"].map((p) => join(ROOT, p)).filter(existsSync);
+  const stale = outputs.some((f) => !existsSync(f)) ||
+    Math.max(...sources.map(newest)) > Math.min(...[join(ROOT, "dist", "src", "kernel", "client.js"), ...outputs].map((f) => statSync(f).mtimeMs));
   if (!stale) return;
   const res = spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { encoding: "utf8" });
   if (res.status !== 0) throw new Error(`npm run build failed:\n${res.stdout}${res.stderr}`);
 }
 
-/** Why Debian's Jupyter cannot be used here, or undefined when it can. */
-export function jupyterUnavailable(): string | undefined {
-  if (!existsSync(PYTHON)) return `${PYTHON} is missing (apt-get install jupyter-notebook python3-nbclient python3-nbconvert jupyter-client)`;
-  const res = spawnSync(PYTHON, ["-c", "import nbclient, nbconvert, jupyter_client"], { encoding: "utf8" });
-  if (res.status !== 0) return `Debian's Jupyter is not installed (apt-get install python3-nbclient python3-nbconvert jupyter-client): ${res.stderr.trim().split("\n").pop()}`;
+/** The Debian packages that give the tests their Jupyter (nbclient, nbconvert, nbformat, jupyter_client). */
+export const JUPYTER_APT_PACKAGES = "jupyter-notebook python3-nbclient python3-nbconvert jupyter-client";
+
+/** Why Debian's Jupyter cannot be used here, or undefined when it can (asks `python` once per file). */
+export async function jupyterUnavailable(python = PYTHON): Promise<string | undefined> {
+  if (!existsSync(python)) return `${python} is missing (apt-get install ${JUPYTER_APT_PACKAGES})`;
+  const res = await runCommand(python, ["-c", "import nbclient, nbconvert, nbformat, jupyter_client"], { timeoutMs: 60_000 });
+  if (res.status !== 0) return `Debian's Jupyter is not installed (apt-get install ${JUPYTER_APT_PACKAGES}): ${res.stderr.trim().split("\n").pop()}`;
   return undefined;
+}
+
+const jupyterChecks = new Map<string, Promise<string | undefined>>();
+
+/**
+ * For a test (or one check in a test) that needs Debian's Jupyter: resolves true when it is installed.
+ * When it is missing: under CI (process.env.CI set) it throws, because a missing prerequisite must not
+ * turn the run green, with a message naming the apt packages to install; elsewhere it warns and skips
+ * the test (`await needJupyter(ctx)` as its first line) or, without ctx, resolves false so the caller
+ * leaves out just that check.
+ */
+export async function needJupyter(
+  ctx?: { skip: (note?: string) => void },
+  options: { python?: string; ci?: boolean } = {},
+): Promise<boolean> {
+  const python = options.python ?? PYTHON;
+  if (!jupyterChecks.has(python)) jupyterChecks.set(python, jupyterUnavailable(python));
+  const why = await jupyterChecks.get(python)!;
+  if (!why) return true;
+  if (options.ci ?? !!process.env.CI) {
+    throw new Error(`this test needs Debian's Jupyter and CI is set, so a missing one is a failure, not a skip: ${why}. ` +
+      `Install it with: apt-get install -y ${JUPYTER_APT_PACKAGES}`);
+  }
+  console.warn(`${ctx ? "test skipped" : "check left out"} (needs Debian's Jupyter): ${why}`);
+  ctx?.skip(why);
+  return false;
 }
 
 export interface CommandResult {

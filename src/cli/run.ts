@@ -1,12 +1,32 @@
 /** `lepton run NOTEBOOK... [--out DIR] [--timeout S] [-p key=value]...` */
-import { parseParameter, runNotebook, type RunResult } from "../kernel/runner";
+import path from "path";
+import { outputPath, parseParameter, runNotebook, type RunResult } from "../kernel/runner";
 
 const USAGE = `usage: lepton run NOTEBOOK.ipynb... [--out DIR] [--timeout SECONDS] [-p name=value]...
-  Runs each notebook on the Lepton kernel (started here, no Jupyter needed) and writes the executed
-  notebook to DIR/NAME.ipynb (default: NAME.executed.ipynb beside it). Stops at the first error.
+  Runs each notebook, in the order given, on a fresh Lepton kernel (started here, no Jupyter needed)
+  and writes the executed notebook to DIR/NAME.ipynb (default: NAME.executed.ipynb beside it). Stops at
+  the first error (later notebooks are not run). Notebooks that would be written to the same file (the
+  same NAME from two folders with --out) are refused before anything runs.
   -p name=value   override a value of the cell tagged "parameters" (JSON when it parses, else a string)
   --timeout S     fail a cell that runs longer than S seconds
   --quiet         no progress lines`;
+
+/** Two inputs must not overwrite each other's executed notebook (e.g. a/report.ipynb, b/report.ipynb --out DIR). */
+function checkDistinctOutputs(notebooks: string[], outDir: string | undefined): void {
+  const written = new Map<string, string>();
+  for (const nb of notebooks) {
+    const out = outputPath(nb, outDir);
+    const key = process.platform === "win32" || process.platform === "darwin" ? out.toLowerCase() : out;
+    const earlier = written.get(key);
+    if (earlier !== undefined) {
+      throw new Error(`${earlier} and ${nb} would both be written to ${out}: ` +
+        (path.resolve(earlier) === path.resolve(nb)
+          ? "give each notebook once"
+          : "rename one of them, or run them in separate calls with different --out folders"));
+    }
+    written.set(key, nb);
+  }
+}
 
 export async function runCommand(argv: string[]): Promise<number> {
   const notebooks: string[] = [];
@@ -38,6 +58,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       else notebooks.push(a);
     }
     if (notebooks.length === 0) throw new Error("no notebook given");
+    checkDistinctOutputs(notebooks, outDir);
   } catch (err) {
     console.error(`lepton run: ${(err as Error).message}\n${USAGE}`);
     return 2;
