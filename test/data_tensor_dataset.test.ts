@@ -1,6 +1,8 @@
 import { describe, it, expect } from "vitest";
 import * as tf from "@tensorflow/tfjs";
+import * as path from "path";
 import { fromTensors, InMemoryDataset } from "../src/data";
+import { transformPath } from "../src/data/transforms";
 import { DISPLAY_SYMBOL } from "../src/display/display";
 
 /** n images 4x4x3 with pixel value = (sample*7 + position) % 256, labels i % classes. */
@@ -171,6 +173,85 @@ describe("fromTensors / InMemoryDataset", () => {
     const viaTensors = await collect(ds.map((b) => ({ x: tf.clone(b.x), y: b.y })).augment(opts).normalize([0.5, 0.4, 0.3], [0.2, 0.3, 0.4]), { batchSize: 5, seed: 9, shuffle: true });
     expect(viaTensors.shapes).toEqual(direct.shapes);
     viaTensors.xs.flat().forEach((v, i) => expect(v).toBeCloseTo(direct.xs.flat()[i], 5));
+  });
+
+  it("the tf-op transforms (tensor path) give exactly the array path's batches, per transform and chained, leaking nothing", async () => {
+    // Non-square 5x7 images with 3 channels and varied pixels, so that rows, columns and channels
+    // cannot be confused.
+    const n = 21;
+    const x = new Uint8Array(n * 5 * 7 * 3);
+    for (let i = 0; i < x.length; i++) x[i] = (i * 37 + ((i * i) % 101)) % 256;
+    const ds = fromTensors(x, Int32Array.from({ length: n }, (_, i) => i % 3), { inputShape: [5, 7, 3], classes: ["a", "b", "c"] });
+    const pipelines: [string, InMemoryDataset][] = [
+      ["flip", ds.augment({ flip: true })],
+      ["crop", ds.augment({ crop: { padding: 3 } })],
+      ["cutout", ds.augment({ cutout: { size: 3 } })],
+      ["normalize", ds.normalize([0.45, 0.5, 0.55], [0.2, 0.25, 0.3])],
+      ["chain", ds.augment({ crop: { padding: 2 }, flip: true, cutout: { size: 4 } }).normalize()],
+    ];
+    for (const [what, p] of pipelines) {
+      const before = tf.memory().numTensors;
+      const opts = { batchSize: 8, shuffle: true, seed: 11 };
+      const array = await collect(p, { ...opts, transforms: "array" } as Parameters<InMemoryDataset["batches"]>[0]);
+      const tensor = await collect(p, { ...opts, transforms: "tensor" } as Parameters<InMemoryDataset["batches"]>[0]);
+      expect(tf.memory().numTensors, what).toBe(before);
+      expect(tensor.shapes, what).toEqual(array.shapes);
+      expect(tensor.ys, what).toEqual(array.ys);
+      expect(tensor.xs, what).toEqual(array.xs); // exact, not close
+      // The transform did something (else the comparison would be empty).
+      expect(array.xs, what).not.toEqual((await collect(ds, opts)).xs);
+    }
+    // The tensor path really runs tf kernels on the batch, not the JS loops.
+    const profile = await tf.profile(async () => {
+      const chain = pipelines[4][1];
+      for await (const b of chain.batches({ batchSize: 8, seed: 1, transforms: "tensor" } as Parameters<InMemoryDataset["batches"]>[0])) tf.dispose([b.x, b.y]);
+    });
+    for (const k of ["Reverse", "PadV2", "GatherV2", "Select", "Sub", "Multiply"]) expect(profile.kernelNames).toContain(k);
+  });
+
+  it("on the WebAssembly backend too, the tensor path gives exactly the array path's batches", async () => {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    wasm.setWasmPaths(path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm")) + path.sep);
+    const n = 40;
+    const x = new Uint8Array(n * 32 * 32 * 3);
+    for (let i = 0; i < x.length; i++) x[i] = (i * 53 + ((i * i) % 97)) % 256;
+    const ds = fromTensors(x, Int32Array.from({ length: n }, (_, i) => i % 10), { inputShape: [32, 32, 3] })
+      .augment({ crop: { padding: 4 }, flip: true, cutout: { size: 8 } }).normalize([0.49, 0.48, 0.45], [0.25, 0.24, 0.26]);
+    expect(await tf.setBackend("wasm")).toBe(true);
+    try {
+      const before = tf.memory().numTensors;
+      const opts = { batchSize: 16, shuffle: true, seed: 5 };
+      const array = await collect(ds, { ...opts, transforms: "array" } as Parameters<InMemoryDataset["batches"]>[0]);
+      const tensor = await collect(ds, { ...opts, transforms: "tensor" } as Parameters<InMemoryDataset["batches"]>[0]);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(tensor.ys).toEqual(array.ys);
+      // Count differing values (a toEqual diff of 150,000 numbers would take minutes to print).
+      const a = array.xs.flat();
+      const t = tensor.xs.flat();
+      expect(t.length).toBe(a.length);
+      const differing = a.filter((v, i) => !Object.is(v, t[i])).length;
+      expect(differing).toBe(0);
+    } finally {
+      await tf.setBackend("cpu");
+    }
+  });
+
+  it("chooses the path by backend unless forced by option or LEPTON_TRANSFORMS", () => {
+    const saved = process.env.LEPTON_TRANSFORMS;
+    try {
+      delete process.env.LEPTON_TRANSFORMS;
+      expect(tf.getBackend()).toBe("cpu");
+      expect(transformPath()).toBe("array");
+      expect(transformPath("tensor")).toBe("tensor");
+      process.env.LEPTON_TRANSFORMS = "tensor";
+      expect(transformPath()).toBe("tensor");
+      expect(transformPath("array")).toBe("array");
+      process.env.LEPTON_TRANSFORMS = "gpu";
+      expect(() => transformPath()).toThrow(/LEPTON_TRANSFORMS must be "tensor", "array" or "auto"; got "gpu"/);
+    } finally {
+      if (saved === undefined) delete process.env.LEPTON_TRANSFORMS;
+      else process.env.LEPTON_TRANSFORMS = saved;
+    }
   });
 
   it("cutout zeroes one clipped square per image", async () => {

@@ -10,9 +10,11 @@ import { makeRng, mixSeed, shuffleInPlace } from "./rng";
 import {
   augmentTransforms,
   normalizeTransform,
+  transformPath,
   type AugmentOptions,
   type BatchTransform,
   type NamedTransform,
+  type TransformPath,
 } from "./transforms";
 import { imageGrid } from "../display/plot/images";
 
@@ -38,6 +40,16 @@ export interface ShowOptions {
   scale?: number;
   /** Title above the grid (default: the dataset's name). */
   title?: string;
+}
+
+/** `batches()` options of an InMemoryDataset: the shared BatchOptions plus where the transforms run. */
+export interface InMemoryBatchOptions extends BatchOptions {
+  /**
+   * Run the built-in transforms on the batch's values ("array") or as tf ops on the batch tensor
+   * ("tensor"); "auto" (default) follows $LEPTON_TRANSFORMS, else the backend (see transformPath).
+   * Both give the same batches.
+   */
+  transforms?: TransformPath | "auto";
 }
 
 export interface ToTfDataOptions extends Partial<BatchOptions> {
@@ -83,8 +95,9 @@ export class InMemoryDataset implements Dataset, Displayable {
   }
 
   /** Mini-batches: x float32 [b, ...inputShape] (after transforms), y int32 [b] or float32 [b, k]. */
-  async *batches(options: BatchOptions): AsyncIterableIterator<Batch> {
+  async *batches(options: InMemoryBatchOptions): AsyncIterableIterator<Batch> {
     const { batchSize, shuffle = false, seed, dropLast = false } = options ?? ({} as BatchOptions);
+    const where = transformPath(options?.transforms);
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       throw new Error(`batches(): batchSize must be a whole number > 0; got ${batchSize}.`);
     }
@@ -94,7 +107,7 @@ export class InMemoryDataset implements Dataset, Displayable {
     for (let start = 0; start < order.length; start += batchSize) {
       const end = Math.min(order.length, start + batchSize);
       if (dropLast && end - start < batchSize) break;
-      const batch = this.makeBatch(order.subarray(start, end), ctx);
+      const batch = this.makeBatch(order.subarray(start, end), ctx, where);
       yield batch;
       // Let timers and I/O (kernel messages, interrupts) run between batches.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -102,12 +115,13 @@ export class InMemoryDataset implements Dataset, Displayable {
   }
 
   /** Gather samples `rows` (store indices) into tensors and apply the transforms. */
-  private makeBatch(rows: Int32Array, ctx: { rng: () => number }): Batch {
+  private makeBatch(rows: Int32Array, ctx: { rng: () => number }, where: TransformPath): Batch {
     const { x, y } = this.gather(rows);
     const shape = [rows.length, ...this.store.inputShape];
-    // Leading transforms with an array form run on the values before they become a tensor.
+    // Array path: leading transforms with an array form run on the values before they become a
+    // tensor. Tensor path: every transform runs on the batch tensor, built-ins as tf ops.
     let first = 0;
-    while (first < this.transforms.length && this.transforms[first].applyArray) {
+    while (where === "array" && first < this.transforms.length && this.transforms[first].applyArray) {
       this.transforms[first].applyArray!(x, shape, ctx);
       first++;
     }
@@ -118,7 +132,7 @@ export class InMemoryDataset implements Dataset, Displayable {
           ? tf.tensor1d(y as Int32Array, "int32")
           : tf.tensor(y, [rows.length, ...this.store.targetShape], "float32"),
       };
-      for (const t of this.transforms.slice(first)) batch = t.apply(batch, ctx);
+      for (const t of this.transforms.slice(first)) batch = (where === "tensor" && t.applyTensor ? t.applyTensor : t.apply)(batch, ctx);
       return batch as unknown as tf.TensorContainerObject;
     }) as unknown as Batch;
   }
