@@ -185,6 +185,58 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
           .filter((o: any) => String(o.data?.["text/html"] ?? "").includes("lepton-plotly-library")).length);
       expect(libraryOutputs).toBe(1);
       expect(blocked.filter((u) => /plotly|cdn/i.test(u))).toEqual([]);
+      await fullScreenshot(page, join(artifactsDir(), "plot-kernel-restart-run-all.png"));
+    } finally {
+      await context.close();
+    }
+  }, 600_000);
+
+  it("Run All without a restart, then Save: the saved notebook carries plotly.js once and its HTML export draws offline", async () => {
+    server ??= await startNotebookServer(nbDir, env);
+    const context = await launchChromium();
+    try {
+      await blockNetwork(context, [server.url]);
+      const page = await context.newPage();
+      await page.goto(`${server.url}/notebooks/charts.ipynb?token=${server.token}`);
+      await page.waitForFunction(() => {
+        const nb = (window as any).Jupyter?.notebook;
+        return nb?._fully_loaded && nb.kernel && nb.kernel.is_connected();
+      }, undefined, { timeout: 120_000 });
+      /** Run All (no restart) and wait until every cell has a newer execution count than `after`. */
+      const runAll = async () => {
+        const after = await page.evaluate(() => Math.max(0, ...(window as any).Jupyter.notebook.get_cells().map((c: any) => c.input_prompt_number || 0)));
+        await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
+        await page.waitForFunction((after) => (window as any).Jupyter.notebook.get_cells()
+          .every((c: any) => typeof c.input_prompt_number === "number" && c.input_prompt_number > after), after, { timeout: 300_000 });
+      };
+      // Twice in the same kernel session: the second pass clears the output that carried plotly.js.
+      await runAll();
+      await runAll();
+      await waitForCharts(page, CHART_CELLS.length + 1);
+      await page.evaluate(() => new Promise<void>((resolve, reject) => {
+        const nb = (window as any).Jupyter.notebook;
+        nb.events.one("notebook_saved.Notebook", () => resolve());
+        nb.events.one("notebook_save_failed.Notebook", (_e: unknown, err: unknown) => reject(new Error(String(err))));
+        nb.save_notebook();
+      }));
+      const saved = JSON.parse(readFileSync(join(nbDir, "charts.ipynb"), "utf8"));
+      const html = saved.cells.flatMap((c: any) => c.outputs ?? []).map((o: any) => [].concat(o.data?.["text/html"] ?? []).join(""));
+      expect(html.filter((h: string) => h.includes("lepton-plotly-library"))).toHaveLength(1);
+      // The notebook Chromium ran and saved, exported by nbconvert and opened from file:// offline.
+      const out = join(root, "html-saved");
+      const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "html", join(nbDir, "charts.ipynb"), "--output-dir", out], { env });
+      expect(res.status, res.stderr).toBe(0);
+      const offline = await launchChromium();
+      try {
+        await blockNetwork(offline, []);
+        await offline.setOffline(true);
+        const exported = await offline.newPage();
+        await exported.goto(pathToFileURL(join(out, "charts.html")).href);
+        expect(await waitForCharts(exported, CHART_CELLS.length + 1)).toHaveLength(CHART_CELLS.length + 1);
+        await fullScreenshot(exported, join(artifactsDir(), "plot-kernel-saved-export-offline.png"));
+      } finally {
+        await offline.close();
+      }
     } finally {
       await context.close();
     }
