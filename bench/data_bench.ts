@@ -2,29 +2,32 @@
  * Data loader benchmark: time and peak memory to load the full CIFAR-10 archive (.tar.gz), then
  * batches per second of the loader alone (no model) at batch 64, plain and with augmentation.
  *
- *   npm run build && LEPTON_DATA_DIR=../shared/datasets node dist/bench/data_bench.js [--backend cpu|wasm] [--batches 300]
+ *   npm run build && LEPTON_DATA_DIR=../shared/datasets node dist/bench/data_bench.js [--backend cpu|wasm] [--batches 300] [--paths array,tensor]
  *
- * Without the full set it measures the bundled sample and says so.
+ * Each pipeline is timed with the transforms on the batch values ("array" path) and as tf ops on
+ * the batch tensor ("tensor" path); --paths picks which. Without the full set it measures the
+ * bundled sample and says so.
  */
 import * as tf from "@tensorflow/tfjs";
 import { cifar10 } from "../src/data/cifar10";
 import type { InMemoryDataset } from "../src/data/tensor_dataset";
+import type { TransformPath } from "../src/data/transforms";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-async function batchesPerSecond(ds: InMemoryDataset, count: number): Promise<number> {
+async function batchesPerSecond(ds: InMemoryDataset, count: number, transforms: TransformPath): Promise<number> {
   // Warm up (first kernels compile / allocate), then time `count` batches.
   let seen = 0;
-  for await (const b of ds.batches({ batchSize: 64, shuffle: true, seed: 1 })) {
+  for await (const b of ds.batches({ batchSize: 64, shuffle: true, seed: 1, transforms })) {
     tf.dispose([b.x, b.y]);
     if (++seen >= 5) break;
   }
   const start = process.hrtime.bigint();
   seen = 0;
-  for await (const b of ds.batches({ batchSize: 64, shuffle: true, seed: 2, dropLast: true })) {
+  for await (const b of ds.batches({ batchSize: 64, shuffle: true, seed: 2, dropLast: true, transforms })) {
     await b.x.data(); // make sure the batch is really computed
     tf.dispose([b.x, b.y]);
     if (++seen >= count) break;
@@ -57,17 +60,22 @@ async function main(): Promise<void> {
   console.log(`channelStats over the train split: ${(Number(process.hrtime.bigint() - s0) / 1e9).toFixed(2)} s, ` +
     `mean [${stats.mean.map((v) => v.toFixed(4)).join(", ")}], std [${stats.std.map((v) => v.toFixed(4)).join(", ")}]`);
 
-  const plain = await batchesPerSecond(data.train, count);
-  console.log(`batches/s at 64, plain:                     ${plain.toFixed(1)} (${(plain * 64).toFixed(0)} images/s)`);
-  const norm = data.train.normalize([0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]);
-  const n = await batchesPerSecond(norm, count);
-  console.log(`batches/s at 64, normalize:                 ${n.toFixed(1)} (${(n * 64).toFixed(0)} images/s)`);
-  const aug = data.train.augment({ crop: { padding: 4 }, flip: true }).normalize([0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]);
-  const a = await batchesPerSecond(aug, count);
-  console.log(`batches/s at 64, crop(4)+flip+normalize:    ${a.toFixed(1)} (${(a * 64).toFixed(0)} images/s)`);
-  const augC = data.train.augment({ crop: { padding: 4 }, flip: true, cutout: { size: 8 } }).normalize([0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]);
-  const c = await batchesPerSecond(augC, count);
-  console.log(`batches/s at 64, crop+flip+cutout+normalize: ${c.toFixed(1)} (${(c * 64).toFixed(0)} images/s)`);
+  const paths = arg("paths", "array,tensor").split(",") as TransformPath[];
+  const mean = [0.4914, 0.4822, 0.4465];
+  const std = [0.247, 0.2435, 0.2616];
+  const pipelines: [string, InMemoryDataset][] = [
+    ["plain", data.train],
+    ["normalize", data.train.normalize(mean, std)],
+    ["crop(4)+flip+normalize", data.train.augment({ crop: { padding: 4 }, flip: true }).normalize(mean, std)],
+    ["crop+flip+cutout(8)+normalize", data.train.augment({ crop: { padding: 4 }, flip: true, cutout: { size: 8 } }).normalize(mean, std)],
+  ];
+  for (const [name, ds] of pipelines) {
+    for (const p of paths) {
+      const r = await batchesPerSecond(ds, count, p);
+      console.log(`batches/s at 64, ${(name + ",").padEnd(31)} ${p.padEnd(6)} path: ${r.toFixed(1).padStart(6)} (${(r * 64).toFixed(0)} images/s)`);
+      if (name === "plain") break; // no transforms: both paths are the same code
+    }
+  }
   console.log(`tensors left: ${tf.memory().numTensors}`);
 }
 

@@ -4,7 +4,9 @@
  */
 export type { Dataset, Batch, BatchOptions, SplitOptions } from "./types";
 export { InMemoryDataset, fromTensors } from "./tensor_dataset";
-export type { FromTensorsOptions, ShowOptions, ToTfDataOptions } from "./tensor_dataset";
+export type { FromTensorsOptions, ShowOptions, ToTfDataOptions, InMemoryBatchOptions } from "./tensor_dataset";
+export { fromTfData } from "./from_tf_data";
+export type { FromTfDataOptions, TfDataElement } from "./from_tf_data";
 export type { AugmentOptions, BatchTransform, TransformContext } from "./transforms";
 export { cifar10, CIFAR10_CLASSES, CIFAR10_URL, CIFAR10_MD5, CIFAR10_KNOWN_MD5S, decodeCifarRecords } from "./cifar10";
 export type { Cifar10, Cifar10Options } from "./cifar10";
@@ -20,5 +22,5 @@ export { csv } from "./csv";
 export type { CsvOptions, CsvDataset } from "./csv";
 export { imageFolder, decodeImage } from "./image_folder";
 export type { ImageFolderOptions } from "./image_folder";
-export { randomCrop, randomFlip, cutout, normalizeTransform } from "./transforms";
-export type { NamedTransform, ArrayTransform } from "./transforms";
+export { randomCrop, randomFlip, cutout, normalizeTransform, transformPath } from "./transforms";
+export type { NamedTransform, ArrayTransform, TransformPath } from "./transforms";

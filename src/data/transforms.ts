@@ -198,7 +198,7 @@ export function randomCrop(padding: number): NamedTransform {
       // and gathers with batchDims were not exact on the WebAssembly backend of tfjs 4.22.)
       const hp = h + 2 * padding;
       const wp = w + 2 * padding;
-      const c = x.shape[3];
+      const c = imageShape(x.shape, "crop")[3];
       const idx = new Int32Array(b * h * w);
       for (let i = 0, k = 0; i < b; i++) {
         const top = padding + offsets[2 * i];
