@@ -6,8 +6,8 @@ import * as http from "http";
 import { createHash } from "crypto";
 import type { AddressInfo } from "net";
 import * as tf from "@tensorflow/tfjs";
-import { cifar10, decodeCifarRecords, findCifar10, CIFAR10_CLASSES } from "../src/data/cifar10";
-import { downloadFile, progressLine } from "../src/data/download";
+import { cifar10, decodeCifarRecords, findCifar10, CIFAR10_CLASSES, CIFAR10_KNOWN_MD5S } from "../src/data/cifar10";
+import { downloadFile, progressLine, removeStaleParts } from "../src/data/download";
 import { searchDirs } from "../src/data/paths";
 import { setDisplaySink, plainText, type MimeBundle } from "../src/display/display";
 import { readArchiveMembers } from "../src/data/archive";
@@ -38,6 +38,42 @@ function listTree(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true }).map(String).sort();
 }
 
+/** Every file under dir with its size and md5: a snapshot to compare before and after. */
+function snapshot(dir: string): string[] {
+  return listTree(dir).map((f) => {
+    const full = path.join(dir, f);
+    const st = fs.lstatSync(full);
+    return st.isFile() ? `${f} ${st.size} ${md5(fs.readFileSync(full))}` : `${f} ${st.isDirectory() ? "dir" : "other"}`;
+  });
+}
+
+/** Collects what lepton.display shows, as plain text, while `fn` runs. */
+async function captureDisplay<T>(fn: () => Promise<T>): Promise<{ result: T; shown: string[] }> {
+  const shown: string[] = [];
+  setDisplaySink({
+    display: (b: MimeBundle) => shown.push(plainText(b)),
+    update: (b: MimeBundle) => shown.push(plainText(b)),
+  });
+  try {
+    return { result: await fn(), shown };
+  } finally {
+    setDisplaySink(undefined);
+  }
+}
+
+/** The members of a complete hand-built CIFAR-10 archive (60,000 records), made once. */
+let fullMembers: { name: string; data: Buffer }[] | undefined;
+let fullArchiveBuf: Buffer | undefined;
+function fullArchive(): { archive: Buffer; members: { name: string; data: Buffer }[] } {
+  fullMembers ??= [
+    ...TRAIN.map((f, i) => ({ name: `cifar-10-batches-bin/${f}`, data: cifarRecords(10_000, i * 10_000) })),
+    { name: "cifar-10-batches-bin/test_batch.bin", data: cifarRecords(10_000, 3) },
+    { name: "cifar-10-batches-bin/batches.meta.txt", data: Buffer.from(CIFAR10_CLASSES.join("\n")) },
+  ];
+  fullArchiveBuf ??= tarGz(fullMembers);
+  return { archive: fullArchiveBuf, members: fullMembers };
+}
+
 /** A loopback server; `handler` decides each response. */
 async function serve(handler: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer(handler);
@@ -63,40 +99,102 @@ describe("CIFAR-10 records", () => {
     expect(images[3072 + p * 3 + 2]).toBe((4 * 31 + (2048 + p) * 7) % 256);
   });
 
-  it("names the file and offset of a damaged record or a cut-short file", async () => {
-    const dir = freshDir("damaged/cifar-10-batches-bin");
+  it("names the file and offset of a damaged record or a cut-short file, and writes nothing", async () => {
+    const box = freshDir("damaged-box");
+    const dir = freshDir("damaged-box/damaged/cifar-10-batches-bin");
     for (const f of [...TRAIN, "test_batch.bin"]) fs.writeFileSync(path.join(dir, f), "");
     const bad = cifarRecords(3);
     bad[2 * 3073] = 200;
     fs.writeFileSync(path.join(dir, "data_batch_1.bin"), bad);
-    const cache = freshDir("damaged-cache");
+    const cache = freshDir("damaged-box/cache");
+    const before = snapshot(box);
     await expect(cifar10({ dir: path.dirname(dir), download: false, subset: "full", cacheDir: cache }))
       .rejects.toThrow(/data_batch_1\.bin: record 2 \(byte offset 6146\) has label 200/);
+    expect(snapshot(box)).toEqual(before);
     fs.writeFileSync(path.join(dir, "data_batch_1.bin"), Buffer.concat([cifarRecords(3), Buffer.alloc(5)]));
     await expect(cifar10({ dir: path.dirname(dir), download: false, subset: "full", cacheDir: cache }))
       .rejects.toThrow(/data_batch_1\.bin: 9224 bytes is not a whole number of 3073-byte records.*after record 3 \(byte offset 9219\)/);
     fs.writeFileSync(path.join(dir, "data_batch_1.bin"), cifarRecords(3));
+    const before2 = snapshot(box);
     await expect(cifar10({ dir: path.dirname(dir), download: false, subset: "full", cacheDir: cache }))
       .rejects.toThrow(/data_batch_1\.bin: 3 records, but the CIFAR-10 release has 10000/);
+    expect(snapshot(box)).toEqual(before2);
+  });
+
+  it("names the archive member and byte offset of damage inside a .tar.gz, even in the cache, and leaves no half-written folder", async () => {
+    const box = freshDir("member-box");
+    const cache = freshDir("member-box/cache");
+    const badLabel = cifarRecords(10_000);
+    badLabel[2 * 3073] = 10;
+    const short = Buffer.concat([cifarRecords(3), Buffer.alloc(5)]);
+    for (const [member, message] of [
+      [badLabel, /cifar-10-binary\.tar\.gz:cifar-10-batches-bin\/data_batch_2\.bin: record 2 \(byte offset 6146\) has label 10; CIFAR-10 labels are 0-9/],
+      [short, /cifar-10-binary\.tar\.gz:cifar-10-batches-bin\/data_batch_2\.bin: 9224 bytes is not a whole number of 3073-byte records.*after record 3 \(byte offset 9219\)/],
+    ] as const) {
+      // data_batch_1 is whole, so the loader has started writing the cache folder when batch 2 fails.
+      fs.writeFileSync(path.join(cache, "cifar-10-binary.tar.gz"), tarGz([
+        { name: "cifar-10-batches-bin/data_batch_1.bin", data: cifarRecords(10_000) },
+        { name: "cifar-10-batches-bin/data_batch_2.bin", data: member },
+      ]));
+      const before = snapshot(box);
+      await expect(cifar10({ download: false, subset: "full", cacheDir: cache })).rejects.toThrow(message);
+      expect(snapshot(box)).toEqual(before);
+      expect(fs.readdirSync(cache)).toEqual(["cifar-10-binary.tar.gz"]);
+    }
+  });
+
+  it("an incomplete cifar-10-batches-bin/ or a missing { dir } is an error naming what is missing, not a download", async () => {
+    let requests = 0;
+    const srv = await serve((_req, res) => { requests++; res.writeHead(404); res.end(); });
+    try {
+      const dir = freshDir("incomplete");
+      const batches = freshDir("incomplete/cifar-10-batches-bin");
+      for (const f of ["data_batch_1.bin", "data_batch_2.bin", "test_batch.bin"]) fs.writeFileSync(path.join(batches, f), "");
+      const cache = freshDir("incomplete-cache");
+      const opts = { dir, cacheDir: cache, url: `${srv.url}/c.tar.gz`, progress: false };
+      for (const subset of ["auto", "full"] as const) {
+        await expect(cifar10({ ...opts, subset })).rejects.toThrow(
+          `${batches} is an incomplete CIFAR-10 folder: it lacks data_batch_3.bin, data_batch_4.bin, data_batch_5.bin (it has data_batch_1.bin, data_batch_2.bin, test_batch.bin). Copy the missing files into it`);
+      }
+      // The batches folder given directly, and an empty batches folder, too.
+      await expect(cifar10({ ...opts, dir: batches })).rejects.toThrow(/lacks data_batch_3\.bin/);
+      const empty = freshDir("incomplete-empty/cifar-10-batches-bin");
+      await expect(cifar10({ ...opts, dir: path.dirname(empty) })).rejects.toThrow(/incomplete CIFAR-10 folder: it lacks data_batch_1\.bin, .*test_batch\.bin\. Copy/);
+      // With the archive beside it, the archive is the source.
+      fs.writeFileSync(path.join(dir, "cifar-10-binary.tar.gz"), "");
+      expect(findCifar10([dir])).toEqual({ kind: "archive", path: path.join(dir, "cifar-10-binary.tar.gz") });
+      const gone = path.join(tmp, "no-such-folder");
+      await expect(cifar10({ ...opts, dir: gone })).rejects.toThrow(`${gone} (given as { dir }) does not exist. Pass the folder that holds cifar-10-batches-bin/ or cifar-10-binary.tar.gz`);
+      expect(requests).toBe(0);
+      expect(fs.readdirSync(cache)).toEqual([]);
+    } finally {
+      await srv.close();
+    }
   });
 });
 
 describe("archives", () => {
   for (const [what, members, message] of [
-    ["a path that climbs out", [{ name: "cifar-10-batches-bin/../../evil.txt", data: Buffer.from("pwned") }], /climbs out/],
-    ["an absolute path", [{ name: "/tmp/lepton-evil.txt", data: Buffer.from("pwned") }], /is absolute/],
-    ["a symlink", [{ name: "cifar-10-batches-bin/data_batch_1.bin", type: "2", linkname: "/etc/passwd" }], /SymbolicLink to "\/etc\/passwd".*refused/],
-    ["a hard link", [{ name: "cifar-10-batches-bin/data_batch_1.bin", type: "1", linkname: "../../x" }], /is a Link/],
+    ["a path that climbs out", (_box: string) => [{ name: "cifar-10-batches-bin/../../evil.txt", data: Buffer.from("pwned") }], /climbs out/],
+    ["an absolute path", (box: string) => [{ name: path.join(box, "abs-evil.txt"), data: Buffer.from("pwned") }], /is absolute/],
+    ["a symlink", (_box: string) => [{ name: "cifar-10-batches-bin/data_batch_1.bin", type: "2", linkname: "/etc/passwd" }], /SymbolicLink to "\/etc\/passwd".*refused/],
+    ["a hard link", (_box: string) => [{ name: "cifar-10-batches-bin/data_batch_1.bin", type: "1", linkname: "../../x" }], /is a Link/],
   ] as const) {
     it(`refuses an archive with ${what} and writes nothing`, async () => {
-      const dir = freshDir(`evil-${what.replace(/\W/g, "_")}`);
-      const cache = freshDir(`evil-cache-${what.replace(/\W/g, "_")}`);
-      fs.writeFileSync(path.join(dir, "cifar-10-binary.tar.gz"), tarGz([{ name: "cifar-10-batches-bin/", type: "5" }, ...(members as any)]));
-      const before = { tmp: listTree(tmp), up: fs.readdirSync(path.dirname(tmp)) };
+      // A sandbox of our own: the archive lies in box/in/, the cache is box/cache/, so a member
+      // "cifar-10-batches-bin/../../evil.txt" extracted next to the archive would land in box/.
+      const box = freshDir(`evil-${what.replace(/\W/g, "_")}`);
+      const dir = freshDir(`evil-${what.replace(/\W/g, "_")}/in`);
+      const cache = freshDir(`evil-${what.replace(/\W/g, "_")}/cache`);
+      fs.writeFileSync(path.join(dir, "cifar-10-binary.tar.gz"), tarGz([{ name: "cifar-10-batches-bin/", type: "5" }, ...(members(box) as any)]));
+      // The same archive in the cache too, where a valid archive would be extracted.
+      fs.copyFileSync(path.join(dir, "cifar-10-binary.tar.gz"), path.join(cache, "cifar-10-binary.tar.gz"));
+      const before = snapshot(box);
       await expect(cifar10({ dir, download: false, subset: "full", cacheDir: cache })).rejects.toThrow(message);
-      expect(listTree(tmp)).toEqual(before.tmp);
-      expect(fs.readdirSync(path.dirname(tmp))).toEqual(before.up);
-      expect(fs.existsSync("/tmp/lepton-evil.txt")).toBe(false);
+      await expect(cifar10({ download: false, subset: "full", cacheDir: cache })).rejects.toThrow(message);
+      expect(snapshot(box)).toEqual(before);
+      expect(fs.existsSync(path.join(box, "evil.txt"))).toBe(false);
+      expect(fs.existsSync(path.join(box, "abs-evil.txt"))).toBe(false);
     });
   }
 
@@ -201,12 +299,8 @@ describe("download", () => {
     }
   });
 
-  it("downloads a CIFAR-10 archive into the cache, verifies it and loads 50,000 / 10,000 records", async () => {
-    const archive = tarGz([
-      ...TRAIN.map((f, i) => ({ name: `cifar-10-batches-bin/${f}`, data: cifarRecords(10_000, i * 10_000) })),
-      { name: "cifar-10-batches-bin/test_batch.bin", data: cifarRecords(10_000, 3) },
-      { name: "cifar-10-batches-bin/batches.meta.txt", data: Buffer.from(CIFAR10_CLASSES.join("\n")) },
-    ]);
+  it("downloads a CIFAR-10 archive into the cache, verifies it, loads 50,000 / 10,000 records and keeps the extracted folder", async () => {
+    const { archive, members } = fullArchive();
     let requests = 0;
     const srv = await serve((_req, res) => {
       requests++;
@@ -216,19 +310,76 @@ describe("download", () => {
     try {
       const cache = freshDir("dl-cache");
       const empty = freshDir("dl-empty");
-      const c = await cifar10({ dir: empty, cacheDir: cache, url: `${srv.url}/c.tar.gz`, md5: md5(archive), subset: "full", progress: false });
+      const { result: c, shown } = await captureDisplay(() =>
+        cifar10({ dir: empty, cacheDir: cache, url: `${srv.url}/c.tar.gz`, md5: md5(archive), subset: "full", progress: false }));
       expect(requests).toBe(1);
-      expect(fs.readdirSync(cache)).toEqual(["cifar-10-binary.tar.gz"]);
+      expect(shown).toEqual([]); // the archive has the md5 asked for: no unknown-archive notice
       expect(c.subset).toBe("full");
       expect(c.train.size).toBe(50_000);
       expect(c.test.size).toBe(10_000);
       expect(c.train.classCounts()).toEqual(new Array(10).fill(5000));
       expect(c.test.labels()[0]).toBe(3);
-      // A second call finds the cached archive and does not download again.
+      expect(c.source).toContain(`; extracted to ${path.join(cache, "cifar-10-batches-bin")} for faster loads`);
+      // The six validated members were written to the cache folder, byte for byte, and nothing else.
+      expect(fs.readdirSync(cache).sort()).toEqual(["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]);
+      const folder = path.join(cache, "cifar-10-batches-bin");
+      expect(fs.readdirSync(folder).sort()).toEqual([...TRAIN, "test_batch.bin"]);
+      for (const m of members.filter((m) => m.name.endsWith(".bin"))) {
+        expect(md5(fs.readFileSync(path.join(folder, path.basename(m.name))))).toBe(md5(m.data));
+      }
+      expect(fs.readdirSync(empty)).toEqual([]);
+      // A second call reads the folder: no download, no gunzip, the same data.
       const again = await cifar10({ dir: empty, cacheDir: cache, url: `${srv.url}/c.tar.gz`, md5: md5(archive), subset: "full" });
       expect(requests).toBe(1);
-      expect(again.source).toContain(path.join(cache, "cifar-10-binary.tar.gz"));
-      expect(again.source).toMatch(/not a known release; structure checked/);
+      expect(again.source).toBe(folder);
+      expect(Array.from(again.test.labels())).toEqual(Array.from(c.test.labels()));
+      expect(again.train.classCounts()).toEqual(new Array(10).fill(5000));
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("an archive outside the cache is only read (nothing written beside it); an unknown md5 shows a notice", async () => {
+    const { archive } = fullArchive();
+    const box = freshDir("elsewhere-box");
+    const dir = freshDir("elsewhere-box/user");
+    const cache = freshDir("elsewhere-box/cache");
+    fs.writeFileSync(path.join(dir, "cifar-10-binary.tar.gz"), archive);
+    const before = snapshot(box);
+    const { result: c, shown } = await captureDisplay(() => cifar10({ dir, download: false, subset: "full", cacheDir: cache }));
+    expect(c.subset).toBe("full");
+    expect(c.train.size).toBe(50_000);
+    expect(snapshot(box)).toEqual(before);
+    expect(c.source).toBe(`${path.join(dir, "cifar-10-binary.tar.gz")} (md5 ${md5(archive)}: not a known release; structure checked)`);
+    expect(shown).toEqual([
+      `Notice: ${path.join(dir, "cifar-10-binary.tar.gz")} has md5 ${md5(archive)}, which is not a known CIFAR-10 release ` +
+        `(the official archive's is c32a1d4ab5d03f1284b67883e8d87530). It is used because its structure checks out (six files of ` +
+        `10,000 records, labels 0-9), but its images may differ from the official ones. For comparable results replace it with ` +
+        `the official archive from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz.`,
+    ]);
+  });
+
+  it("removes leftover .part files older than a day before a download, and keeps younger ones", async () => {
+    const body = Buffer.from("hello");
+    const srv = await serve((_req, res) => { res.writeHead(200, { "Content-Length": "5" }); res.end(body); });
+    try {
+      const dir = freshDir("stale");
+      const dest = path.join(dir, "f.bin");
+      const old = `${dest}.part-1-1000`;
+      const oldFolder = path.join(dir, "cifar-10-batches-bin.part-1-1000");
+      const young = `${dest}.part-2-2000`;
+      const other = path.join(dir, "g.bin.part-3-3000");
+      fs.writeFileSync(old, "x");
+      fs.mkdirSync(oldFolder);
+      fs.writeFileSync(path.join(oldFolder, "data_batch_1.bin"), "x");
+      fs.writeFileSync(young, "y");
+      fs.writeFileSync(other, "z");
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+      for (const p of [old, oldFolder, other]) fs.utimesSync(p, twoDaysAgo, twoDaysAgo);
+      await downloadFile(`${srv.url}/f`, dest, { md5: md5(body), progress: false });
+      expect(fs.readdirSync(dir).sort()).toEqual(["cifar-10-batches-bin.part-1-1000", "f.bin", "f.bin.part-2-2000", "g.bin.part-3-3000"]);
+      expect(removeStaleParts(path.join(dir, "cifar-10-batches-bin"))).toEqual([oldFolder]);
+      expect(fs.readdirSync(dir).sort()).toEqual(["f.bin", "f.bin.part-2-2000", "g.bin.part-3-3000"]);
     } finally {
       await srv.close();
     }
@@ -245,9 +396,15 @@ describe("download", () => {
     expect(err.message).toContain(`Put cifar-10-binary.tar.gz (from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, md5 c32a1d4ab5d03f1284b67883e8d87530)`);
     expect(err.message).toContain(cache);
     expect(fs.readdirSync(cache)).toEqual([]);
-    const fallback = await cifar10({ cacheDir: cache, download: false });
+    const { result: fallback, shown } = await captureDisplay(() => cifar10({ cacheDir: cache, download: false }));
     expect(fallback.subset).toBe("sample");
     expect(fallback.train.size).toBe(2000);
+    expect(shown.length).toBe(1);
+    expect(shown[0]).toMatch(/^Notice: using the bundled CIFAR-10 sample \(2,000 train \/ 500 test images\), not the full set\. CIFAR-10 was not found in /);
+    expect(shown[0]).toContain("downloading is off ({ download: false }). Put cifar-10-binary.tar.gz (from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, md5 c32a1d4ab5d03f1284b67883e8d87530) or its extracted cifar-10-batches-bin/ folder in one of: ");
+    expect(shown[0]).toContain(cache);
+    // The sample on request shows no notice.
+    expect((await captureDisplay(() => cifar10({ subset: "sample" }))).shown).toEqual([]);
   });
 });
 
@@ -276,12 +433,21 @@ const SHARED = path.resolve(__dirname, "..", "..", "shared", "datasets");
 const shared = fs.existsSync(path.join(SHARED, "cifar-10-binary.tar.gz"));
 describe.skipIf(!shared)("full CIFAR-10 archive in ../shared/datasets", () => {
   it("loads 50,000 / 10,000 records with 5,000 / 1,000 per class", async () => {
-    const c = await cifar10({ dir: SHARED, download: false, subset: "full", cacheDir: freshDir("shared-cache") });
+    const cache = freshDir("shared-cache");
+    const before = snapshot(SHARED);
+    const c = await cifar10({ dir: SHARED, download: false, subset: "full", cacheDir: cache });
+    expect(c.subset).toBe("full");
     expect(c.train.size).toBe(50_000);
     expect(c.test.size).toBe(10_000);
     expect(c.train.classCounts()).toEqual(new Array(10).fill(5000));
     expect(c.test.classCounts()).toEqual(new Array(10).fill(1000));
-    expect(c.source).toMatch(/80cbfff4d475d1ece27e93557fd88c40/);
+    // Whichever known archive this machine has (the official release or the development copy).
+    const found = /\(md5 ([0-9a-f]{32}): /.exec(c.source);
+    expect(found, c.source).not.toBeNull();
+    expect(Object.keys(CIFAR10_KNOWN_MD5S)).toContain(found![1]);
+    // Read only: nothing written beside the archive, nothing extracted into the cache.
+    expect(snapshot(SHARED)).toEqual(before);
+    expect(fs.readdirSync(cache)).toEqual([]);
   });
 });
 if (!shared) console.log(`skipping the full CIFAR-10 test: ${SHARED}/cifar-10-binary.tar.gz is absent`);

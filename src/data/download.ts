@@ -74,13 +74,49 @@ function get(url: string, redirectsLeft: number, timeoutMs: number): Promise<htt
   });
 }
 
+/** How old a leftover temporary file or folder must be before it is removed (a day). */
+export const STALE_PART_MS = 24 * 60 * 60 * 1000;
+
 /**
- * Download `url` to `dest`. Resolves with dest once the md5 matched and the file was renamed into
+ * Remove leftovers `<name>.part-*` of `target` (temporary files or folders of downloads or
+ * extractions that a killed process left behind) last changed more than `maxAgeMs` ago. Younger
+ * ones may belong to a run in progress and are kept. Returns the paths removed.
+ */
+export function removeStaleParts(target: string, maxAgeMs = STALE_PART_MS): string[] {
+  const dir = path.dirname(target);
+  const prefix = `${path.basename(target)}.part-`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const full = path.join(dir, name);
+    try {
+      if (now - fs.lstatSync(full).mtimeMs > maxAgeMs) {
+        fs.rmSync(full, { recursive: true, force: true });
+        removed.push(full);
+      }
+    } catch {
+      /* gone meanwhile, or not ours to remove: leave it */
+    }
+  }
+  return removed;
+}
+
+/**
+ * Download `url` to `dest`. Leftover temporary files of earlier downloads of `dest` older than a
+ * day are removed first. Resolves with dest once the md5 matched and the file was renamed into
  * place; rejects with a DownloadError (and no file at dest or its temp path) otherwise.
  */
 export async function downloadFile(url: string, dest: string, options: DownloadOptions): Promise<string> {
   const label = options.label ?? path.basename(dest);
   fs.mkdirSync(path.dirname(dest), { recursive: true });
+  removeStaleParts(dest);
   const tmp = `${dest}.part-${process.pid}-${Date.now()}`;
   const showProgress = options.progress ?? true;
   let handle: DisplayHandle | undefined;
