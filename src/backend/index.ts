@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { DISPLAY_SYMBOL, type MimeBundle } from "../display/display";
 import { installWasmTrainingKernels } from "./wasm_kernels";
 import { installMoreWasmKernels } from "./wasm_kernels_more";
+import { installWasmBroadcastKernels } from "./wasm_broadcast";
 import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable } from "./wasm_threads";
 
 export interface BackendInfo {
@@ -60,6 +61,7 @@ async function tryWasm(): Promise<string | undefined> {
     wasm.setWasmPaths(dir + path.sep);
     installWasmTrainingKernels();
     installMoreWasmKernels();
+    installWasmBroadcastKernels();
   } catch (err) {
     return loadFailure(err, "@tensorflow/tfjs-backend-wasm");
   }
