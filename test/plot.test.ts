@@ -339,11 +339,15 @@ describe("grey batches", () => {
 
 describe("teaching plots", () => {
   it("activation draws the function and its derivative (checked by finite differences)", () => {
-    for (const name of ["sigmoid", "tanh", "relu"] as const) {
+    // The values themselves, against tf's own activations, and the derivatives by finite differences.
+    const reference = { sigmoid: tf.sigmoid, tanh: tf.tanh, relu: tf.relu, leakyRelu: (t: tf.Tensor) => tf.leakyRelu(t, 0.2), elu: tf.elu, softplus: tf.softplus };
+    for (const name of ["sigmoid", "tanh", "relu", "leakyRelu", "elu", "softplus"] as const) {
       const [f, df] = plot.activation(name).data;
       const x = f.x as number[], y = f.y as number[], dy = df.y as number[];
+      const expected = tf.tidy(() => reference[name](tf.tensor1d(x)).arraySync() as number[]);
+      for (let i = 0; i < x.length; i += 11) expect(y[i], `${name}(${x[i]})`).toBeCloseTo(expected[i], 4);
       for (let i = 1; i < x.length - 1; i += 37) {
-        if (name === "relu" && Math.abs(x[i]) < 0.05) continue;
+        if ((name === "relu" || name === "leakyRelu" || name === "elu") && Math.abs(x[i]) < 0.05) continue;
         const numeric = (y[i + 1] - y[i - 1]) / (x[i + 1] - x[i - 1]);
         expect(dy[i]).toBeCloseTo(numeric, 3);
       }
