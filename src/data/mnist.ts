@@ -1,7 +1,10 @@
 /**
- * MNIST and Fashion-MNIST from their IDX files (gzip or plain): found in `dir`, $LEPTON_DATA_DIR or
- * the cache (each either directly or in a mnist/ or fashion-mnist/ subfolder), downloaded into the
- * cache with md5 checks when absent. Images stay uint8; batches are float32 [b, 28, 28, 1] in [0, 1].
+ * MNIST and Fashion-MNIST from their IDX files (gzip or plain), downloaded into the cache with md5
+ * checks when absent. Both sets use the same four file names, so files are looked for in a
+ * subfolder named after the set (`mnist/`, `fashion-mnist/`) of `dir`, $LEPTON_DATA_DIR and the
+ * cache; only an explicit `dir` may also hold them directly (the caller said which set it is).
+ * Counts (60,000 / 10,000) and 28x28 shapes are checked. Images stay uint8; batches are float32
+ * [b, 28, 28, 1] in [0, 1].
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -30,6 +33,10 @@ export interface IdxSource {
   /** md5 of each .gz file. */
   md5: Readonly<Record<string, string>>;
   classes: readonly string[];
+  /** Images expected in each split (60,000 / 10,000 for both sets). */
+  counts: { train: number; test: number };
+  /** Expected image size [rows, cols] (28 x 28). */
+  imageSize: [number, number];
 }
 
 export const MNIST_SOURCE: IdxSource = {
@@ -42,6 +49,8 @@ export const MNIST_SOURCE: IdxSource = {
     [FILES.testLabels]: "ec29112dd5afa0611ce80d1b7f02629c",
   },
   classes: MNIST_CLASSES,
+  counts: { train: 60_000, test: 10_000 },
+  imageSize: [28, 28],
 };
 
 export const FASHION_MNIST_SOURCE: IdxSource = {
@@ -54,10 +63,16 @@ export const FASHION_MNIST_SOURCE: IdxSource = {
     [FILES.testLabels]: "bb300cfdad3c16e7a12a480ee83cd310",
   },
   classes: FASHION_MNIST_CLASSES,
+  counts: { train: 60_000, test: 10_000 },
+  imageSize: [28, 28],
 };
 
 export interface MnistOptions {
-  /** A folder holding the four IDX files (.gz or uncompressed), directly or in a mnist/ (fashion-mnist/) subfolder. */
+  /**
+   * A folder holding the four IDX files (.gz or uncompressed) in a mnist/ (fashion-mnist/)
+   * subfolder, or directly (only here: in $LEPTON_DATA_DIR and the cache they must be in the
+   * subfolder, since MNIST and Fashion-MNIST files have the same names).
+   */
   dir?: string;
   /** Download missing files into the cache (default true). */
   download?: boolean;
@@ -81,16 +96,28 @@ export interface Idx {
   data: Uint8Array;
 }
 
-/** Parse an IDX file (gzip or plain) of unsigned bytes; `fileName` names it in errors. */
-export function parseIdx(raw: Uint8Array, fileName: string): Idx {
+/** The most bytes a gzip IDX file may expand to (MNIST's largest file is 47,040,016 bytes). */
+export const IDX_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Parse an IDX file (gzip or plain) of unsigned bytes; `fileName` names it in errors. Gzip data
+ * may expand to at most `maxBytes` (default IDX_MAX_BYTES), so a small "zip bomb" cannot fill memory.
+ */
+export function parseIdx(raw: Uint8Array, fileName: string, options: { maxBytes?: number } = {}): Idx {
   let buf = raw;
+  const maxBytes = options.maxBytes ?? IDX_MAX_BYTES;
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {
-      buf = gunzipSync(buf);
+      buf = gunzipSync(buf, { maxOutputLength: maxBytes });
     } catch (err) {
+      if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+        throw new DataFormatError(`${fileName}: the gzip data expands to more than ${maxBytes} bytes, more than any MNIST-style ` +
+          `IDX file; it is not one of these files. Replace it with a fresh copy.`);
+      }
       throw new DataFormatError(`${fileName}: damaged gzip data (${(err as Error).message}). Replace it with a fresh copy.`);
     }
   }
+  if (buf.length > maxBytes) throw new DataFormatError(`${fileName}: ${buf.length} bytes is more than the ${maxBytes} an IDX file here may have.`);
   if (buf.length < 4) throw new DataFormatError(`${fileName}: ${buf.length} bytes is too short for an IDX header.`);
   if (buf[0] !== 0 || buf[1] !== 0) throw new DataFormatError(`${fileName}: bytes 0-1 are ${buf[0]}, ${buf[1]}, not the IDX magic 0, 0; this is not an IDX file.`);
   if (buf[2] !== 0x08) throw new DataFormatError(`${fileName}: byte 2 says data type 0x${buf[2].toString(16)}; only unsigned bytes (0x08) are supported.`);
@@ -109,11 +136,32 @@ export function parseIdx(raw: Uint8Array, fileName: string): Idx {
   return { dims, data: buf.subarray(headerEnd) };
 }
 
-/** A classification split from parsed IDX images [n, h, w] and labels [n]. */
-export function idxSplit(name: string, images: Idx, labels: Idx, classes: readonly string[], imagesFile: string, labelsFile: string): InMemoryDataset {
+/** What a split must hold: its name in messages, the image count and size. */
+export interface IdxExpectation {
+  /** e.g. "MNIST's train split". */
+  what: string;
+  count: number;
+  imageSize: [number, number];
+}
+
+/** A classification split from parsed IDX images [n, h, w] and labels [n], checked against `expect` when given. */
+export function idxSplit(
+  name: string, images: Idx, labels: Idx, classes: readonly string[], imagesFile: string, labelsFile: string, expect?: IdxExpectation,
+): InMemoryDataset {
   if (images.dims.length !== 3) throw new DataFormatError(`${imagesFile}: images must have 3 dimensions [n, rows, cols]; found [${images.dims.join(", ")}].`);
   if (labels.dims.length !== 1) throw new DataFormatError(`${labelsFile}: labels must have 1 dimension [n]; found [${labels.dims.join(", ")}].`);
   const [n, h, w] = images.dims;
+  if (expect) {
+    const [eh, ew] = expect.imageSize;
+    if (h !== eh || w !== ew) {
+      throw new DataFormatError(`${imagesFile}: images are ${h}x${w}, but ${expect.what} has ${eh}x${ew} images; this is another data set. ` +
+        `Replace the file with the right one.`);
+    }
+    if (n !== expect.count) {
+      throw new DataFormatError(`${imagesFile}: ${n.toLocaleString("en-US")} images, but ${expect.what} has ${expect.count.toLocaleString("en-US")}; ` +
+        `the file is incomplete, from another data set, or the train and test files are swapped. Replace it with the right one.`);
+    }
+  }
   if (labels.dims[0] !== n) throw new DataFormatError(`${imagesFile} holds ${n} images but ${labelsFile} holds ${labels.dims[0]} labels.`);
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -126,8 +174,13 @@ export function idxSplit(name: string, images: Idx, labels: Idx, classes: readon
   return fromStore(name, { x: images.data, scale: 1 / 255, y, inputShape: [h, w, 1], targetShape: [], classes: [...classes] });
 }
 
-function candidateFolders(dirs: string[], source: IdxSource): string[] {
-  return dirs.flatMap((d) => [d, path.join(d, source.name)]);
+/**
+ * Folders that may hold the files: the set's subfolder of every search folder, and the explicit
+ * `dir` itself (only there are top-level files unambiguous: MNIST and Fashion-MNIST share names).
+ */
+function candidateFolders(dirs: string[], source: IdxSource, explicitDir: string | undefined): string[] {
+  const explicit = explicitDir === undefined ? undefined : path.resolve(explicitDir);
+  return dirs.flatMap((d) => (d === explicit ? [path.join(d, source.name), d] : [path.join(d, source.name)]));
 }
 
 /** The path of `file` (.gz or without .gz) in `folder`, if present. */
@@ -139,13 +192,18 @@ function present(folder: string, file: string): string | undefined {
 /** Load one of the IDX datasets: the first folder with all four files, else download into the cache. */
 export async function loadIdxDataset(source: IdxSource, options: MnistOptions = {}): Promise<ImageClassificationSplits> {
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
+  if (options.dir !== undefined && !fs.existsSync(options.dir)) {
+    throw new DataNotFoundError(`${path.resolve(options.dir)} (given as { dir }) does not exist. Pass the folder that holds the four ` +
+      `${source.name} IDX files (directly or in a ${source.name}/ subfolder), or leave out dir to search $LEPTON_DATA_DIR and the cache.`);
+  }
   const dirs = searchDirs(options.dir, cacheDir);
   const files = Object.values(FILES);
-  let folder = candidateFolders(dirs, source).find((f) => files.every((file) => present(f, file)));
+  const candidates = candidateFolders(dirs, source, options.dir);
+  let folder = candidates.find((f) => files.every((file) => present(f, file)));
   if (!folder) {
     const target = path.join(cacheDir, source.name);
     const where = `Put ${files.join(", ")} (from ${options.baseUrl ?? source.baseUrl}) in one of: ` +
-      `${candidateFolders(dirs, source).join(", ")} (or set LEPTON_DATA_DIR, or pass { dir }).`;
+      `${candidates.join(", ")} (a folder named ${source.name}/ in $LEPTON_DATA_DIR or the cache; directly in a folder only when you pass it as { dir }).`;
     if (options.download === false) throw new DataNotFoundError(`${source.name} was not found and downloading is off. ${where}`);
     try {
       for (const file of files) {
@@ -167,8 +225,10 @@ export async function loadIdxDataset(source: IdxSource, options: MnistOptions = 
   const vi = read(FILES.testImages);
   const vl = read(FILES.testLabels);
   return {
-    train: idxSplit(`${source.name}/train`, ti.idx, tl.idx, source.classes, ti.p, tl.p),
-    test: idxSplit(`${source.name}/test`, vi.idx, vl.idx, source.classes, vi.p, vl.p),
+    train: idxSplit(`${source.name}/train`, ti.idx, tl.idx, source.classes, ti.p, tl.p,
+      { what: `${source.name}'s train split`, count: source.counts.train, imageSize: source.imageSize }),
+    test: idxSplit(`${source.name}/test`, vi.idx, vl.idx, source.classes, vi.p, vl.p,
+      { what: `${source.name}'s test split`, count: source.counts.test, imageSize: source.imageSize }),
     source: folder,
   };
 }
