@@ -35,9 +35,10 @@ export const TENSOR_TRANSFORM_BACKENDS: readonly string[] = ["tensorflow", "webg
  * choose), else $LEPTON_TRANSFORMS ("tensor" | "array" | "auto"), else by backend: tf ops on the
  * native (tfjs-node, tfjs-node-gpu: "tensorflow") and GPU (webgl, webgpu) backends, where they run
  * in native code or on the device and the batch need not be read back; the array loops on wasm and
- * cpu, where they measured faster (bench/data_bench.ts, batch 64 CIFAR-10, crop(4)+flip+cutout(8)+
- * normalize: wasm 325 batches/s with the array loops against 105 with tf ops; cpu 240 against
- * under 3, tf.reverse alone costing ~250 ms a batch there).
+ * cpu, where they measured far faster (bench/data_bench.ts, CIFAR-10, batch 64, 2-core machine,
+ * batches/s array vs tensor: wasm normalize 437-469 vs 144-169, crop(4)+flip+cutout(8)+normalize
+ * 224-352 vs 15-19; cpu normalize 161 vs 61, crop+flip+cutout+normalize 139 vs 1.0, tf.reverse and
+ * the gather being slow there).
  */
 export function transformPath(requested?: TransformPath | "auto"): TransformPath {
   const choice = requested ?? (process.env.LEPTON_TRANSFORMS || "auto");
