@@ -245,7 +245,9 @@ describe("fromTensors / InMemoryDataset", () => {
       expect(transformPath("tensor")).toBe("tensor");
       process.env.LEPTON_TRANSFORMS = "tensor";
       expect(transformPath()).toBe("tensor");
+      expect(transformPath("auto")).toBe("tensor");
       expect(transformPath("array")).toBe("array");
+      expect(() => transformPath("gpu" as "tensor")).toThrow(/batches\(\{ transforms \}\) must be "tensor", "array" or "auto"; got "gpu"/);
       process.env.LEPTON_TRANSFORMS = "gpu";
       expect(() => transformPath()).toThrow(/LEPTON_TRANSFORMS must be "tensor", "array" or "auto"; got "gpu"/);
     } finally {

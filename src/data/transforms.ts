@@ -41,10 +41,11 @@ export const TENSOR_TRANSFORM_BACKENDS: readonly string[] = ["tensorflow", "webg
  * the gather being slow there).
  */
 export function transformPath(requested?: TransformPath | "auto"): TransformPath {
-  const choice = requested ?? (process.env.LEPTON_TRANSFORMS || "auto");
+  const fromOption = requested !== undefined && requested !== "auto";
+  const choice = fromOption ? requested : process.env.LEPTON_TRANSFORMS || "auto";
   if (choice === "array" || choice === "tensor") return choice;
   if (choice !== "auto") {
-    throw new Error(`${requested ? "transforms" : "LEPTON_TRANSFORMS"} must be "tensor", "array" or "auto"; got "${choice}".`);
+    throw new Error(`${fromOption ? "batches({ transforms })" : "LEPTON_TRANSFORMS"} must be "tensor", "array" or "auto"; got "${choice}".`);
   }
   return TENSOR_TRANSFORM_BACKENDS.includes(tf.getBackend()) ? "tensor" : "array";
 }
