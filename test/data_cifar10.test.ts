@@ -207,6 +207,21 @@ describe("archives", () => {
     await expect(cifar10({ dir, download: false, subset: "full", cacheDir: cache })).rejects.toThrow(/missing data_batch_1\.bin.*not a complete CIFAR-10/);
   });
 
+  it("caps the total size and the number of entries of an archive, skipped members included", async () => {
+    const file = path.join(freshDir("caps"), "caps.tar.gz");
+    fs.writeFileSync(file, tarGz([
+      { name: "skipped-1.bin", data: Buffer.alloc(600) },
+      { name: "skipped-2.bin", data: Buffer.alloc(600) },
+      { name: "wanted.bin", data: Buffer.alloc(10) },
+    ]));
+    const want = (p: string) => (p === "wanted.bin" ? 100 : undefined);
+    await expect(readArchiveMembers(file, { want, maxTotalBytes: 1000 }))
+      .rejects.toThrow(/caps\.tar\.gz: its members hold more than 1000 bytes in all \(at "skipped-2\.bin"\)/);
+    await expect(readArchiveMembers(file, { want, maxEntries: 2 })).rejects.toThrow(/caps\.tar\.gz: more than 2 entries/);
+    const ok = await readArchiveMembers(file, { want, maxTotalBytes: 1210, maxEntries: 3 });
+    expect([...ok.keys()]).toEqual(["wanted.bin"]);
+  });
+
   it("rejects a truncated gzip archive", async () => {
     const file = path.join(freshDir("trunc"), "x.tar.gz");
     const full = tarGz([{ name: "a.bin", data: Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 251)) }]);

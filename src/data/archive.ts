@@ -26,6 +26,13 @@ export interface ReadArchiveOptions {
   onMember?(memberPath: string, data: Buffer): void;
   /** Fed every byte of the archive file as it is read (e.g. an md5 hash, to avoid a second pass). */
   hash?: { update(chunk: Buffer): unknown };
+  /**
+   * The most bytes all members together may hold, wanted or not (default 1 GiB): members that are
+   * skipped still cost gunzip time, so an archive may not be endless.
+   */
+  maxTotalBytes?: number;
+  /** The most entries (files and folders) the archive may have (default 10,000). */
+  maxEntries?: number;
 }
 
 const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
@@ -44,6 +51,10 @@ export function readArchiveMembers(archive: string, options: ReadArchiveOptions)
   const name = path.basename(archive);
   return new Promise((resolve, reject) => {
     const members = new Map<string, Buffer>();
+    const maxTotal = options.maxTotalBytes ?? 1024 * 1024 * 1024;
+    const maxEntries = options.maxEntries ?? 10_000;
+    let totalBytes = 0;
+    let entries = 0;
     let failed = false;
     const input = fs.createReadStream(archive, { highWaterMark: 1 << 20 });
     const fail = (err: Error) => {
@@ -59,6 +70,14 @@ export function readArchiveMembers(archive: string, options: ReadArchiveOptions)
         const p = entry.path;
         const why = unsafePathReason(p);
         if (why) return fail(new ArchiveError(`${name}: member "${p}" ${why}; refusing an archive that could write outside its folder.`));
+        totalBytes += entry.size ?? 0;
+        if (++entries > maxEntries) {
+          return fail(new ArchiveError(`${name}: more than ${maxEntries} entries; this is not the archive expected, so it is refused.`));
+        }
+        if (totalBytes > maxTotal) {
+          return fail(new ArchiveError(`${name}: its members hold more than ${maxTotal} bytes in all (at "${p}"); ` +
+            `this is not the archive expected, so it is refused.`));
+        }
         if (entry.type === "Directory") return entry.resume();
         if (!FILE_TYPES.has(entry.type)) {
           return fail(new ArchiveError(`${name}: member "${p}" is a ${entry.type}${entry.linkpath ? ` to "${entry.linkpath}"` : ""}; ` +
