@@ -47,7 +47,11 @@ const SAMPLE_TEST = "test_batch_sample.bin";
 const PART = ".part-";
 
 export interface Cifar10Options {
-  /** A folder holding cifar-10-batches-bin/ or cifar-10-binary.tar.gz (or the batches folder itself, or the archive path). */
+  /**
+   * A folder holding cifar-10-batches-bin/ or cifar-10-binary.tar.gz (or the batches folder itself,
+   * or the archive path). It must exist; it is searched before $LEPTON_DATA_DIR and the cache, and
+   * nothing is ever written to it.
+   */
   dir?: string;
   /** Download the official archive into the cache when it is not found (default true). */
   download?: boolean;
@@ -56,7 +60,10 @@ export interface Cifar10Options {
    * "full": the full set or an error saying where to put which file; "sample": the bundled sample.
    */
   subset?: "auto" | "full" | "sample";
-  /** The download cache (default data/cache in the lepton package). */
+  /**
+   * The download cache (default data/cache in the lepton package). The archive is downloaded here,
+   * and an archive here is also kept as its checked cifar-10-batches-bin/ folder after a first load.
+   */
   cacheDir?: string;
   /** Download URL and md5 (for mirrors and tests). */
   url?: string;
