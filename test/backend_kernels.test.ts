@@ -108,7 +108,8 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
         const x = tf.tensor4d(xv, [2, 3, 4, 5]);
         const v = tf.tensor4d(xv.slice(0, 5), [1, 1, 1, 5]);
         return [
-          tf.tile(v, [2, 3, 4, 1]), tf.tile(x, [1, 2, 1, 3]), tf.sum(x, [0, 1, 2]), tf.sum(x, [0, 1, 2], true),
+          tf.tile(v, [2, 3, 4, 1]), tf.tile(v, [3, 5, 7, 1]), tf.tile(v.reshape([1, 5]), [11, 1]), tf.tile(v, [1, 1, 1, 1]),
+          tf.tile(x, [1, 2, 1, 3]), tf.sum(x, [0, 1, 2]), tf.sum(x, [0, 1, 2], true),
           tf.mean(x, [0, 1, 2]), tf.sum(x, [1, 2]), tf.mean(x, -1), tf.sum(x),
           // leading axes of rank 2 and 3 (dense batch norm), and a wide map
           tf.sum(x.reshape([24, 5]), 0), tf.mean(x.reshape([24, 5]), 0, true), tf.mean(x.reshape([6, 4, 5]), [0, 1]),

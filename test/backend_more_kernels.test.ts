@@ -148,3 +148,27 @@ describe("Identity on wasm shares data without copying", () => {
     s.dispose();
   });
 });
+
+describe("Cast on wasm", () => {
+  it("shares the buffer when the dtype does not change, and converts when it does", async () => {
+    await tf.setBackend("wasm");
+    const before = tf.memory();
+    const a = tf.tensor1d([1.5, -2.25, 0, 3]);
+    const same = tf.cast(a, "float32");
+    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers + 1); // one buffer, two tensors
+    a.dispose();
+    expect(Array.from(same.dataSync())).toEqual([1.5, -2.25, 0, 3]);
+    const asInt = tf.cast(same, "int32");
+    const asBool = tf.cast(same, "bool");
+    const back = tf.cast(asInt, "float32");
+    expect([asInt.dtype, Array.from(asInt.dataSync())]).toEqual(["int32", [1, -2, 0, 3]]);
+    expect([asBool.dtype, Array.from(asBool.dataSync())]).toEqual(["bool", [1, 1, 0, 1]]);
+    expect([back.dtype, Array.from(back.dataSync())]).toEqual(["float32", [1, -2, 0, 3]]);
+    // ReLU's gradient casts float32 to float32: same values as on the pure-JS backend.
+    const grad = (values: number[]) => tf.tidy(() => Array.from(tf.grad((t) => tf.relu(t).mul(tf.tensor1d([1, 2, 3, 4])).sum())(tf.tensor1d(values)).dataSync()));
+    expect(grad([-1, 2, -3, 4])).toEqual([0, 2, 0, 4]);
+    tf.dispose([same, asInt, asBool, back]);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers);
+  });
+});

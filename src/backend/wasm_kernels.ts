@@ -205,6 +205,10 @@ function tile(args: { inputs: Record<string, TensorInfo>; backend: Backend; attr
   const reps = (args.attrs?.reps ?? []) as number[];
   if (x.dtype !== "float32") return original.Tile!(args as any);
   const backend = args.backend;
+  const rank = x.shape.length;
+  if (rank >= 2 && x.shape.slice(0, -1).every((d) => d === 1) && (reps[rank - 1] ?? 1) === 1) {
+    return repeatVector(backend, x, x.shape.map((d, i) => d * (reps[i] ?? 1)));
+  }
   let cur: Float32Array = backend.typedArrayFromHeap(x).slice();
   const shape = [...x.shape];
   for (let d = shape.length - 1; d >= 0; d--) {
@@ -222,6 +226,20 @@ function tile(args: { inputs: Record<string, TensorInfo>; backend: Backend; attr
   }
   const out = backend.makeOutput(shape, "float32");
   backend.typedArrayFromHeap(out).set(cur);
+  return out;
+}
+
+/**
+ * Tile of a per-channel vector [1, ..., 1, C] to [..., C] (batch-norm gradients): written straight into
+ * the output, doubling the filled part each step (~16 copies for 64x32x32x32, no JS-side buffers).
+ */
+function repeatVector(backend: Backend, x: TensorInfo, shape: number[]): TensorInfo {
+  const out = backend.makeOutput(shape, "float32");
+  const values = backend.typedArrayFromHeap(out);
+  const c = x.shape[x.shape.length - 1];
+  if (values.length === 0) return out;
+  values.set(backend.typedArrayFromHeap(x).subarray(0, c), 0);
+  for (let filled = c; filled < values.length; filled *= 2) values.copyWithin(filled, 0, Math.min(filled, values.length - filled));
   return out;
 }
 
