@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "fs";
 import { tmpdir } from "os";
-import { join } from "path";
+import { basename, join } from "path";
 import { pathToFileURL } from "url";
 import { CHART_CELLS } from "./fixtures/plot/charts";
 import { runCommand } from "./kernel_helpers";
@@ -111,22 +111,25 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
     console.log(`executed notebook with ${CHART_CELLS.length} charts + 1 live chart: ${(statSync(executedPath).size / 1e6).toFixed(2)} MB`);
   });
 
-  it("nbconvert's HTML of the executed notebook draws every chart from file:// offline", async () => {
-    const out = join(root, "html");
-    const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "html", executedPath, "--output-dir", out], { env });
+  /** Export `notebookPath` with Debian's nbconvert and check every chart draws from file:// with the network off. */
+  async function exportAndDrawOffline(notebookPath: string, outDir: string, screenshot: string): Promise<void> {
+    const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "html", notebookPath, "--output-dir", outDir], { env });
     expect(res.status, res.stderr).toBe(0);
     const context = await launchChromium();
     try {
       await blockNetwork(context, []);
       await context.setOffline(true);
       const page = await context.newPage();
-      await page.goto(pathToFileURL(join(out, "charts-executed.html")).href);
-      const charts = await waitForCharts(page, CHART_CELLS.length + 1);
-      expect(charts).toHaveLength(CHART_CELLS.length + 1);
-      await fullScreenshot(page, join(artifactsDir(), "plot-kernel-nbconvert-offline.png"));
+      await page.goto(pathToFileURL(join(outDir, basename(notebookPath, ".ipynb") + ".html")).href);
+      expect(await waitForCharts(page, CHART_CELLS.length + 1)).toHaveLength(CHART_CELLS.length + 1);
+      await fullScreenshot(page, join(artifactsDir(), screenshot));
     } finally {
       await context.close();
     }
+  }
+
+  it("nbconvert's HTML of the executed notebook draws every chart from file:// offline", async () => {
+    await exportAndDrawOffline(executedPath, join(root, "html"), "plot-kernel-nbconvert-offline.png");
   });
 
   it("classic Notebook on the kernel: time from running a cell to its chart drawn; Restart & Run All draws all", async () => {
@@ -223,20 +226,7 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
       const html = saved.cells.flatMap((c: any) => c.outputs ?? []).map((o: any) => [].concat(o.data?.["text/html"] ?? []).join(""));
       expect(html.filter((h: string) => h.includes("lepton-plotly-library"))).toHaveLength(1);
       // The notebook Chromium ran and saved, exported by nbconvert and opened from file:// offline.
-      const out = join(root, "html-saved");
-      const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "html", join(nbDir, "charts.ipynb"), "--output-dir", out], { env });
-      expect(res.status, res.stderr).toBe(0);
-      const offline = await launchChromium();
-      try {
-        await blockNetwork(offline, []);
-        await offline.setOffline(true);
-        const exported = await offline.newPage();
-        await exported.goto(pathToFileURL(join(out, "charts.html")).href);
-        expect(await waitForCharts(exported, CHART_CELLS.length + 1)).toHaveLength(CHART_CELLS.length + 1);
-        await fullScreenshot(exported, join(artifactsDir(), "plot-kernel-saved-export-offline.png"));
-      } finally {
-        await offline.close();
-      }
+      await exportAndDrawOffline(join(nbDir, "charts.ipynb"), join(root, "html-saved"), "plot-kernel-saved-export-offline.png");
     } finally {
       await context.close();
     }
