@@ -172,3 +172,38 @@ describe("Cast on wasm", () => {
     expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers);
   });
 });
+
+describe("Slice on wasm reads the input in place", () => {
+  it("matches the pure-JS backend for contiguous and strided slices of every rank and dtype", async () => {
+    const cases: { shape: number[]; begin: number[]; size: number[] }[] = [
+      { shape: [10], begin: [3], size: [4] },
+      { shape: [6, 5], begin: [2, 0], size: [3, 5] }, // contiguous rows
+      { shape: [6, 5], begin: [1, 2], size: [4, 2] }, // strided
+      { shape: [7, 4, 3], begin: [2, 1, 0], size: [3, -1, 2] },
+      { shape: [40, 8, 8, 3], begin: [32, 0, 0, 0], size: [8, 8, 8, 3] }, // a predict() batch
+      { shape: [5, 6, 7, 3], begin: [1, 2, 3, 1], size: [3, 2, 4, 2] },
+      { shape: [3, 4, 5, 2, 3], begin: [1, 0, 2, 1, 0], size: [2, 4, 3, 1, 3] },
+      { shape: [4, 3], begin: [0, 0], size: [0, 3] }, // empty
+    ];
+    const run = () =>
+      cases.flatMap(({ shape, begin, size }, i) =>
+        (["float32", "int32", "bool"] as const).map((dtype) =>
+          tf.tidy(() => {
+            const n = shape.reduce((a, b) => a * b, 1);
+            const values = Array.from(randomValues(n, 40 + i), (v) => (dtype === "float32" ? v : dtype === "int32" ? Math.round(v * 1000) : v > 0 ? 1 : 0));
+            const s = tf.slice(tf.tensor(values, shape, dtype), begin, size);
+            return { dtype: s.dtype, shape: s.shape, values: Array.from(s.dataSync()) };
+          })));
+    await tf.setBackend("cpu");
+    const cpu = run();
+    await tf.setBackend("wasm");
+    const before = tf.memory().numTensors;
+    const wasm = run();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(wasm).toEqual(cpu);
+    expect(cpu[0].values.length).toBe(4);
+    const words = tf.slice(tf.tensor1d(["a", "b", "c"], "string"), [1], [2]);
+    expect(await words.array()).toEqual(["b", "c"]);
+    words.dispose();
+  });
+});
