@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
-import { ready, backend, backendLine } from "../src/backend";
+import { ready, backend, backendLine, CPU_BEFORE_READY_HINT } from "../src/backend";
 import { ensureBuilt, runCommand } from "./kernel_helpers";
 import { availableParallelism } from "os";
 import { maxRelError, randomValues } from "./backend_helpers";
@@ -157,6 +157,18 @@ describe("backend choice", () => {
     expect(cpu.stderr).not.toMatch(/looks like you are running TensorFlow.js/);
     const bad = await runCommand(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cuda" } });
     expect(bad.stdout).toMatch(/ERR LEPTON_BACKEND=cuda .*tensorflow-gpu, tensorflow, wasm, cpu/);
+  });
+
+  it("says to run ready() (instead of TensorFlow.js's tfjs-node notice) when tensors are made before it", async () => {
+    ensureBuilt();
+    const lepton = JSON.stringify(require.resolve("../dist/src/index"));
+    const before = await runCommand(process.execPath, ["-e", `const tf = require("@tensorflow/tfjs"); require(${lepton}); tf.tensor([1, 2]).add(1).dataSync(); tf.tensor([3]).dataSync(); console.log(tf.getBackend());`]);
+    expect(before.stdout.trim()).toBe("cpu");
+    expect(before.stderr).not.toMatch(/looks like you are running TensorFlow.js/);
+    expect(before.stderr.split("\n").filter((l) => l.includes("has not run yet"))).toEqual([CPU_BEFORE_READY_HINT.trim()]);
+    const after = await runCommand(process.execPath, ["-e", `const tf = require("@tensorflow/tfjs"); require(${lepton}).ready().then(() => { tf.tensor([1, 2]).dataSync(); console.log(tf.getBackend()); });`], { env: { ...process.env, LEPTON_BACKEND: "cpu" } });
+    expect(after.stdout.trim()).toBe("cpu");
+    expect(after.stderr).toBe("");
   });
 
   it("runs XNNPACK on one thread per core (at most 8); LEPTON_WASM_THREADS sets the count, 1 turns threads off, a bad value is refused", async () => {

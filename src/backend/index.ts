@@ -100,6 +100,35 @@ function quietCpuNotice(): void {
   if (cpu && "firstUse" in cpu) cpu.firstUse = false;
 }
 
+/** What lepton says when tensors are computed before `ready()` chose a backend. */
+export const CPU_BEFORE_READY_HINT =
+  "lepton: TensorFlow.js is computing on its slow pure-JS backend because `await lepton.ready()` has not run yet. " +
+  "Run it first (once, at the top of the notebook): it picks tfjs-node, WebAssembly with lepton's kernels, or pure JS, and says why.\n";
+
+/**
+ * Tensors made before `ready()` land on TensorFlow.js's pure-JS backend, which then prints its own
+ * "install tfjs-node" notice. From the moment lepton is loaded, that first use prints one line saying
+ * what to do instead (nothing once `ready()` has been called, whatever it chose).
+ */
+function hintCpuBeforeReady(): void {
+  // On the class: TensorFlow.js makes a fresh pure-JS backend object when it picks one, and its
+  // constructor's `this.firstUse = true` goes through this setter.
+  const proto = (tf as unknown as { MathBackendCPU?: { prototype: object } }).MathBackendCPU?.prototype;
+  if (!proto || Object.getOwnPropertyDescriptor(proto, "firstUse")) return;
+  let said = false;
+  Object.defineProperty(proto, "firstUse", {
+    configurable: true,
+    get: () => {
+      if (!said && !pending) {
+        said = true;
+        process.stderr.write(CPU_BEFORE_READY_HINT);
+      }
+      return false;
+    },
+    set: () => {},
+  });
+}
+
 async function activate(candidate: Candidate): Promise<string | undefined> {
   switch (candidate) {
     case "tensorflow-gpu": {
@@ -157,6 +186,8 @@ async function choose(): Promise<BackendInfo> {
   }
   throw new Error(`lepton: no TensorFlow.js backend could start:\n${skipped.map((s) => `  ${s.name}: ${s.reason}`).join("\n")}`);
 }
+
+hintCpuBeforeReady();
 
 /** Choose and initialise the best available backend once; every lepton entry point awaits this. */
 export function ready(): Promise<BackendInfo> {
