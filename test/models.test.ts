@@ -111,3 +111,56 @@ describe("batch-norm network in training", () => {
     m.dispose();
   });
 });
+
+describe("seeded builders", () => {
+  const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
+
+  it("the same seed builds the same weights, another seed other weights, for every builder", () => {
+    const builders: [string, (seed?: number) => tf.LayersModel][] = [
+      ["neuron", (seed) => neuron({ inputs: 3, seed })],
+      ["mlp", (seed) => mlp([4, 8, 3], { seed, dropout: 0.2 })],
+      ["lenet", (seed) => lenet({ seed })],
+      ["resnet9", (seed) => resnet9({ width: 2, inputShape: [8, 8, 3], classes: 3, seed })],
+    ];
+    for (const [name, build] of builders) {
+      const [a, b, c, d] = [build(7), build(7), build(8), build()];
+      expect(weights(a), name).toEqual(weights(b));
+      expect(weights(a), name).not.toEqual(weights(c));
+      expect(weights(a), name).not.toEqual(weights(d));
+      // Glorot-uniform kernels: within ±sqrt(6 / (fan in + fan out)) and not all equal.
+      const k = a.getWeights()[0];
+      const dims = k.shape as number[];
+      const [fanIn, fanOut] = dims.length === 4 ? [dims[0] * dims[1] * dims[2], dims[0] * dims[1] * dims[3]] : [dims[0], dims[1]];
+      const limit = Math.sqrt(6 / (fanIn + fanOut));
+      const values = Array.from(k.dataSync());
+      expect(Math.max(...values.map(Math.abs)), name).toBeLessThanOrEqual(limit + 1e-6);
+      expect(new Set(values).size, name).toBeGreaterThan(1);
+      [a, b, c, d].forEach((m) => m.dispose());
+    }
+    expect(() => lenet({ seed: 1.5 })).toThrow(/seed must be a whole number; got 1.5/);
+  });
+
+  it("a seeded model and lepton.train's seed give the same training run twice", async () => {
+    const { train } = await import("../src/training");
+    const { fromTensors } = await import("../src/data");
+    const x = new Float32Array(48 * 8 * 8 * 3).map((_, i) => Math.sin(i * 0.37));
+    const data = fromTensors(x, Int32Array.from({ length: 48 }, (_, i) => i % 3), { inputShape: [8, 8, 3] });
+    const run = async () => {
+      const m = resnet9({ width: 2, inputShape: [8, 8, 3], classes: 3, seed: 3 });
+      const h = await train(m, data, { epochs: 2, batchSize: 16, seed: 5, verbose: 0 });
+      const out = { loss: h.metrics.loss, w: weights(m) };
+      m.dispose();
+      return out;
+    };
+    const [first, second] = [await run(), await run()];
+    expect(second).toEqual(first);
+    // The same on WebAssembly, whose convolutions run on XNNPACK's thread pool.
+    await tf.setBackend("wasm");
+    try {
+      const [a, b] = [await run(), await run()];
+      expect(b).toEqual(a);
+    } finally {
+      await tf.setBackend("cpu");
+    }
+  });
+});

@@ -15,6 +15,23 @@ export interface NeuronOptions {
   /** Activation of the single unit (default "linear"; "sigmoid" makes logistic regression). */
   activation?: Activation;
   name?: string;
+  /** Seed for the initial weights (same seed, same network); random when omitted. */
+  seed?: number;
+}
+
+/**
+ * Layer arguments that make initial weights reproducible: with a `seed`, the n-th layer built gets
+ * Glorot-uniform kernels (tfjs-layers' default) seeded with seed + n, so the same seed builds the same
+ * network (and, with lepton.train's `seed`, the same training run). Without one, tfjs picks at random.
+ */
+function seededLayers(seed: number | undefined, fn: string): () => { kernelInitializer?: ReturnType<typeof tf.initializers.glorotUniform>; seed?: number } {
+  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`${fn}: seed must be a whole number; got ${seed}.`);
+  let n = 0;
+  return () => {
+    if (seed === undefined) return {};
+    const layerSeed = seed + n++;
+    return { kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed }), seed: layerSeed };
+  };
 }
 
 function positiveInt(value: number, what: string, fn: string): void {
@@ -25,8 +42,9 @@ function positiveInt(value: number, what: string, fn: string): void {
 export function neuron(options: NeuronOptions): tf.LayersModel {
   if (!options || typeof options !== "object") throw new Error("neuron(): pass options, e.g. neuron({ inputs: 2, activation: \"sigmoid\" }).");
   positiveInt(options.inputs, "inputs", "neuron()");
+  const init = seededLayers(options.seed, "neuron()");
   const model = tf.sequential({ name: options.name ?? "neuron" });
-  model.add(tf.layers.dense({ units: 1, inputShape: [options.inputs], activation: options.activation ?? "linear" }));
+  model.add(tf.layers.dense({ units: 1, inputShape: [options.inputs], activation: options.activation ?? "linear", kernelInitializer: init().kernelInitializer }));
   return model;
 }
 
@@ -40,6 +58,8 @@ export interface MlpOptions {
   /** Batch normalisation after each hidden dense layer (default false). */
   batchNorm?: boolean;
   name?: string;
+  /** Seed for the initial weights and the dropout masks (same seed, same network); random when omitted. */
+  seed?: number;
 }
 
 /**
@@ -57,11 +77,12 @@ export function mlp(sizes: ReadonlyArray<number | readonly number[]>, options: M
     if (Array.isArray(d)) throw new Error("mlp(): only the first size may be a shape; the others are layer widths.");
     positiveInt(d as number, "each layer width", "mlp()");
   });
+  const init = seededLayers(options.seed, "mlp()");
   const model = tf.sequential({ name: options.name ?? "mlp" });
   if (inputShape.length > 1) model.add(tf.layers.flatten({ inputShape }));
   rest.forEach((units, i) => {
     const last = i === rest.length - 1;
-    const layerArgs: any = { units: units as number };
+    const layerArgs: any = { units: units as number, kernelInitializer: init().kernelInitializer };
     if (i === 0 && inputShape.length === 1) layerArgs.inputShape = inputShape;
     if (last) {
       model.add(tf.layers.dense({ ...layerArgs, activation: options.outputActivation ?? "linear" }));
@@ -71,7 +92,7 @@ export function mlp(sizes: ReadonlyArray<number | readonly number[]>, options: M
         model.add(tf.layers.batchNormalization());
         model.add(tf.layers.activation({ activation: options.activation ?? "relu" }));
       }
-      if (options.dropout && options.dropout > 0) model.add(tf.layers.dropout({ rate: options.dropout }));
+      if (options.dropout && options.dropout > 0) model.add(tf.layers.dropout({ rate: options.dropout, seed: init().seed }));
     }
   });
   return model;
@@ -82,6 +103,8 @@ export interface LenetOptions {
   inputShape?: [number, number, number];
   /** Number of classes (default 10). */
   classes?: number;
+  /** Seed for the initial weights (same seed, same network); random when omitted. */
+  seed?: number;
 }
 
 /**
@@ -92,15 +115,17 @@ export function lenet(options: LenetOptions = {}): tf.LayersModel {
   const inputShape = options.inputShape ?? [32, 32, 3];
   const classes = options.classes ?? 10;
   positiveInt(classes, "classes", "lenet()");
+  const next = seededLayers(options.seed, "lenet()");
+  const init = () => ({ kernelInitializer: next().kernelInitializer });
   const model = tf.sequential({ name: "lenet" });
-  model.add(tf.layers.conv2d({ inputShape, filters: 6, kernelSize: 5, activation: "relu" }));
+  model.add(tf.layers.conv2d({ inputShape, filters: 6, kernelSize: 5, activation: "relu", ...init() }));
   model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
-  model.add(tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: "relu" }));
+  model.add(tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: "relu", ...init() }));
   model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
   model.add(tf.layers.flatten());
-  model.add(tf.layers.dense({ units: 120, activation: "relu" }));
-  model.add(tf.layers.dense({ units: 84, activation: "relu" }));
-  model.add(tf.layers.dense({ units: classes }));
+  model.add(tf.layers.dense({ units: 120, activation: "relu", ...init() }));
+  model.add(tf.layers.dense({ units: 84, activation: "relu", ...init() }));
+  model.add(tf.layers.dense({ units: classes, ...init() }));
   return model;
 }
 
@@ -110,6 +135,8 @@ export interface ResnetOptions {
   classes?: number;
   /** Channels of the first block; later blocks use 2x, 4x, 8x (default 64, as in ResNet-9). */
   width?: number;
+  /** Seed for the initial weights (same seed, same network); random when omitted. */
+  seed?: number;
 }
 
 /**
@@ -123,10 +150,11 @@ export function resnet9(options: ResnetOptions = {}): tf.LayersModel {
   const w = options.width ?? 64;
   positiveInt(w, "width", "resnet9()");
   positiveInt(classes, "classes", "resnet9()");
+  const next = seededLayers(options.seed, "resnet9()");
   let n = 0;
   const convBn = (x: tf.SymbolicTensor, filters: number, pool = false): tf.SymbolicTensor => {
     n++;
-    let y = tf.layers.conv2d({ filters, kernelSize: 3, padding: "same", useBias: false, name: `conv${n}` }).apply(x) as tf.SymbolicTensor;
+    let y = tf.layers.conv2d({ filters, kernelSize: 3, padding: "same", useBias: false, name: `conv${n}`, kernelInitializer: next().kernelInitializer }).apply(x) as tf.SymbolicTensor;
     y = tf.layers.batchNormalization({ momentum: 0.9, name: `bn${n}` }).apply(y) as tf.SymbolicTensor;
     y = tf.layers.reLU({ name: `relu${n}` }).apply(y) as tf.SymbolicTensor;
     if (pool) y = tf.layers.maxPooling2d({ poolSize: 2, name: `pool${n}` }).apply(y) as tf.SymbolicTensor;
@@ -148,7 +176,7 @@ export function resnet9(options: ResnetOptions = {}): tf.LayersModel {
   const [h, w2] = x.shape.slice(1, 3) as [number, number];
   x = tf.layers.maxPooling2d({ poolSize: [h, w2], name: "gpool" }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.flatten({ name: "flatten" }).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: classes, name: "logits" }).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: classes, name: "logits", kernelInitializer: next().kernelInitializer }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out, name: `resnet9_w${w}` });
 }
 
