@@ -11,11 +11,7 @@
  * everything else goes to the shipped kernel. Checked against the pure-JS backend in
  * test/backend_broadcast.test.ts.
  */
-import * as tf from "@tensorflow/tfjs";
-
-import type { Backend, TensorInfo } from "./wasm_kernels";
-
-type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }) => TensorInfo;
+import { wrapWasmKernel, type KernelFn, type TensorInfo } from "./wasm_kernels";
 
 /** The element-wise ops rewritten here (all XNNPACK-backed in tfjs-backend-wasm). */
 export const BROADCAST_KERNELS = ["Add", "Sub", "Multiply", "RealDiv"] as const;
@@ -76,11 +72,6 @@ let installed = false;
 /** Wrap the wasm backend's Add, Sub, Multiply and RealDiv with the per-channel path (idempotent). */
 export function installWasmBroadcastKernels(): void {
   if (installed) return;
-  for (const name of BROADCAST_KERNELS) {
-    const config = tf.getKernel(name, "wasm");
-    if (!config) throw new Error(`lepton: the wasm backend has no ${name} kernel to build on`);
-    tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: channelBroadcast(config.kernelFunc as unknown as KernelFn) as any, setupFunc: config.setupFunc });
-  }
+  for (const name of BROADCAST_KERNELS) wrapWasmKernel(name, channelBroadcast);
   installed = true;
 }

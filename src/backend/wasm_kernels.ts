@@ -27,7 +27,7 @@ export type Backend = {
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array;
 };
-export type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, unknown> }) => TensorInfo;
+export type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }) => TensorInfo;
 
 /** A new float32 output on the wasm heap, filled with zeros, and its values (for gradients that accumulate). */
 export function zeroedOutput(backend: Backend, shape: number[]): { out: TensorInfo; values: Float32Array } {
@@ -43,14 +43,34 @@ function kernel(name: string): KernelFn {
   return config.kernelFunc as unknown as KernelFn;
 }
 
+/**
+ * Replace the wasm backend's kernel `name` with `wrap(previous)`, where `previous` is the kernel
+ * registered now. Its setup step (which binds its wasm functions when the backend starts) is kept.
+ */
+export function wrapWasmKernel(name: string, wrap: (previous: KernelFn) => KernelFn): void {
+  const config = tf.getKernel(name, "wasm");
+  if (!config) throw new Error(`lepton: the wasm backend has no ${name} kernel to build on`);
+  tf.unregisterKernel(name, "wasm");
+  tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: wrap(config.kernelFunc as unknown as KernelFn) as any, setupFunc: config.setupFunc });
+}
+
+/** A result that shares `x`'s buffer (reference-counted, as the wasm backend's own Reshape does): no copy. */
+export function sharedData(backend: Backend, x: TensorInfo): TensorInfo {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
 /** Runs backend kernels and frees every intermediate result at the end. */
-class Scope {
+export class Scope {
   private readonly made: TensorInfo[] = [];
   constructor(readonly backend: Backend) {}
   run(name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown> = {}): TensorInfo {
-    const out = kernel(name)({ inputs, backend: this.backend, attrs });
-    this.made.push(out);
-    return out;
+    return this.keep(kernel(name)({ inputs, backend: this.backend, attrs }));
+  }
+  /** Free `made` (made here by other means) with the rest at the end. */
+  keep(made: TensorInfo): TensorInfo {
+    this.made.push(made);
+    return made;
   }
   /** Free everything made except `keep`. */
   finish(keep: TensorInfo): TensorInfo {
@@ -389,13 +409,12 @@ export function installWasmTrainingKernels(): void {
     if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
     tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: kernelFunc as any });
   }
-  const replacements: [keyof typeof original, unknown][] = [["Tile", tile], ["Sum", channelReduction("Sum")], ["Mean", channelReduction("Mean")]];
+  const replacements: [keyof typeof original, KernelFn][] = [["Tile", tile], ["Sum", channelReduction("Sum")], ["Mean", channelReduction("Mean")]];
   for (const [name, kernelFunc] of replacements) {
-    const existing = tf.getKernel(name, "wasm");
-    if (!existing) throw new Error(`lepton: the wasm backend has no ${name} kernel`);
-    original[name] = existing.kernelFunc as unknown as KernelFn;
-    tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: kernelFunc as any, setupFunc: existing.setupFunc });
+    wrapWasmKernel(name, (previous) => {
+      original[name] = previous;
+      return kernelFunc;
+    });
   }
   installed = true;
 }

@@ -21,9 +21,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-import { zeroedOutput, type Backend, type TensorInfo } from "./wasm_kernels";
-
-type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }) => TensorInfo;
+import { Scope, sharedData, wrapWasmKernel, zeroedOutput, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
 
 function nhwcOnly(attrs: Record<string, any>, kernelName: string): void {
   if (attrs.dataFormat && attrs.dataFormat !== "NHWC") {
@@ -68,22 +66,12 @@ function stridedConv2DBackpropInput(previous: KernelFn): KernelFn {
     const bottom = inputShape[1] + fh - 1 - dh - top;
     const right = inputShape[2] + fw - 1 - dw - left;
     if (top < 0 || left < 0 || bottom < 0 || right < 0) return previous(args);
-    const backend = args.backend;
-    const made: TensorInfo[] = [];
-    const run = (name: string, inputs: Record<string, TensorInfo>, kernelAttrs: Record<string, unknown>) => {
-      const config = tf.getKernel(name, "wasm");
-      if (!config) throw new Error(`lepton: the wasm backend has no ${name} kernel`);
-      const out = (config.kernelFunc as unknown as KernelFn)({ inputs, backend, attrs: kernelAttrs });
-      made.push(out);
-      return out;
-    };
-    const dilated = dilate(backend, dy, sh, sw);
-    made.push(dilated);
-    const swapped = run("Transpose", { x: filter }, { perm: [0, 1, 3, 2] }); // [fh, fw, O, C]
-    const flipped = run("Reverse", { x: swapped }, { dims: [0, 1] });
-    const out = run("Conv2D", { x: dilated, filter: flipped }, { strides: [1, 1], pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dataFormat: "NHWC", dilations: [1, 1] });
-    for (const t of made) if (t !== out) backend.disposeData(t.dataId);
-    return out;
+    const scope = new Scope(args.backend);
+    const dilated = scope.keep(dilate(args.backend, dy, sh, sw));
+    const swapped = scope.run("Transpose", { x: filter }, { perm: [0, 1, 3, 2] }); // [fh, fw, O, C]
+    const flipped = scope.run("Reverse", { x: swapped }, { dims: [0, 1] });
+    const out = scope.run("Conv2D", { x: dilated, filter: flipped }, { strides: [1, 1], pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dataFormat: "NHWC", dilations: [1, 1] });
+    return scope.finish(out);
   };
 }
 
@@ -170,8 +158,7 @@ function sharedIdentity(previous: KernelFn): KernelFn {
   return (args) => {
     const { x } = args.inputs;
     if (x.dtype === "string") return previous(args);
-    args.backend.incRef(x.dataId);
-    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    return sharedData(args.backend, x);
   };
 }
 
@@ -184,10 +171,7 @@ function sharedSameDtypeCast(previous: KernelFn): KernelFn {
     const { x } = args.inputs;
     const dtype = args.attrs?.dtype;
     if (x.dtype === "string") return previous(args);
-    if (dtype === x.dtype) {
-      args.backend.incRef(x.dataId);
-      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-    }
+    if (dtype === x.dtype) return sharedData(args.backend, x);
     if (dtype === "bool") {
       // The shipped kernel copies the numbers into bytes (2.5 -> 2, -2 -> 254); bool means "not zero".
       const out = args.backend.makeOutput([...x.shape], "bool");
@@ -249,25 +233,13 @@ let installed = false;
 /** Register the kernels above on the wasm backend (idempotent; call after installWasmTrainingKernels). */
 export function installMoreWasmKernels(): void {
   if (installed) return;
-  const input = tf.getKernel("Conv2DBackpropInput", "wasm");
-  if (!input) throw new Error("lepton: the wasm backend has no Conv2DBackpropInput kernel to build on");
-  tf.unregisterKernel("Conv2DBackpropInput", "wasm");
-  tf.registerKernel({ kernelName: "Conv2DBackpropInput", backendName: "wasm", kernelFunc: stridedConv2DBackpropInput(input.kernelFunc as unknown as KernelFn) as any, setupFunc: input.setupFunc });
-  const pool = tf.getKernel("MaxPoolGrad", "wasm");
-  if (!pool) throw new Error("lepton: installWasmTrainingKernels must run first (the wasm backend has no MaxPoolGrad kernel)");
-  tf.unregisterKernel("MaxPoolGrad", "wasm");
-  tf.registerKernel({ kernelName: "MaxPoolGrad", backendName: "wasm", kernelFunc: tiledMaxPoolGrad(pool.kernelFunc as unknown as KernelFn) as any, setupFunc: pool.setupFunc });
-  const identity = tf.getKernel("Identity", "wasm");
-  if (!identity) throw new Error("lepton: the wasm backend has no Identity kernel to build on");
-  tf.unregisterKernel("Identity", "wasm");
-  tf.registerKernel({ kernelName: "Identity", backendName: "wasm", kernelFunc: sharedIdentity(identity.kernelFunc as unknown as KernelFn) as any, setupFunc: identity.setupFunc });
-  const cast = tf.getKernel("Cast", "wasm");
-  if (!cast) throw new Error("lepton: the wasm backend has no Cast kernel to build on");
-  tf.unregisterKernel("Cast", "wasm");
-  tf.registerKernel({ kernelName: "Cast", backendName: "wasm", kernelFunc: sharedSameDtypeCast(cast.kernelFunc as unknown as KernelFn) as any, setupFunc: cast.setupFunc });
-  const slice = tf.getKernel("Slice", "wasm");
-  if (!slice) throw new Error("lepton: the wasm backend has no Slice kernel to build on");
-  tf.unregisterKernel("Slice", "wasm");
-  tf.registerKernel({ kernelName: "Slice", backendName: "wasm", kernelFunc: heapSlice(slice.kernelFunc as unknown as KernelFn) as any, setupFunc: slice.setupFunc });
+  if (!tf.getKernel("MaxPoolGrad", "wasm")) {
+    throw new Error("lepton: installWasmTrainingKernels must run first (the wasm backend has no MaxPoolGrad kernel)");
+  }
+  wrapWasmKernel("Conv2DBackpropInput", stridedConv2DBackpropInput);
+  wrapWasmKernel("MaxPoolGrad", tiledMaxPoolGrad);
+  wrapWasmKernel("Identity", sharedIdentity);
+  wrapWasmKernel("Cast", sharedSameDtypeCast);
+  wrapWasmKernel("Slice", heapSlice);
   installed = true;
 }
