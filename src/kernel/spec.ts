@@ -133,18 +133,28 @@ export function uninstallKernelSpec(name = DEFAULT_KERNEL_NAME, targets?: Instal
   return removed;
 }
 
-/** The kernels folders Jupyter searches, in its order: JUPYTER_PATH, user, environment, system. */
-export function searchKernelsDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const dirs: string[] = [];
-  for (const p of (env.JUPYTER_PATH ?? "").split(path.delimiter).filter(Boolean)) dirs.push(path.join(p, "kernels"));
-  dirs.push(path.join(userDataDir(env), "kernels"));
-  dirs.push(kernelsDir({ kind: "sys-prefix" }, env));
+/**
+ * Jupyter's data folders in its order: JUPYTER_PATH, the per-user folder (when there is one), the
+ * given environment folders, then the system folders.
+ */
+function jupyterDataDirs(env: NodeJS.ProcessEnv, user: string | undefined, environments: string[]): string[] {
+  const dirs: string[] = [...(env.JUPYTER_PATH ?? "").split(path.delimiter).filter(Boolean)];
+  if (user) dirs.push(user);
+  dirs.push(...environments);
   if (process.platform === "win32") {
-    if (env.PROGRAMDATA) dirs.push(path.join(env.PROGRAMDATA, "jupyter", "kernels"));
+    if (env.PROGRAMDATA) dirs.push(path.join(env.PROGRAMDATA, "jupyter"));
   } else {
-    dirs.push("/usr/local/share/jupyter/kernels", "/usr/share/jupyter/kernels");
+    dirs.push("/usr/local/share/jupyter", "/usr/share/jupyter");
   }
   return [...new Set(dirs.map((d) => path.resolve(d)))];
+}
+
+/**
+ * The kernels folders lepton looks in (listing, uninstall), in Jupyter's order: JUPYTER_PATH, user,
+ * the --sys-prefix folder, system.
+ */
+export function searchKernelsDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return jupyterDataDirs(env, userDataDir(env), [path.join(sysPrefix(env), "share", "jupyter")]).map((d) => path.join(d, "kernels"));
 }
 
 /**
@@ -154,19 +164,14 @@ export function searchKernelsDirs(env: NodeJS.ProcessEnv = process.env): string[
  * its Python's sys.prefix, which is the same folder only when Node and Python share a prefix.
  */
 export function knownJupyterDataDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const dirs: string[] = [...(env.JUPYTER_PATH ?? "").split(path.delimiter).filter(Boolean)];
+  let user: string | undefined;
   try {
-    dirs.push(userDataDir(env));
+    user = userDataDir(env);
   } catch {
     /* no per-user folder (Windows without APPDATA) */
   }
-  for (const prefix of [env.VIRTUAL_ENV, env.CONDA_PREFIX]) if (prefix) dirs.push(path.join(prefix, "share", "jupyter"));
-  if (process.platform === "win32") {
-    if (env.PROGRAMDATA) dirs.push(path.join(env.PROGRAMDATA, "jupyter"));
-  } else {
-    dirs.push("/usr/local/share/jupyter", "/usr/share/jupyter");
-  }
-  return [...new Set(dirs.map((d) => path.resolve(d)))];
+  const environments = [env.VIRTUAL_ENV, env.CONDA_PREFIX].filter((p): p is string => !!p).map((p) => path.join(p, "share", "jupyter"));
+  return jupyterDataDirs(env, user, environments);
 }
 
 /**
