@@ -9,9 +9,9 @@ import * as path from "path";
 import { display } from "../display/display";
 import { readArchiveMembers } from "./archive";
 import { createHash } from "crypto";
-import { downloadFile, removeStaleParts } from "./download";
+import { downloadFile, partPath, removeStaleParts } from "./download";
 import { DataFormatError, DataNotFoundError } from "./errors";
-import { bundledDataDir, defaultCacheDir, searchDirs } from "./paths";
+import { bundledDataDir, defaultCacheDir, requireGivenDir, searchDirs } from "./paths";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
 
 export const CIFAR10_CLASSES: readonly string[] = [
@@ -43,8 +43,6 @@ const TEST_FILE = "test_batch.bin";
 const SAMPLE_DIR = "cifar10-sample";
 const SAMPLE_TRAIN = "data_batch_sample.bin";
 const SAMPLE_TEST = "test_batch_sample.bin";
-/** Infix of temporary names in the cache (downloads and extraction): `<final name>.part-<pid>-<ms>`. */
-const PART = ".part-";
 
 export interface Cifar10Options {
   /**
@@ -162,7 +160,7 @@ export async function loadCifar10Archive(
   // Only our own fixed file names are written, never a path taken from the archive.
   if (options.extractTo) removeStaleParts(options.extractTo);
   let staging = options.extractTo && !fs.existsSync(options.extractTo)
-    ? `${options.extractTo}${PART}${process.pid}-${Date.now()}`
+    ? partPath(options.extractTo)
     : undefined;
   const dropStaging = () => {
     if (staging) fs.rmSync(staging, { recursive: true, force: true });
@@ -255,11 +253,8 @@ function isDirectory(p: string): boolean {
  * reason to look elsewhere or download; so is an explicit `dir` that does not exist.
  */
 export function findCifar10(dirs: string[], explicitDir?: string): Found | undefined {
-  if (explicitDir !== undefined && !fs.existsSync(explicitDir)) {
-    throw new DataNotFoundError(`${path.resolve(explicitDir)} (given as { dir }) does not exist. Pass the folder that holds ` +
-      `${CIFAR10_FOLDER}/ or ${CIFAR10_ARCHIVE}, the ${CIFAR10_FOLDER} folder itself or the archive's path; or leave out dir ` +
-      `to search $LEPTON_DATA_DIR and the cache (and download when allowed).`);
-  }
+  requireGivenDir(explicitDir, `Pass the folder that holds ${CIFAR10_FOLDER}/ or ${CIFAR10_ARCHIVE}, the ${CIFAR10_FOLDER} folder ` +
+    `itself or the archive's path; or leave out dir to search $LEPTON_DATA_DIR and the cache (and download when allowed).`);
   for (const dir of dirs) {
     if (dir.endsWith(".tar.gz") && fs.existsSync(dir)) return { kind: "archive", path: dir };
     const archive = path.join(dir, CIFAR10_ARCHIVE);

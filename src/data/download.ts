@@ -74,6 +74,14 @@ function get(url: string, redirectsLeft: number, timeoutMs: number): Promise<htt
   });
 }
 
+/** Infix of temporary names in the cache (downloads and extraction): `<final name>.part-<pid>-<ms>`. */
+const PART = ".part-";
+
+/** A fresh temporary name beside `target`, which removeStaleParts recognises as one of its leftovers. */
+export function partPath(target: string): string {
+  return `${target}${PART}${process.pid}-${Date.now()}`;
+}
+
 /** How old a leftover temporary file or folder must be before it is removed (a day). */
 export const STALE_PART_MS = 24 * 60 * 60 * 1000;
 
@@ -84,7 +92,7 @@ export const STALE_PART_MS = 24 * 60 * 60 * 1000;
  */
 export function removeStaleParts(target: string, maxAgeMs = STALE_PART_MS): string[] {
   const dir = path.dirname(target);
-  const prefix = `${path.basename(target)}.part-`;
+  const prefix = `${path.basename(target)}${PART}`;
   const removed: string[] = [];
   let names: string[];
   try {
@@ -117,7 +125,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
   const label = options.label ?? path.basename(dest);
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   removeStaleParts(dest);
-  const tmp = `${dest}.part-${process.pid}-${Date.now()}`;
+  const tmp = partPath(dest);
   const showProgress = options.progress ?? true;
   let handle: DisplayHandle | undefined;
   const started = Date.now();

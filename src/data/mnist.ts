@@ -11,7 +11,7 @@ import * as path from "path";
 import { gunzipSync } from "zlib";
 import { downloadFile } from "./download";
 import { DataFormatError, DataNotFoundError } from "./errors";
-import { defaultCacheDir, searchDirs } from "./paths";
+import { defaultCacheDir, requireGivenDir, searchDirs } from "./paths";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
 
 export const MNIST_CLASSES: readonly string[] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -192,10 +192,8 @@ function present(folder: string, file: string): string | undefined {
 /** Load one of the IDX datasets: the first folder with all four files, else download into the cache. */
 export async function loadIdxDataset(source: IdxSource, options: MnistOptions = {}): Promise<ImageClassificationSplits> {
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
-  if (options.dir !== undefined && !fs.existsSync(options.dir)) {
-    throw new DataNotFoundError(`${path.resolve(options.dir)} (given as { dir }) does not exist. Pass the folder that holds the four ` +
-      `${source.name} IDX files (directly or in a ${source.name}/ subfolder), or leave out dir to search $LEPTON_DATA_DIR and the cache.`);
-  }
+  requireGivenDir(options.dir, `Pass the folder that holds the four ${source.name} IDX files (directly or in a ${source.name}/ ` +
+    `subfolder), or leave out dir to search $LEPTON_DATA_DIR and the cache.`);
   const dirs = searchDirs(options.dir, cacheDir);
   const files = Object.values(FILES);
   const candidates = candidateFolders(dirs, source, options.dir);

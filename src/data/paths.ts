@@ -4,6 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { DataNotFoundError } from "./errors";
 
 let rootCache: string | undefined;
 
@@ -40,4 +41,11 @@ export function defaultCacheDir(): string {
 export function searchDirs(explicit: string | undefined, cacheDir: string): string[] {
   const dirs = [explicit, process.env.LEPTON_DATA_DIR, cacheDir].filter((d): d is string => !!d).map((d) => path.resolve(d));
   return [...new Set(dirs)];
+}
+
+/** A `{ dir }` the caller gave must exist; `instead` says what to pass (a missing folder is never searched past). */
+export function requireGivenDir(dir: string | undefined, instead: string): void {
+  if (dir !== undefined && !fs.existsSync(dir)) {
+    throw new DataNotFoundError(`${path.resolve(dir)} (given as { dir }) does not exist. ${instead}`);
+  }
 }
