@@ -39,6 +39,17 @@ function split(element: unknown, index: number): [tf.Tensor, tf.Tensor] {
   return pair as [tf.Tensor, tf.Tensor];
 }
 
+/** The parts one after another in a new array made by `make(total length)`. */
+function concatInto<T extends Uint8Array | Int32Array | Float32Array>(parts: ArrayLike<number>[], make: (length: number) => T): T {
+  const out = make(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
@@ -94,21 +105,9 @@ export async function fromTfData(dataset: tf.data.Dataset<TfDataElement>, opts: 
   }
   if (n === 0 || !inputShape || !targetShape) throw new Error("fromTfData(): the dataset has no elements.");
 
-  const total = xParts.reduce((s, p) => s + p.length, 0);
-  const x = allInt ? new Uint8Array(total) : new Float32Array(total);
-  let at = 0;
-  for (const p of xParts) {
-    x.set(p, at);
-    at += p.length;
-  }
+  const x = concatInto(xParts, (n) => (allInt ? new Uint8Array(n) : new Float32Array(n)));
   const intTargets = yParts.every((p) => p instanceof Int32Array);
-  const yTotal = yParts.reduce((s, p) => s + p.length, 0);
-  let y: Int32Array | Float32Array = intTargets ? new Int32Array(yTotal) : new Float32Array(yTotal);
-  at = 0;
-  for (const p of yParts) {
-    y.set(p as ArrayLike<number>, at);
-    at += p.length;
-  }
+  let y: Int32Array | Float32Array = concatInto(yParts, (n) => (intTargets ? new Int32Array(n) : new Float32Array(n)));
   const k = opts.classes?.length;
   if (k !== undefined && targetShape.length === 1 && targetShape[0] === k && k > 1) {
     // One-hot (or probability) vectors: the class is the largest entry.

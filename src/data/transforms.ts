@@ -192,7 +192,7 @@ export function randomCrop(padding: number): NamedTransform {
       }
     },
     (x, offsets) => {
-      const [b, h, w] = imageShape(x.shape, "crop");
+      const [b, h, w, c] = imageShape(x.shape, "crop");
       if (padding === 0) return tf.clone(x);
       // Zero-pad, then gather each output pixel's source pixel (p + dy + r, p + dx + col) of the
       // padded batch, seen as a list of pixels [N * Hp * Wp, C]: pure indexing, so every output
@@ -200,7 +200,6 @@ export function randomCrop(padding: number): NamedTransform {
       // and gathers with batchDims were not exact on the WebAssembly backend of tfjs 4.22.)
       const hp = h + 2 * padding;
       const wp = w + 2 * padding;
-      const c = imageShape(x.shape, "crop")[3];
       const idx = new Int32Array(b * h * w);
       for (let i = 0, k = 0; i < b; i++) {
         const top = padding + offsets[2 * i];
