@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend";
 import { channelGrouping } from "../src/backend/wasm_broadcast";
-import { maxRelError, randomValues } from "./backend_helpers";
+import { maxRelError, onCpuThenWasm, randomValues } from "./backend_helpers";
 
 type Op = "add" | "sub" | "mul" | "div";
 const apply = (op: Op, a: tf.Tensor, b: tf.Tensor) => (op === "div" ? tf.div(a, b) : tf[op](a, b));
@@ -27,12 +27,7 @@ function run(op: Op, as: number[], bs: number[], seed: number) {
 }
 
 async function compare(op: Op, as: number[], bs: number[], seed: number) {
-  await tf.setBackend("cpu");
-  const cpu = run(op, as, bs, seed);
-  await tf.setBackend("wasm");
-  const before = tf.memory().numTensors;
-  const wasm = run(op, as, bs, seed);
-  expect(tf.memory().numTensors).toBe(before);
+  const { cpu, wasm } = await onCpuThenWasm(() => run(op, as, bs, seed));
   expect(wasm.shape).toEqual(cpu.shape);
   expect(maxRelError(cpu.y, wasm.y)).toBeLessThan(1e-5);
   expect(maxRelError(cpu.ga, wasm.ga)).toBeLessThan(1e-4);

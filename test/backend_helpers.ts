@@ -1,5 +1,6 @@
 /** Shared by the wasm kernel tests: seeded inputs and the error measure used to compare backends. */
 import { expect } from "vitest";
+import * as tf from "@tensorflow/tfjs";
 
 /** Deterministic values in [-0.5, 0.5) from a linear congruential generator. */
 export function randomValues(n: number, seed: number): Float32Array {
@@ -18,4 +19,18 @@ export function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number 
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(a[i])));
   return worst;
+}
+
+/**
+ * `run` on TensorFlow.js's pure-JS backend, then on wasm, checking that the wasm run leaves no
+ * tensor behind; returns both results (the backend stays wasm).
+ */
+export async function onCpuThenWasm<T>(run: () => T): Promise<{ cpu: T; wasm: T }> {
+  await tf.setBackend("cpu");
+  const cpu = run();
+  await tf.setBackend("wasm");
+  const before = tf.memory().numTensors;
+  const wasm = run();
+  expect(tf.memory().numTensors).toBe(before);
+  return { cpu, wasm };
 }

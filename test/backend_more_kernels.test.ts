@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend";
-import { maxRelError, randomValues } from "./backend_helpers";
+import { maxRelError, onCpuThenWasm, randomValues } from "./backend_helpers";
 
 type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
 type Shape4 = [number, number, number, number];
@@ -23,13 +23,7 @@ async function bothBackends(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor, x
     tf.dispose([x, w, gx, gw]);
     return out;
   };
-  await tf.setBackend("cpu");
-  const cpu = grads();
-  await tf.setBackend("wasm");
-  const before = tf.memory().numTensors;
-  const wasm = grads();
-  expect(tf.memory().numTensors).toBe(before);
-  return { cpu, wasm };
+  return onCpuThenWasm(grads);
 }
 
 beforeAll(async () => {
@@ -194,12 +188,7 @@ describe("Slice on wasm reads the input in place", () => {
             const s = tf.slice(tf.tensor(values, shape, dtype), begin, size);
             return { dtype: s.dtype, shape: s.shape, values: Array.from(s.dataSync()) };
           })));
-    await tf.setBackend("cpu");
-    const cpu = run();
-    await tf.setBackend("wasm");
-    const before = tf.memory().numTensors;
-    const wasm = run();
-    expect(tf.memory().numTensors).toBe(before);
+    const { cpu, wasm } = await onCpuThenWasm(run);
     expect(wasm).toEqual(cpu);
     expect(cpu[0].values.length).toBe(4);
     const words = tf.slice(tf.tensor1d(["a", "b", "c"], "string"), [1], [2]);

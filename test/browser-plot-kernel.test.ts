@@ -12,6 +12,7 @@ import { tmpdir } from "os";
 import { basename, join } from "path";
 import { pathToFileURL } from "url";
 import { CHART_CELLS } from "./fixtures/plot/charts";
+import type { BrowserContext, Page } from "playwright-core";
 import { runCommand } from "./kernel_helpers";
 import {
   DRAWN_TRACE, PYTHON, artifactsDir, blockNetwork, browserTestsUnavailable, fullScreenshot, jupyterEnv, launchChromium, notebook,
@@ -111,6 +112,17 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
     console.log(`executed notebook with ${CHART_CELLS.length} charts + 1 live chart: ${(statSync(executedPath).size / 1e6).toFixed(2)} MB`);
   });
 
+  /** charts.ipynb in classic Notebook, once it is loaded and its kernel connected. */
+  async function openChartsNotebook(context: BrowserContext, on: NotebookServer): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(`${on.url}/notebooks/charts.ipynb?token=${on.token}`);
+    await page.waitForFunction(() => {
+      const nb = (window as any).Jupyter?.notebook;
+      return nb?._fully_loaded && nb.kernel && nb.kernel.is_connected();
+    }, undefined, { timeout: 120_000 });
+    return page;
+  }
+
   /** Export `notebookPath` with Debian's nbconvert and check every chart draws from file:// with the network off. */
   async function exportAndDrawOffline(notebookPath: string, outDir: string, screenshot: string): Promise<void> {
     const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "html", notebookPath, "--output-dir", outDir], { env });
@@ -137,12 +149,7 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
     const context = await launchChromium();
     try {
       const blocked = await blockNetwork(context, [server.url]);
-      const page = await context.newPage();
-      await page.goto(`${server.url}/notebooks/charts.ipynb?token=${server.token}`);
-      await page.waitForFunction(() => {
-        const nb = (window as any).Jupyter?.notebook;
-        return nb?._fully_loaded && nb.kernel && nb.kernel.is_connected();
-      }, undefined, { timeout: 120_000 });
+      const page = await openChartsNotebook(context, server);
       /** Run cell i and resolve with the ms until it has finished (and, for a chart cell, drawn a chart). */
       const runCell = (i: number, chart: boolean) =>
         page.evaluate(({ i, chart, drawn }) => new Promise<number>((resolve, reject) => {
@@ -199,12 +206,7 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
     const context = await launchChromium();
     try {
       await blockNetwork(context, [server.url]);
-      const page = await context.newPage();
-      await page.goto(`${server.url}/notebooks/charts.ipynb?token=${server.token}`);
-      await page.waitForFunction(() => {
-        const nb = (window as any).Jupyter?.notebook;
-        return nb?._fully_loaded && nb.kernel && nb.kernel.is_connected();
-      }, undefined, { timeout: 120_000 });
+      const page = await openChartsNotebook(context, server);
       /** Run All (no restart) and wait until every cell has a newer execution count than `after`. */
       const runAll = async () => {
         const after = await page.evaluate(() => Math.max(0, ...(window as any).Jupyter.notebook.get_cells().map((c: any) => c.input_prompt_number || 0)));
