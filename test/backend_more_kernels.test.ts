@@ -108,12 +108,7 @@ describe("max-pool gradient with non-overlapping windows on wasm", () => {
         tf.dispose([x, gx]);
         return out;
       };
-      await tf.setBackend("cpu");
-      const cpu = grad();
-      await tf.setBackend("wasm");
-      const before = tf.memory().numTensors;
-      const wasm = grad();
-      expect(tf.memory().numTensors).toBe(before);
+      const { cpu, wasm } = await onCpuThenWasm(grad);
       expect(maxRelError(cpu, wasm)).toBeLessThan(1e-6);
       expect(wasm.filter((v) => v !== 0).length).toBeGreaterThan(0);
     });
