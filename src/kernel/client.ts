@@ -53,6 +53,13 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** "signal" (SIGINT to the process) or "message" (interrupt_request on control). */
   interruptMode?: "signal" | "message";
+  /** The connection file's signature_scheme (default "hmac-sha256"; any "hmac-" + hashlib name, see wire.ts). */
+  signatureScheme?: string;
+}
+
+export interface ShutdownOptions {
+  /** How long to wait for the shutdown reply, then for the process to exit, before SIGKILL (ms, default 5 s each). */
+  graceMs?: number;
 }
 
 interface Waiter {
@@ -77,7 +84,7 @@ async function freePorts(n: number): Promise<number[]> {
 }
 
 /** A new connection description on localhost with free ports and a random key. */
-export async function newConnectionInfo(): Promise<ConnectionInfo> {
+export async function newConnectionInfo(signatureScheme = "hmac-sha256"): Promise<ConnectionInfo> {
   const [shell, iopub, stdin, control, hb] = await freePorts(5);
   return {
     transport: "tcp",
@@ -88,22 +95,40 @@ export async function newConnectionInfo(): Promise<ConnectionInfo> {
     control_port: control,
     hb_port: hb,
     key: randomBytes(32).toString("hex"),
-    signature_scheme: "hmac-sha256",
+    signature_scheme: signatureScheme,
     kernel_name: "lepton",
   };
 }
 
-/** Kernel processes started here; killed when this process exits (they run in their own process group). */
-const children = new Set<ChildProcess>();
+/**
+ * Kernel processes started here, with the folder holding each one's connection file: killed when this
+ * process exits (they run in their own process group), and their connection files removed.
+ */
+const children = new Map<ChildProcess, string>();
 let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  children.add(child);
-  child.once("exit", () => children.delete(child));
+function track(child: ChildProcess, dir: string): void {
+  children.set(child, dir);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once("exit", () => {
-    for (const c of children) c.kill("SIGKILL");
+    for (const [c, d] of children) {
+      c.kill("SIGKILL");
+      removeDir(d);
+    }
   });
+}
+
+function removeDir(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    /* already gone, or not ours to remove */
+  }
+}
+
+/** The last `n` non-empty lines of a process's output. */
+function lastLines(text: string, n = 20): string[] {
+  return text.split("\n").map((l) => l.trimEnd()).filter((l) => l.trim() !== "").slice(-n).map((l) => (l.length > 400 ? l.slice(0, 400) + "..." : l));
 }
 
 export class KernelClient {
@@ -117,7 +142,13 @@ export class KernelClient {
   /** update_display_data targets, for outputs of executions run by this client. */
   private readonly displays = new Map<string, { data: Record<string, unknown>; metadata: Record<string, unknown> }[]>();
   private closed = false;
-  private exitError: Error | undefined;
+  private exitError: KernelDiedError | undefined;
+  /** Set as soon as the kernel process has exited (exitError follows once its last output has arrived). */
+  private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** Whether the kernel has answered kernel_info (start-up is over). */
+  private started = false;
+  /** The connection file written by `start` (removed once the kernel has exited), else undefined. */
+  connectionFile: string | undefined;
   process: ChildProcess | undefined;
   interruptMode: "signal" | "message" = "signal";
   stderr = "";
@@ -139,12 +170,23 @@ export class KernelClient {
     void this.readIopub();
   }
 
-  /** Start a kernel process and wait until it answers (on shell and on iopub). */
+  /**
+   * Start a kernel process and wait until it answers (on shell and on iopub). Its connection file is
+   * removed when the process ends, however it ends (shut down, killed here, or died on its own).
+   */
   static async start(options: StartOptions = {}): Promise<KernelClient> {
-    const conn = await newConnectionInfo();
+    const conn = await newConnectionInfo(options.signatureScheme);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lepton-kernel-"));
     const file = path.join(dir, "connection.json");
     fs.writeFileSync(file, JSON.stringify(conn), { mode: 0o600 });
+    let client: KernelClient;
+    try {
+      client = new KernelClient(conn);
+    } catch (err) {
+      removeDir(dir); // e.g. a signature scheme this Node cannot sign with
+      throw err;
+    }
+    client.connectionFile = file;
     const argv = (options.argv ?? kernelArgv()).map((a) => a.replace("{connection_file}", file));
     const child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd ?? process.cwd(),
@@ -153,23 +195,50 @@ export class KernelClient {
       // Its own process group: a Ctrl-C meant for us is not an interrupt for the kernel.
       detached: process.platform !== "win32",
     });
-    track(child);
-    const client = new KernelClient(conn);
+    track(child, dir);
     client.process = child;
     client.interruptMode = options.interruptMode ?? (process.platform === "win32" ? "message" : "signal");
     child.stdout?.on("data", (d) => (client.stderr = (client.stderr + d).slice(-20_000)));
     child.stderr?.on("data", (d) => (client.stderr = (client.stderr + d).slice(-20_000)));
-    child.on("exit", (code, signal) => {
-      fs.rmSync(dir, { recursive: true, force: true });
-      client.exitError = new Error(`the kernel exited (code ${code}, signal ${signal}); its output:\n${client.stderr.trim()}`);
-      client.failAll(client.exitError);
-    });
+    let closed = false;
+    child.once("close", () => (closed = true));
+    const ended = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
+      if (client.exited) return;
+      client.exited = { code, signal };
+      children.delete(child);
+      removeDir(dir);
+      let reported = false;
+      const report = async () => {
+        if (reported) return;
+        reported = true;
+        const stage = client.started ? "running" : "start-up";
+        const output = lastLines(client.stderr);
+        // A bind failure: name the port(s) of the connection file that another process holds now (the
+        // kernel's own sockets died with it).
+        const busyPorts = stage === "start-up" && output.some((l) => IN_USE.test(l)) ? await takenPorts(conn).catch(() => []) : [];
+        client.exitError = new KernelDiedError({ code, signal, output, stage, spawnError, argv, busyPorts });
+        client.failAll(client.exitError);
+      };
+      // Its last output (stderr through the pipe, iopub messages through zeromq) may still be on the way:
+      // wait for the pipes to close, or half a second at most.
+      if (closed || spawnError) return void report();
+      const t = setTimeout(() => void report(), 500);
+      child.once("close", () => {
+        clearTimeout(t);
+        setImmediate(() => void report());
+      });
+    };
+    child.once("exit", (code, signal) => ended(code, signal));
+    // A command that cannot be started (ENOENT, EACCES) emits "error", perhaps without "exit".
+    child.once("error", (err) => ended(null, null, err));
     try {
       await client.waitReady(options.startTimeoutMs ?? 60_000);
     } catch (err) {
-      await client.shutdown().catch(() => {});
+      // It never answered: no point in a long shutdown handshake.
+      await client.shutdown({ graceMs: 1_000 }).catch(() => {});
       throw err;
     }
+    client.started = true;
     return client;
   }
 
@@ -202,7 +271,9 @@ export class KernelClient {
     while (up && Date.now() < deadline) {
       if (await attempt(100, true)) return;
     }
-    throw new Error(`the kernel did not answer kernel_info within ${timeoutMs} ms; its output:\n${this.stderr.trim()}`);
+    const output = lastLines(this.stderr);
+    throw new Error(`the kernel did not answer kernel_info within ${timeoutMs} ms` +
+      (output.length ? `; the last lines of its output:\n${output.map((l) => `  ${l}`).join("\n")}` : " and printed nothing"));
   }
 
   private failAll(err: Error): void {
@@ -329,10 +400,12 @@ export class KernelClient {
       this.addOutput(outputs, msg);
       options.onMessage?.(msg);
     };
+    const wasDead = !!this.exited;
     let w: Waiter;
     try {
       w = await this.waitFor(msgId, options.timeoutMs, true, onMessage);
     } catch (err) {
+      if (err instanceof KernelDiedError) throw err.during(wasDead ? "before" : "during", outputs);
       if (err instanceof TimeoutError) {
         await this.interrupt().catch(() => {});
         throw new TimeoutError(`the cell did not finish within ${options.timeoutMs} ms (the kernel was interrupted)`, outputs);
@@ -386,26 +459,37 @@ export class KernelClient {
     await this.request("interrupt_request", {}, "control", 10_000);
   }
 
-  /** Ask the kernel to shut down, then close sockets; kills the process if it does not exit. */
-  async shutdown(): Promise<void> {
+  /**
+   * Ask the kernel to shut down, then close sockets; kills the process (SIGKILL) if it does not answer
+   * and exit within the grace time. Its connection file is gone when this resolves.
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
     if (this.closed) return;
+    const graceMs = options.graceMs ?? 5_000;
     const child = this.process;
-    const alive = child && child.exitCode === null && child.signalCode === null;
-    if (alive && !this.exitError) {
-      await this.request("shutdown_request", { restart: false }, "control", 5_000).catch(() => {});
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          child!.kill("SIGKILL");
-          resolve();
-        }, 5_000);
-        child!.once("exit", () => {
-          clearTimeout(t);
-          resolve();
-        });
-        if (child!.exitCode !== null || child!.signalCode !== null) resolve();
+    const running = () => !!child && !this.exited && child.exitCode === null && child.signalCode === null;
+    const exited = (ms: number) => new Promise<boolean>((resolve) => {
+      if (!running()) return resolve(true);
+      const t = setTimeout(() => resolve(!running()), ms);
+      child!.once("exit", () => {
+        clearTimeout(t);
+        resolve(true);
       });
+    });
+    if (running()) {
+      await this.request("shutdown_request", { restart: false }, "control", graceMs).catch(() => {});
+      if (!(await exited(graceMs))) {
+        child!.kill("SIGKILL");
+        await exited(5_000);
+      }
     }
     this.close();
+    this.removeConnectionFile();
+  }
+
+  /** Remove the connection file `start` wrote (done by itself when the kernel exits). */
+  private removeConnectionFile(): void {
+    if (this.connectionFile && (!this.process || !isRunning(this.process))) removeDir(path.dirname(this.connectionFile));
   }
 
   close(): void {
@@ -416,6 +500,106 @@ export class KernelClient {
       s.close();
     }
     this.failAll(new Error("the kernel client was closed"));
+  }
+}
+
+const IN_USE = /EADDRINUSE|address already in use/i;
+
+/** The connection file's TCP ports that cannot be bound now, as "IP:PORT (name)". */
+async function takenPorts(conn: ConnectionInfo): Promise<string[]> {
+  if (conn.transport !== "tcp") return [];
+  const names = ["shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"] as const;
+  const taken = await Promise.all(names.map((name) => new Promise<string | undefined>((resolve) => {
+    const server = net.createServer();
+    server.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "EADDRINUSE" ? `${conn.ip}:${conn[name]} (${name})` : undefined));
+    server.listen(conn[name], conn.ip, () => server.close(() => resolve(undefined)));
+  })));
+  return taken.filter((t): t is string => !!t);
+}
+
+function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+const SIGNAL_HINTS: Partial<Record<NodeJS.Signals, string>> = {
+  SIGKILL: "SIGKILL usually means the machine ran out of memory (the kernel was stopped by the out-of-memory killer) or another program killed it",
+  SIGABRT: "SIGABRT is a crash (an abort in Node.js or native code, e.g. V8 running out of heap: see its output below)",
+  SIGSEGV: "SIGSEGV is a crash in native code (see its output below)",
+  SIGBUS: "SIGBUS is a crash in native code (see its output below)",
+  SIGTERM: "SIGTERM means another program asked it to stop",
+};
+
+/**
+ * The kernel process ended when it should not have: while a cell ran, before a request was answered,
+ * or during start-up. `outputs` holds what the cell had output; `output` the last lines the kernel
+ * printed (stdout and stderr).
+ */
+export class KernelDiedError extends Error {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** The last lines the kernel process printed (its stdout and stderr together). */
+  readonly output: string[];
+  /** What the kernel was doing: starting, running (not executing a cell of ours), or executing a cell. */
+  readonly stage: "start-up" | "running" | "during" | "before";
+  readonly outputs: NotebookOutput[];
+  private readonly details: {
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    output: string[];
+    stage: KernelDiedError["stage"];
+    spawnError?: Error;
+    argv?: string[];
+    /** Ports of the connection file found taken by another process after a bind failure ("127.0.0.1:5555 (shell_port)"). */
+    busyPorts?: string[];
+  };
+
+  constructor(details: KernelDiedError["details"], outputs: NotebookOutput[] = []) {
+    super(KernelDiedError.describe(details));
+    this.name = "KernelDiedError";
+    this.details = details;
+    this.exitCode = details.code;
+    this.signal = details.signal;
+    this.output = details.output;
+    this.stage = details.stage;
+    this.outputs = outputs;
+  }
+
+  /** How it ended, in words: "was killed by SIGKILL", "exited with code 3". */
+  get how(): string {
+    return KernelDiedError.how(this.details);
+  }
+
+  private static how(d: KernelDiedError["details"]): string {
+    if (d.spawnError) return `could not be started: ${d.spawnError.message}${d.argv ? ` (command: ${d.argv.join(" ")})` : ""}`;
+    return d.signal ? `was killed by ${d.signal}` : `exited with code ${d.code}`;
+  }
+
+  /** The same death, seen by an execution: with the cell's outputs so far. */
+  during(stage: "during" | "before", outputs: NotebookOutput[]): KernelDiedError {
+    return new KernelDiedError({ ...this.details, stage: this.details.stage === "start-up" ? "start-up" : stage }, outputs);
+  }
+
+  /** Likely causes and what to do, in words (may be empty). */
+  get hints(): string[] {
+    return KernelDiedError.hints(this.details);
+  }
+
+  private static hints(d: KernelDiedError["details"]): string[] {
+    const hints: string[] = [];
+    if (d.signal && SIGNAL_HINTS[d.signal]) hints.push(SIGNAL_HINTS[d.signal]!);
+    if (!d.spawnError && !d.signal && d.stage !== "start-up" && d.code !== null) hints.push(`a cell may have called process.exit(${d.code}), or the kernel hit a fatal error`);
+    if (d.output.some((l) => IN_USE.test(l))) {
+      const which = d.busyPorts?.length ? ` (${d.busyPorts.join(", ")})` : "";
+      hints.push(`a port in its connection file${which} was already taken by another process: start it again (new free ports are picked each time)`);
+    }
+    return hints;
+  }
+
+  private static describe(d: KernelDiedError["details"]): string {
+    const when = { "start-up": " during start-up, before it answered kernel_info", running: "", during: " while the cell was running", before: " before the cell was sent" }[d.stage];
+    const hints = KernelDiedError.hints(d);
+    const tail = d.output.length ? `\nthe last lines of its output:\n${d.output.map((l) => `  ${l}`).join("\n")}` : d.spawnError ? "" : "\n(it printed nothing)";
+    return `the kernel ${KernelDiedError.how(d)}${when}${hints.length ? `: ${hints.join("; ")}` : ""}${tail}`;
   }
 }
 

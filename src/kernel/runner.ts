@@ -6,7 +6,7 @@
 import fs from "fs";
 import path from "path";
 import { randomBytes } from "crypto";
-import { KernelClient, TimeoutError, type NotebookOutput } from "./client";
+import { KernelClient, KernelDiedError, TimeoutError, type NotebookOutput } from "./client";
 import { DEFAULT_KERNEL_NAME, DISPLAY_NAME } from "./spec";
 
 export interface NotebookCell {
@@ -160,7 +160,21 @@ function storedOutput(out: NotebookOutput): any {
   }
 }
 
-/** Run one notebook; never throws for a failing cell (see RunResult.failure), throws if it cannot start. */
+/** The `error` output for a cell during which (or before which) the kernel died. */
+export function kernelDiedOutput(err: KernelDiedError): { ename: string; evalue: string; traceback: string[] } {
+  const when = err.stage === "before" ? "before this cell could run" : "while this cell was running";
+  const evalue = `The kernel ${err.how} ${when}: its variables are lost and the cells after this one were not run.` +
+    (err.hints.length ? ` ${err.hints.map((h) => h[0].toUpperCase() + h.slice(1)).join(". ")}.` : "") +
+    ` Fix the cause${err.output.length ? " (see the kernel's last output)" : ""} and run the notebook again.`;
+  const traceback = err.output.length ? ["The kernel's last output (stdout and stderr):", ...err.output.map((l) => `  ${l}`)] : ["(the kernel printed nothing)"];
+  return { ename: "KernelDied", evalue, traceback };
+}
+
+/**
+ * Run one notebook; never throws for a failing cell (see RunResult.failure), nor when the kernel dies
+ * during a cell (that cell gets a `KernelDied` error output and the notebook is written up to it);
+ * throws if the kernel cannot start.
+ */
 export async function runNotebook(input: string, options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
   const log = options.log ?? (() => {});
@@ -199,9 +213,16 @@ export async function runNotebook(input: string, options: RunOptions = {}): Prom
           error = { ename: c.ename ?? "Error", evalue: c.evalue ?? `execute_reply status ${c.status}`, traceback: c.traceback ?? [] };
         }
       } catch (err) {
-        if (!(err instanceof TimeoutError)) throw err;
-        error = { ename: "TimeoutError", evalue: `${err.message}`, traceback: [] };
-        outputs = [...err.outputs];
+        if (err instanceof TimeoutError) {
+          error = { ename: "TimeoutError", evalue: `${err.message}`, traceback: [] };
+        } else if (err instanceof KernelDiedError) {
+          error = kernelDiedOutput(err);
+        } else {
+          // Anything else (the client closed, a socket error): still keep what ran.
+          const e = err as Error;
+          error = { ename: e?.name || "Error", evalue: `lepton run could not finish this cell: ${e?.message ?? e}`, traceback: [] };
+        }
+        outputs = err instanceof TimeoutError || err instanceof KernelDiedError ? [...err.outputs] : [];
         outputs.push({ output_type: "error", ...error });
       }
       // Displays updated later (live charts) were updated in place in the objects kept here.
