@@ -9,6 +9,7 @@
  */
 import { inspect } from "util";
 import { randomUUID } from "crypto";
+import { isTensorLike, tensorBundle } from "./tensor_view";
 
 export type MimeBundle = { [mimeType: string]: unknown };
 export type MimeMetadata = { [mimeType: string]: unknown };
@@ -83,6 +84,8 @@ export function toMimeBundle(value: unknown): MimeBundle {
     }
   }
   if (typeof value === "string") return { "text/plain": value };
+  // A tf.Tensor (any copy of tfjs): shape, dtype and values, not the engine's fields.
+  if (isTensorLike(value)) return tensorBundle(value);
   return { "text/plain": inspect(value, { colors: false, depth: 4 }) };
 }
 
