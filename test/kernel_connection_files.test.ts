@@ -87,7 +87,7 @@ describe("connection files", () => {
   it("gone when the kernel never answers and start() times out (the process is killed)", async () => {
     // A "kernel" that prints its pid and connection file, then ignores everything.
     const argv = [process.execPath, "-e", "console.log('pid', process.pid, process.argv[1]); setInterval(() => {}, 1000)", "{connection_file}"];
-    const err = await KernelClient.start({ argv, startTimeoutMs: 1_500 }).catch((e) => e as Error);
+    const err = await KernelClient.start({ argv, startTimeoutMs: 1_500 }).then(() => undefined, (e) => e as Error);
     expect(err).toBeInstanceOf(Error);
     expect(err!.message).toMatch(/^the kernel did not answer kernel_info within 1500 ms; the last lines of its output:\n  pid \d+ \S+connection\.json/);
     const [, pid, file] = /pid (\d+) (\S+)/.exec(err!.message)!;
