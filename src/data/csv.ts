@@ -12,7 +12,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "csv-parse/sync";
 import { DataFormatError } from "./errors";
-import { fromTensors, type InMemoryDataset } from "./tensor_dataset";
+import { fromTensors, withTable, type InMemoryDataset } from "./tensor_dataset";
+import type { DataTable } from "./table";
 
 export interface CsvOptions {
   /** The target column's name. */
@@ -32,6 +33,10 @@ export type CsvDataset = InMemoryDataset & {
   featureNames: string[];
   /** For each categorical feature column, its categories in encoding order. */
   categories: Record<string, string[]>;
+  /** The first n rows as read (text categories, the label column), row labels = row numbers from 0. */
+  head(n?: number): DataTable;
+  /** count, mean, std, min, 25%, 50%, 75%, max of each numeric column, as pandas' describe(). */
+  describe(): DataTable;
 };
 
 const MAX_AUTO_CLASSES = 20;
@@ -113,5 +118,8 @@ export function csv(file: string, options: CsvOptions): CsvDataset {
     if (!numeric.get(options.label)) throw new Error(`csv(): regression needs a numeric label; column "${options.label}" has text values.`);
     ds = fromTensors(x, Float32Array.from(labelValues, Number), { inputShape: [d], name });
   }
+  // The cells as read, for head() and describe() (they survive split, take and shuffled).
+  const used = columns.filter((c) => c === options.label || features.includes(c));
+  ds = withTable(ds, { columns: used, numeric: used.map((c) => numeric.get(c)!), rows: rows.map((r) => used.map((c) => r[c])) });
   return Object.assign(ds, { featureNames, categories });
 }

@@ -17,6 +17,9 @@ import {
   type TransformPath,
 } from "./transforms";
 import { imageGrid } from "../display/plot/images";
+import { DataTable, describeColumns, type Cell } from "./table";
+import { escapeHtml, formatFloat32 } from "../util/html";
+import { pngImgTag } from "../util/png";
 
 /** The samples behind one or more datasets (split and take share it without copying). */
 export interface SampleStore {
@@ -29,7 +32,24 @@ export interface SampleStore {
   inputShape: number[];
   targetShape: number[];
   classes?: string[];
+  /** The source table's raw cells (CSV), for head() and describe(): one row per sample. */
+  table?: RawTable;
 }
+
+/** A table's columns as read (the CSV's feature and label columns, in file order). */
+export interface RawTable {
+  columns: string[];
+  /** Whether every value of the column is a number. */
+  numeric: boolean[];
+  /** rows[sample][column], the cells as text. */
+  rows: string[][];
+}
+
+/** Samples shown by a dataset's display: thumbnails for images, table rows otherwise. */
+const HEAD_IMAGES = 8;
+const HEAD_ROWS = 5;
+/** Columns listed in a dataset's text summary before "...". */
+const SUMMARY_FEATURES = 10;
 
 export interface ShowOptions {
   /** How many samples to draw (default 32, at most 256). */
@@ -338,6 +358,85 @@ export class InMemoryDataset implements Dataset, Displayable {
     return imageGrid({ data: x, shape: [n, h, w, c] }, { labels: captions, format: "HWC", title: options.title ?? this.name, ...(options.scale ? { scale: options.scale } : {}) });
   }
 
+  /** True when samples are images: [h, w] or [h, w, 1|3|4]. */
+  private get isImage(): boolean {
+    const s = this.store.inputShape;
+    return s.length === 2 || (s.length === 3 && (s[2] === 1 || s[2] === 3 || s[2] === 4));
+  }
+
+  /** Names of the input columns of tabular data: the CSV's encoded feature names, else x0, x1, ... */
+  private featureColumns(): string[] {
+    const named = (this as { featureNames?: unknown }).featureNames;
+    const d = prod(this.store.inputShape);
+    if (Array.isArray(named) && named.length === d) return named.map(String);
+    return Array.from({ length: d }, (_, i) => `x${i}`);
+  }
+
+  /** Target column names: "label" (class name) or "target" / "target0", "target1", ... */
+  private targetColumns(): string[] {
+    if (this.isClassification) return ["label"];
+    const k = prod(this.store.targetShape);
+    return k === 1 ? ["target"] : Array.from({ length: k }, (_, i) => `target${i}`);
+  }
+
+  private requireTabular(what: string): void {
+    if (this.store.inputShape.length !== 1) {
+      throw new Error(`${what} lists table rows; ${this.name} has inputs of shape [${this.store.inputShape.join(", ")}]. ` +
+        `Show the dataset itself (as a cell's last value) or use show() to see its images.`);
+    }
+  }
+
+  /**
+   * The first n samples as a table, row labels = sample numbers. A CSV dataset shows its columns as
+   * read (text categories, the label column); other tabular data shows x0, x1, ... and the label or target.
+   */
+  head(n = 5): DataTable {
+    this.requireTabular("head()");
+    if (!Number.isInteger(n) || n < 0) throw new Error(`head(): n must be a whole number >= 0; got ${n}.`);
+    const rows = this.indices.slice(0, Math.min(n, this.size));
+    const table = this.store.table;
+    if (table) {
+      return new DataTable(table.columns, Array.from(rows, (r) => table.rows[r].map((v, c) => (table.numeric[c] ? Number(v) : v))), Array.from(rows), this.name);
+    }
+    const { x, y } = this.gather(rows);
+    const d = prod(this.store.inputShape);
+    const k = prod(this.store.targetShape);
+    const out: Cell[][] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row: Cell[] = Array.from(x.subarray(i * d, (i + 1) * d), (v) => Number(formatFloat32(v)));
+      if (this.isClassification) row.push(this.classes![y[i]] ?? String(y[i]));
+      else for (let j = 0; j < k; j++) row.push(Number(formatFloat32(y[i * k + j])));
+      out.push(row);
+    }
+    return new DataTable([...this.featureColumns(), ...this.targetColumns()], out, Array.from(rows), this.name);
+  }
+
+  /**
+   * Statistics of each numeric column, as pandas' describe(): count, mean, std (sample, n - 1), min,
+   * 25%, 50%, 75%, max (linear interpolation). A CSV dataset describes its numeric columns as read
+   * (the label too when it is numeric); other tabular data its inputs and regression targets.
+   */
+  describe(): DataTable {
+    this.requireTabular("describe()");
+    const table = this.store.table;
+    const n = this.size;
+    if (table) {
+      const columns = table.columns
+        .map((name, c) => ({ name, c }))
+        .filter(({ c }) => table.numeric[c])
+        .map(({ name, c }) => ({ name, values: Float64Array.from(this.indices, (r) => Number(table.rows[r][c])) }));
+      return describeColumns(columns, this.name);
+    }
+    const d = prod(this.store.inputShape);
+    const k = prod(this.store.targetShape);
+    const { x, y } = this.gather(this.indices);
+    const columns = this.featureColumns().map((name, j) => ({ name, values: Float64Array.from({ length: n }, (_, i) => x[i * d + j]) }));
+    if (!this.isClassification) {
+      this.targetColumns().forEach((name, j) => columns.push({ name, values: Float64Array.from({ length: n }, (_, i) => y[i * k + j]) }));
+    }
+    return describeColumns(columns, this.name);
+  }
+
   /** One-line description. */
   toString(): string {
     const parts = [`${this.name}: ${this.size} samples`, `input [${this.inputShape.join(", ")}]`];
@@ -347,8 +446,8 @@ export class InMemoryDataset implements Dataset, Displayable {
     return parts.join(", ");
   }
 
-  [DISPLAY_SYMBOL](): MimeBundle {
-    const esc = (t: string) => t.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]!);
+  /** The rows of the summary: what the dataset is. */
+  private summaryRows(): [string, string][] {
     const rows: [string, string][] = [
       ["samples", String(this.size)],
       ["input shape", `[${this.inputShape.join(", ")}]`],
@@ -358,11 +457,54 @@ export class InMemoryDataset implements Dataset, Displayable {
       const shown = this.classes.slice(0, 20).map((c, i) => `${c} (${counts[i]})`).join(", ");
       rows.push([`${this.classes.length} classes`, shown + (this.classes.length > 20 ? ", ..." : "")]);
     } else rows.push(["target shape", `[${this.targetShape.join(", ")}]`]);
+    if (this.store.inputShape.length === 1) {
+      const names = this.store.table ? this.store.table.columns : this.featureColumns();
+      rows.push(["columns", names.slice(0, SUMMARY_FEATURES).join(", ") + (names.length > SUMMARY_FEATURES ? `, ... (${names.length})` : "")]);
+    }
     if (this.transforms.length) rows.push(["transforms", this.transformNames.join(" → ")]);
-    const html = `<table class="lepton-dataset"><caption style="text-align:left"><b>${esc(this.name)}</b></caption>` +
-      rows.map(([k, v]) => `<tr><th style="text-align:left">${esc(k)}</th><td style="text-align:left">${esc(v)}</td></tr>`).join("") +
-      `</table>`;
-    return { "text/plain": this.toString(), "text/html": html };
+    return rows;
+  }
+
+  /** The first samples as HTML: a row of labelled thumbnails for images, a table for tabular data. */
+  private headHtml(): string {
+    if (this.size === 0) return "";
+    if (this.isImage) {
+      const n = Math.min(HEAD_IMAGES, this.size);
+      const rows = this.indices.slice(0, n);
+      const shape = this.store.inputShape;
+      const [h, w] = shape;
+      const c = shape.length === 3 ? shape[2] : 1;
+      const d = prod(shape);
+      const k = prod(this.targetShape);
+      const cells: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = rows[i];
+        const label = this.isClassification
+          ? this.classes![this.store.y[r]] ?? String(this.store.y[r])
+          : Array.from(this.store.y.subarray(r * k, (r + 1) * k), (v) => formatFloat32(Number(v.toPrecision(3)))).join(", ");
+        const img = pngImgTag(
+          { values: this.store.x, offset: r * d, height: h, width: w, channels: c, scale: this.store.scale, maxSide: 64 },
+          { displaySide: 64, alt: label },
+        );
+        cells.push(`<td style="text-align:center;padding:2px 4px">${img}<br><span style="font-size:smaller">${escapeHtml(label)}</span></td>`);
+      }
+      return `<table class="lepton-dataset-head" style="border-collapse:collapse"><caption style="text-align:left">first ${n} samples</caption><tr>${cells.join("")}</tr></table>`;
+    }
+    if (this.store.inputShape.length === 1) {
+      const head = this.head(HEAD_ROWS);
+      return new DataTable(head.columns, head.rows, head.index, `first ${head.rows.length} rows`).toHtml();
+    }
+    return "";
+  }
+
+  [DISPLAY_SYMBOL](): MimeBundle {
+    const rows = this.summaryRows();
+    const width = rows.reduce((w, [k]) => Math.max(w, k.length), 0);
+    const text = [this.name, ...rows.map(([k, v]) => `  ${(k + ":").padEnd(width + 1)} ${v}`)].join("\n");
+    const html = `<div class="lepton-dataset"><table class="lepton-dataset"><caption style="text-align:left"><b>${escapeHtml(this.name)}</b></caption>` +
+      rows.map(([k, v]) => `<tr><th style="text-align:left">${escapeHtml(k)}</th><td style="text-align:left">${escapeHtml(v)}</td></tr>`).join("") +
+      `</table>${this.headHtml()}</div>`;
+    return { "text/plain": text, "text/html": html };
   }
 }
 
@@ -474,4 +616,9 @@ export function identity(n: number): Int32Array {
 export function fromStore(name: string, store: SampleStore): InMemoryDataset {
   const n = store.x.length / prod(store.inputShape);
   return new InMemoryDataset(name, store, identity(n));
+}
+
+/** The same dataset with the source table's raw cells attached (csv() uses it for head() and describe()). */
+export function withTable(ds: InMemoryDataset, table: RawTable): InMemoryDataset {
+  return new InMemoryDataset(ds.name, { ...ds["store"], table }, ds["indices"], ds["transforms"]);
 }
