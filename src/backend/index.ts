@@ -194,6 +194,8 @@ export function ready(): Promise<BackendInfo> {
   if (!pending) {
     pending = choose().then((info) => {
       chosen = info;
+      // `await lepton.ready()` as a cell's last value: the one backend line, not the object's fields.
+      Object.defineProperty(info, DISPLAY_SYMBOL, { value: (): MimeBundle => ({ "text/plain": backendLine(info) }) });
       return info;
     });
   }

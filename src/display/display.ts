@@ -105,12 +105,16 @@ export function display(value: unknown, options: { displayId?: string; metadata?
   const displayId = options.displayId ?? randomUUID();
   const metadata = options.metadata ?? {};
   safely(() => currentSink().display(toMimeBundle(value), metadata, displayId));
-  return {
+  const handle = {
     displayId,
     update(next: unknown) {
       safely(() => currentSink().update(toMimeBundle(next), metadata, displayId));
     },
+    // As a cell's last value the handle is one short line, not a dump of its fields.
+    [DISPLAY_SYMBOL]: (): MimeBundle => ({ "text/plain": `<display handle ${displayId.slice(0, 8)}…>` }),
+    toString: () => `<display handle ${displayId.slice(0, 8)}…>`,
   };
+  return handle;
 }
 
 /** Wrap a ready-made bundle so that it can be displayed or returned as a cell's value. */

@@ -3,7 +3,7 @@
  * `glue`: shown as one line in the notebook and carried in the output under a lepton mime type, so
  * the course runner can read them back from the executed notebook for its summary.
  */
-import { display, type DisplayHandle } from "./display";
+import { DISPLAY_SYMBOL, display, type DisplayHandle, type MimeBundle } from "./display";
 
 export const RECORD_MIME = "application/vnd.lepton.record+json";
 
@@ -15,12 +15,16 @@ export function record(name: string, value: RecordValue): DisplayHandle {
     throw new TypeError("lepton.record(name, value): name must be a non-empty string, e.g. record(\"test_accuracy\", 0.52)");
   }
   const shown = typeof value === "number" && !Number.isInteger(value) ? value.toFixed(4) : String(value);
-  return display({
-    [Symbol.for("Jupyter.display")]: () => ({
+  const line = `${name} = ${shown}`;
+  const handle = display({
+    [DISPLAY_SYMBOL]: () => ({
       [RECORD_MIME]: { [name]: value },
-      "text/plain": `${name} = ${shown}`,
+      "text/plain": line,
     }),
   });
+  // As a cell's last value: the record's own line (without the record part, which is already shown).
+  const result = { ...handle, [DISPLAY_SYMBOL]: (): MimeBundle => ({ "text/plain": line }), toString: () => line };
+  return result;
 }
 
 /** Every record in an nbformat notebook's outputs, later ones winning. */
