@@ -19,6 +19,8 @@ export type { MnistOptions, ImageClassificationSplits } from "./mnist";
 export { linear, blobs, moons, spirals, xor } from "./synthetic";
 export type { LinearOptions, BlobsOptions, NoisyOptions, SpiralsOptions } from "./synthetic";
 export { csv } from "./csv";
+export { DataTable } from "./table";
+export type { Cell } from "./table";
 export type { CsvOptions, CsvDataset } from "./csv";
 export { imageFolder, decodeImage } from "./image_folder";
 export type { ImageFolderOptions } from "./image_folder";
