@@ -76,9 +76,9 @@ describe("connection files", () => {
   it("gone as soon as a kernel dies on its own, before any shutdown", async () => {
     const kernel = await KernelClient.start({ cwd: privateTmp });
     const file = kernel.connectionFile!;
-    const err = await kernel.execute("process.exit(3)").catch((e) => e);
+    const err = await kernel.execute(`process.kill(process.pid, "SIGKILL")`).catch((e) => e);
     expect(err).toBeInstanceOf(KernelDiedError);
-    expect(err.exitCode).toBe(3);
+    expect(err.signal).toBe("SIGKILL");
     expect(existsSync(dirname(file))).toBe(false);
     await kernel.shutdown();
     expect(connectionDirs()).toEqual([]);

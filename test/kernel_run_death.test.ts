@@ -11,7 +11,7 @@ import net from "net";
 import { tmpdir } from "os";
 import { join } from "path";
 import { KernelClient, KernelDiedError } from "../src/kernel/client";
-import { runNotebook, type Notebook } from "../src/kernel/runner";
+import { kernelDiedOutput, runNotebook, type Notebook } from "../src/kernel/runner";
 import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kernel_helpers";
 
 const folder = realpathSync(mkdtempSync(join(tmpdir(), "lepton-run-death-")));
@@ -69,7 +69,7 @@ describe("the kernel dies during a cell", () => {
     await expectValidNotebook(result.output);
   });
 
-  it("the pending execute rejects promptly with KernelDiedError: exit code, outputs so far, the kernel's last stderr lines", async () => {
+  it("the pending execute rejects promptly with KernelDiedError: the signal, outputs so far, the kernel's last stderr lines", async () => {
     ensureBuilt();
     const kernel = await KernelClient.start({ cwd: folder });
     try {
@@ -78,28 +78,44 @@ describe("the kernel dies during a cell", () => {
       const t0 = Date.now();
       try {
         // Straight to the process's own stderr (fd 2), not through the cell's captured console.
-        await kernel.execute(`console.log("partial");\nawait new Promise((r) => setTimeout(r, 300));\nfs.writeSync(2, "fatal: something native went wrong\\n");\nprocess.exit(7);`, { timeoutMs: 60_000 });
+        await kernel.execute(`console.log("partial");\nawait new Promise((r) => setTimeout(r, 300));\nfs.writeSync(2, "fatal: something native went wrong\\n");\nprocess.kill(process.pid, "SIGKILL");`, { timeoutMs: 60_000 });
       } catch (e) {
         err = e;
       }
       const waited = Date.now() - t0;
       expect(err).toBeInstanceOf(KernelDiedError);
       const died = err as KernelDiedError;
-      expect(died.exitCode).toBe(7);
-      expect(died.signal).toBeNull();
+      expect(died.exitCode).toBeNull();
+      expect(died.signal).toBe("SIGKILL");
       expect(died.stage).toBe("during");
       expect(died.outputs).toEqual([{ output_type: "stream", name: "stdout", text: "partial\n" }]);
       expect(died.output).toContain("fatal: something native went wrong");
-      expect(died.message).toMatch(/^the kernel exited with code 7 while the cell was running: a cell may have called process\.exit\(7\)/);
+      expect(died.message).toMatch(/^the kernel was killed by SIGKILL while the cell was running: SIGKILL usually means the machine ran out of memory/);
       expect(died.message).toMatch(/the last lines of its output:\n(.*\n)*  fatal: something native went wrong/);
       expect(waited).toBeLessThan(10_000);
       // Later requests fail at once, saying the same.
-      await expect(kernel.execute("1")).rejects.toThrow(/^the kernel exited with code 7/);
+      await expect(kernel.execute("1")).rejects.toThrow(/^the kernel was killed by SIGKILL before the cell was sent/);
       const again = await kernel.execute("1").then(() => undefined, (e) => e as KernelDiedError);
       expect(again?.stage).toBe("before");
+      expect(kernelDiedOutput(again!).evalue).toMatch(/^The kernel was killed by SIGKILL before this cell could run: /);
     } finally {
       await kernel.shutdown();
     }
+  });
+
+  it("an exit code is named with its likely cause; no output, no pointer to it", () => {
+    const died = new KernelDiedError({ code: 7, signal: null, output: [], stage: "during" }, [{ output_type: "stream", name: "stdout", text: "x" }]);
+    expect(died.message).toBe("the kernel exited with code 7 while the cell was running: a cell may have called process.exit(7), or the kernel hit a fatal error\n(it printed nothing)");
+    expect(died.outputs).toHaveLength(1);
+    expect(kernelDiedOutput(died)).toEqual({
+      ename: "KernelDied",
+      evalue: "The kernel exited with code 7 while this cell was running: its variables are lost and the cells after this one were not run. " +
+        "A cell may have called process.exit(7), or the kernel hit a fatal error. Fix the cause and run the notebook again.",
+      traceback: ["(the kernel printed nothing)"],
+    });
+    const segv = new KernelDiedError({ code: null, signal: "SIGSEGV", output: ["Segmentation fault"], stage: "during" });
+    expect(kernelDiedOutput(segv).evalue).toMatch(/SIGSEGV is a crash in native code .*Fix the cause \(see the kernel's last output\)/);
+    expect(kernelDiedOutput(segv).traceback).toEqual(["The kernel's last output (stdout and stderr):", "  Segmentation fault"]);
   });
 
   it("a kernel that aborts (SIGABRT) is reported as a crash", async () => {

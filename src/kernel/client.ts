@@ -529,6 +529,20 @@ const SIGNAL_HINTS: Partial<Record<NodeJS.Signals, string>> = {
   SIGTERM: "SIGTERM means another program asked it to stop",
 };
 
+/** How a kernel process ended, as KernelDiedError is made from it. */
+export interface KernelDeath {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last lines it printed (stdout and stderr). */
+  output: string[];
+  stage: "start-up" | "running" | "during" | "before";
+  /** Set when the command could not be started at all. */
+  spawnError?: Error;
+  argv?: string[];
+  /** Ports of the connection file found taken by another process after a bind failure ("127.0.0.1:5555 (shell_port)"). */
+  busyPorts?: string[];
+}
+
 /**
  * The kernel process ended when it should not have: while a cell ran, before a request was answered,
  * or during start-up. `outputs` holds what the cell had output; `output` the last lines the kernel
@@ -540,20 +554,11 @@ export class KernelDiedError extends Error {
   /** The last lines the kernel process printed (its stdout and stderr together). */
   readonly output: string[];
   /** What the kernel was doing: starting, running (not executing a cell of ours), or executing a cell. */
-  readonly stage: "start-up" | "running" | "during" | "before";
+  readonly stage: KernelDeath["stage"];
   readonly outputs: NotebookOutput[];
-  private readonly details: {
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    output: string[];
-    stage: KernelDiedError["stage"];
-    spawnError?: Error;
-    argv?: string[];
-    /** Ports of the connection file found taken by another process after a bind failure ("127.0.0.1:5555 (shell_port)"). */
-    busyPorts?: string[];
-  };
+  private readonly details: KernelDeath;
 
-  constructor(details: KernelDiedError["details"], outputs: NotebookOutput[] = []) {
+  constructor(details: KernelDeath, outputs: NotebookOutput[] = []) {
     super(KernelDiedError.describe(details));
     this.name = "KernelDiedError";
     this.details = details;
@@ -569,7 +574,7 @@ export class KernelDiedError extends Error {
     return KernelDiedError.how(this.details);
   }
 
-  private static how(d: KernelDiedError["details"]): string {
+  private static how(d: KernelDeath): string {
     if (d.spawnError) return `could not be started: ${d.spawnError.message}${d.argv ? ` (command: ${d.argv.join(" ")})` : ""}`;
     return d.signal ? `was killed by ${d.signal}` : `exited with code ${d.code}`;
   }
@@ -584,7 +589,7 @@ export class KernelDiedError extends Error {
     return KernelDiedError.hints(this.details);
   }
 
-  private static hints(d: KernelDiedError["details"]): string[] {
+  private static hints(d: KernelDeath): string[] {
     const hints: string[] = [];
     if (d.signal && SIGNAL_HINTS[d.signal]) hints.push(SIGNAL_HINTS[d.signal]!);
     if (!d.spawnError && !d.signal && d.stage !== "start-up" && d.code !== null) hints.push(`a cell may have called process.exit(${d.code}), or the kernel hit a fatal error`);
@@ -595,7 +600,7 @@ export class KernelDiedError extends Error {
     return hints;
   }
 
-  private static describe(d: KernelDiedError["details"]): string {
+  private static describe(d: KernelDeath): string {
     const when = { "start-up": " during start-up, before it answered kernel_info", running: "", during: " while the cell was running", before: " before the cell was sent" }[d.stage];
     const hints = KernelDiedError.hints(d);
     const tail = d.output.length ? `\nthe last lines of its output:\n${d.output.map((l) => `  ${l}`).join("\n")}` : d.spawnError ? "" : "\n(it printed nothing)";
