@@ -31,26 +31,166 @@ const FACTORY_LOAD =
 const FACTORY_PREFIX = "var WasmBackendModuleThreadedSimd";
 
 export interface WasmThreadsRequest {
-  /** Threads asked for (from LEPTON_WASM_THREADS or the machine's parallelism). */
+  /** Threads asked for (from LEPTON_WASM_THREADS, the container's CPU limit or the machine's cores). */
   requested: number;
   /** Set when threads will not be used, saying why. */
   reason?: string;
+  /**
+   * What set the count, in words: "LEPTON_WASM_THREADS=3", "cgroup cpu.max quota 2.0 CPUs; 16 cores",
+   * "CPU_LIMIT=2.0; 16 cores", "at most 8; 32 cores", or just "2 cores" (one thread per core).
+   */
+  limit: string;
+  /** True when `limit` is only the core count (no variable, quota or cap was involved). */
+  coresOnly?: boolean;
 }
 
-/** How many threads to ask for: LEPTON_WASM_THREADS, else the machine's parallelism (at most 8). */
-export function requestedThreads(env: NodeJS.ProcessEnv = process.env): WasmThreadsRequest {
+/** A CPU limit imposed on this process (a container's quota, JupyterHub's CPU_LIMIT), in CPUs. */
+export interface CpuLimit {
+  cpus: number;
+  /** Where it comes from, e.g. "cgroup cpu.max quota 2.0 CPUs" or "CPU_LIMIT=2.0". */
+  source: string;
+}
+
+export interface CpuLimitOptions {
+  env?: NodeJS.ProcessEnv;
+  /** The cgroup file system (default: $LEPTON_CGROUP_ROOT, else /sys/fs/cgroup). */
+  cgroupRoot?: string;
+  /** The file listing this process's cgroups (default: $LEPTON_PROC_SELF_CGROUP, else /proc/self/cgroup). */
+  procSelfCgroup?: string;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+function formatCpus(cpus: number): string {
+  const rounded = Math.round(cpus * 100) / 100;
+  return Number.isInteger(rounded * 10) ? rounded.toFixed(1) : String(rounded);
+}
+
+/** `/a/b` -> [`/a/b`, `/a`, `/`]: a cgroup's quota is capped by every ancestor's. */
+function selfAndAncestors(cgroupPath: string): string[] {
+  const parts = cgroupPath.split("/").filter(Boolean);
+  return parts.map((_, i) => "/" + parts.slice(0, parts.length - i).join("/")).concat("/");
+}
+
+/**
+ * This process's cgroup path for the v2 hierarchy ("0::/path") or for the v1 hierarchy holding the
+ * `cpu` controller ("4:cpu,cpuacct:/path"); "/" when the file is missing or says nothing (inside a
+ * container with its own cgroup namespace, its cgroup is the root of what it sees).
+ */
+function ownCgroup(procText: string | undefined, version: 1 | 2): string {
+  for (const line of (procText ?? "").split("\n")) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
+    if (!m) continue;
+    if (version === 2 ? m[1] === "0" && m[2] === "" : m[2].split(",").includes("cpu")) return m[3] || "/";
+  }
+  return "/";
+}
+
+/**
+ * The smallest quota along a cgroup path: `quota(dir)` reads one folder's files. Folders that do not
+ * exist are skipped (a container often sees its own cgroup mounted as the root of the file system).
+ */
+function smallestQuota(base: string, cgroupPath: string, quota: (dir: string) => number | undefined): number | undefined {
+  let best: number | undefined;
+  for (const p of selfAndAncestors(cgroupPath)) {
+    const q = quota(path.join(base, p));
+    if (q !== undefined && (best === undefined || q < best)) best = q;
+  }
+  return best;
+}
+
+/**
+ * Every CPU limit found for this process: cgroup v2 `cpu.max` ("200000 100000" = 2 CPUs, "max ..." =
+ * none), cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us` (-1 = none), each read for the process's
+ * own cgroup (from /proc/self/cgroup) and its ancestors, and JupyterHub's `CPU_LIMIT` variable.
+ */
+export function cpuLimits(options: CpuLimitOptions = {}): CpuLimit[] {
+  const env = options.env ?? process.env;
+  const root = options.cgroupRoot ?? (env.LEPTON_CGROUP_ROOT || "/sys/fs/cgroup");
+  const procText = readText(options.procSelfCgroup ?? (env.LEPTON_PROC_SELF_CGROUP || "/proc/self/cgroup"));
+  const limits: CpuLimit[] = [];
+
+  const v2 = smallestQuota(root, ownCgroup(procText, 2), (dir) => {
+    const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(readText(path.join(dir, "cpu.max")) ?? "");
+    return m && Number(m[2]) > 0 ? Number(m[1]) / Number(m[2]) : undefined;
+  });
+  if (v2 !== undefined) limits.push({ cpus: v2, source: `cgroup cpu.max quota ${formatCpus(v2)} CPUs` });
+
+  const v1Path = ownCgroup(procText, 1);
+  for (const mount of ["cpu", "cpu,cpuacct", "cpuacct,cpu"]) {
+    const base = path.join(root, mount);
+    if (!fs.existsSync(base)) continue;
+    const v1 = smallestQuota(base, v1Path, (dir) => {
+      const quota = Number((readText(path.join(dir, "cpu.cfs_quota_us")) ?? "").trim());
+      const period = Number((readText(path.join(dir, "cpu.cfs_period_us")) ?? "").trim());
+      return quota > 0 && period > 0 ? quota / period : undefined;
+    });
+    if (v1 !== undefined) limits.push({ cpus: v1, source: `cgroup cpu.cfs_quota_us quota ${formatCpus(v1)} CPUs` });
+    break; // "cpu" is usually a link to "cpu,cpuacct": read one of them
+  }
+
+  const raw = env.CPU_LIMIT?.trim();
+  if (raw) {
+    const cpus = Number(raw);
+    if (Number.isFinite(cpus) && cpus > 0) limits.push({ cpus, source: `CPU_LIMIT=${raw}` });
+  }
+  return limits;
+}
+
+/** The tightest CPU limit on this process (see cpuLimits), or undefined when there is none. */
+export function containerCpuLimit(options: CpuLimitOptions = {}): CpuLimit | undefined {
+  return cpuLimits(options).reduce<CpuLimit | undefined>((best, l) => (best === undefined || l.cpus < best.cpus ? l : best), undefined);
+}
+
+/**
+ * How many threads to ask for: LEPTON_WASM_THREADS; else one per core (os.availableParallelism(),
+ * which already follows the process's CPU affinity), lowered to a container's CPU quota or JupyterHub's
+ * CPU_LIMIT when that is smaller (rounded down, at least 1); at most 8.
+ */
+export function requestedThreads(env: NodeJS.ProcessEnv = process.env, options: Omit<CpuLimitOptions, "env"> & { cores?: number } = {}): WasmThreadsRequest {
   const raw = env.LEPTON_WASM_THREADS;
   if (raw !== undefined && raw.trim() !== "") {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1) {
       throw new Error(`LEPTON_WASM_THREADS=${raw} is not a whole number of threads; use 1 to ${MAX_THREADS} (1 turns threading off), or unset it.`);
     }
-    if (n === 1) return { requested: 1, reason: "LEPTON_WASM_THREADS=1" };
-    return { requested: Math.min(n, MAX_THREADS) };
+    if (n === 1) return { requested: 1, reason: "LEPTON_WASM_THREADS=1", limit: "LEPTON_WASM_THREADS=1" };
+    return { requested: Math.min(n, MAX_THREADS), limit: n > MAX_THREADS ? `LEPTON_WASM_THREADS=${raw}, at most ${MAX_THREADS}` : `LEPTON_WASM_THREADS=${raw}` };
   }
-  const cores = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
-  const n = Math.min(Math.max(cores, 1), MAX_THREADS);
-  return n > 1 ? { requested: n } : { requested: 1, reason: "one CPU core" };
+  const cores = Math.max(options.cores ?? (typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length), 1);
+  const coreText = `${cores} core${cores === 1 ? "" : "s"}`;
+  let n = cores;
+  let limit = coreText;
+  let coresOnly = true;
+  const cpu = containerCpuLimit({ ...options, env });
+  if (cpu && Math.floor(cpu.cpus) < cores) {
+    n = Math.max(1, Math.floor(cpu.cpus));
+    limit = `${cpu.source}; ${coreText}`;
+    coresOnly = false;
+  }
+  if (n > MAX_THREADS) {
+    n = MAX_THREADS;
+    limit = `at most ${MAX_THREADS}; ${limit}`;
+    coresOnly = false;
+  }
+  if (n > 1) return { requested: n, limit, ...(coresOnly ? { coresOnly } : {}) };
+  return { requested: 1, reason: coresOnly ? "one CPU core" : limit, limit, ...(coresOnly ? { coresOnly } : {}) };
+}
+
+/**
+ * `backend().threads` for a plan and the count the backend reports: the count, `limit` (what set it,
+ * see WasmThreadsRequest.limit) and a `note` shown in the backend line when it says more than the core
+ * count (e.g. "2 threads (cgroup cpu.max quota 2.0 CPUs; 16 cores)") or when fewer threads started.
+ */
+export function wasmThreadsInfo(plan: WasmThreadsRequest, count: number): { count: number; note?: string; limit: string } {
+  if (count < plan.requested) return { count, note: `asked for ${plan.requested} (${plan.limit})`, limit: plan.limit };
+  return { count, ...(plan.coresOnly ? {} : { note: plan.limit }), limit: plan.limit };
 }
 
 /** Why the threaded build cannot be used here, or undefined when it can. */

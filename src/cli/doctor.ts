@@ -98,16 +98,39 @@ function checkCuda(): Check {
   };
 }
 
-async function checkBackend(): Promise<Check> {
+async function checkBackend(): Promise<Check[]> {
   const { ready, backendLine } = require("../backend") as typeof import("../backend");
   const info = await ready();
+  const threads = checkWasmThreads(info);
   const status: Status = info.name === "tensorflow" ? "ok" : info.name === "wasm" ? "warn" : "fail";
   const fix =
     info.name === "tensorflow"
       ? undefined
       : "npm install @tensorflow/tfjs-node   (downloads libtensorflow; needs internet at install time)" +
         (info.name === "cpu" ? "; the pure-JS backend is ~100x slower than WebAssembly: check that @tensorflow/tfjs-backend-wasm is installed (npm ci)" : "");
-  return { name: "TensorFlow.js backend", status, detail: backendLine(info).replace(/^lepton backend: /, ""), ...(fix ? { fix } : {}) };
+  return [{ name: "TensorFlow.js backend", status, detail: backendLine(info).replace(/^lepton backend: /, ""), ...(fix ? { fix } : {}) }, ...(threads ? [threads] : [])];
+}
+
+/**
+ * How many threads XNNPACK runs on, and what set that number: LEPTON_WASM_THREADS, a container's CPU
+ * quota (cgroup cpu.max / cpu.cfs_quota_us), JupyterHub's CPU_LIMIT, the cap of 8, or the core count.
+ */
+function checkWasmThreads(info: import("../backend").BackendInfo): Check | undefined {
+  if (info.name !== "wasm" || !info.threads) return undefined;
+  const { requestedThreads } = require("../backend/wasm_threads") as typeof import("../backend/wasm_threads");
+  const plan = requestedThreads();
+  const count = info.threads.count;
+  const plural = (n: number) => `${n} thread${n === 1 ? "" : "s"}`;
+  const name = "WebAssembly threads";
+  if (count < plan.requested) {
+    return {
+      name,
+      status: "warn",
+      detail: `${plural(count)}, asked for ${plan.requested} (${plan.limit})${info.threads.note ? `: ${info.threads.note}` : ""}`,
+      fix: "training runs single-threaded; LEPTON_WASM_THREADS=1 makes that explicit and silences this note",
+    };
+  }
+  return { name, status: "ok", detail: `${plural(count)} (${plan.limit})` };
 }
 
 function checkDatasets(): Check {
@@ -153,7 +176,7 @@ async function probe(seconds: number): Promise<DoctorReport["probe"]> {
 }
 
 export async function runDoctor(options: { quick?: boolean; probeSeconds?: number } = {}): Promise<DoctorReport> {
-  const checks: Check[] = [checkNode(), checkJupyter(), checkKernel(), await checkBackend(), checkCuda(), checkDatasets()];
+  const checks: Check[] = [checkNode(), checkJupyter(), checkKernel(), ...(await checkBackend()), checkCuda(), checkDatasets()];
   const report: DoctorReport = { checks };
   if (!options.quick) report.probe = await probe(options.probeSeconds ?? 10);
   return report;
