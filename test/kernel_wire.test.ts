@@ -4,8 +4,12 @@
  * jupyter_client is installed, against its own Session in both directions; replays refused with a
  * bounded memory of signatures.
  */
-import { describe, expect, it } from "vitest";
-import { existsSync } from "fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import * as zmq from "zeromq";
+import { KernelClient } from "../src/kernel/client";
 import {
   DIGEST_HISTORY_SIZE,
   DigestHistory,
@@ -18,7 +22,7 @@ import {
   supportedSignatureSchemes,
   type Message,
 } from "../src/kernel/wire";
-import { PYTHON, runCommand } from "./kernel_helpers";
+import { PYTHON, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
 
 const SCHEMES = Object.keys(HASHLIB_TO_NODE).map((h) => `hmac-${h}`);
 
@@ -177,5 +181,46 @@ describe("Signer: replays", () => {
     const none = new DigestHistory(0);
     none.add("a");
     expect(none.size).toBe(0);
+  });
+});
+
+describe("a kernel whose Signer rejects replays", () => {
+  const work = mkdtempSync(join(tmpdir(), "lepton-replay-"));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it("runs a replayed execute_request once and logs the refusal; everything else works as usual", async () => {
+    ensureBuilt();
+    // server.ts asks for { rejectReplays: true }; the preload makes sure every Signer of the kernel does.
+    const preload = join(work, "replays.js");
+    writeFileSync(preload, `const w = require(${JSON.stringify(join(ROOT, "dist", "src", "kernel", "wire.js"))});
+const S = w.Signer;
+w.Signer = class extends S { constructor(key, scheme, options) { super(key, scheme, { rejectReplays: true, ...(options || {}) }); } };\n`);
+    const kernel = await KernelClient.start({ argv: [process.execPath, "-r", preload, join(ROOT, "dist", "kernel", "launcher.js"), "-f", "{connection_file}"], cwd: work });
+    const dealer = new zmq.Dealer();
+    try {
+      expect((await kernel.execute("let runs = 0; 1 + 1")).outputs[0]).toMatchObject({ data: { "text/plain": "2" } });
+      const c = kernel.connection;
+      dealer.connect(`${c.transport}://${c.ip}:${c.shell_port}`);
+      const signer = new Signer(c.key, c.signature_scheme);
+      const frames = signer.encode({ header: makeHeader("execute_request", "replayer"), parent_header: {}, metadata: {}, content: { code: "runs += 1", silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true } });
+      const replies: Message[] = [];
+      void (async () => {
+        for await (const f of dealer) replies.push(signer.decode(f as Buffer[]));
+      })().catch(() => {});
+      await dealer.send(frames);
+      await dealer.send(frames); // the same bytes again: a replay
+      const end = Date.now() + 20_000;
+      while (replies.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 1_000)); // time for a second reply, if there were one
+      expect(replies.map((m) => m.header.msg_type)).toEqual(["execute_reply"]);
+      expect((await kernel.execute("runs")).outputs[0]).toMatchObject({ data: { "text/plain": "1" } });
+      expect(kernel.stderr).toMatch(/lepton kernel: dropped a message .*(signature seen before|seen before \(a replay\))/);
+      // Fresh requests (completion, inspection, more cells) are unaffected.
+      expect((await kernel.request("complete_request", { code: "Math.fl", cursor_pos: 7 })).content.matches).toContain("floor");
+      expect((await kernel.execute("runs + 1")).outputs[0]).toMatchObject({ data: { "text/plain": "2" } });
+    } finally {
+      dealer.close();
+      await kernel.shutdown();
+    }
   });
 });
