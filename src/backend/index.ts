@@ -53,6 +53,28 @@ function tryNative(pkg: string): string | undefined {
 
 let wasmThreads: { count: number; note?: string } | undefined;
 
+/**
+ * tfjs-backend-wasm's emscripten glue, when its module starts in Node.js, adds
+ * `process.on("unhandledRejection", (r) => { throw r })` and an `uncaughtException` listener that
+ * rethrows: from then on one promise rejection that nobody awaits (or one exception in a timer) aborts
+ * the whole process, which for a notebook kernel loses every variable. A library must not decide that
+ * for its host, so the listeners the glue added while starting are removed again (the process keeps
+ * Node's own behaviour, or whatever handlers its host installed).
+ */
+export async function withoutGlueProcessHandlers<T>(start: () => Promise<T>): Promise<T> {
+  const events = ["unhandledRejection", "uncaughtException"] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as any))]));
+  try {
+    return await start();
+  } finally {
+    for (const e of events) {
+      for (const listener of process.listeners(e as any)) {
+        if (!before.get(e)!.has(listener)) process.removeListener(e as any, listener as any);
+      }
+    }
+  }
+}
+
 async function tryWasm(): Promise<string | undefined> {
   let wasm: typeof import("@tensorflow/tfjs-backend-wasm");
   try {
@@ -71,7 +93,7 @@ async function tryWasm(): Promise<string | undefined> {
     let started = false;
     try {
       prepareWasmThreads(plan.requested);
-      started = await tf.setBackend("wasm");
+      started = await withoutGlueProcessHandlers(() => tf.setBackend("wasm"));
     } catch {
       started = false;
     } finally {
@@ -86,7 +108,7 @@ async function tryWasm(): Promise<string | undefined> {
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
   wasmThreads = { count: 1, note };
   try {
-    if (!(await tf.setBackend("wasm"))) return "the WebAssembly backend failed to initialise";
+    if (!(await withoutGlueProcessHandlers(() => tf.setBackend("wasm")))) return "the WebAssembly backend failed to initialise";
     return undefined;
   } catch (err) {
     return loadFailure(err, "@tensorflow/tfjs-backend-wasm");
