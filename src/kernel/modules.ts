@@ -15,6 +15,7 @@
 import Module from "module";
 import { existsSync, statSync } from "fs";
 import { join, resolve } from "path";
+import { tslab } from "./tslab";
 
 export const PACKAGE_NAME = "lepton";
 
@@ -119,8 +120,7 @@ let compilerInstalled = false;
 export function installCompilerResolution(root = packageRoot()): void {
   if (compilerInstalled) return;
   compilerInstalled = true;
-  const tslabMain = require.resolve("tslab");
-  const ts = require(require.resolve("@tslab/typescript-for-tslab", { paths: [tslabMain] }));
+  const ts: any = tslab().typescript();
   const sys = ts.sys;
   const fwd = (p: string) => overlayPath(p, root);
   const wrap1 = (name: string) => {

@@ -10,11 +10,11 @@
  */
 import type * as TS from "typescript";
 
-type Converter = (prevDecl: string, src: string) => { diagnostics?: unknown[] } & Record<string, unknown>;
+import { tslab } from "./tslab";
 
 function typescript(): typeof TS {
   // The TypeScript that tslab itself compiles cells with.
-  return require("@tslab/typescript-for-tslab");
+  return tslab().typescript() as unknown as typeof TS;
 }
 
 /** `src` with every shorthand property `{ a }` written as `{ a: a }`; the same text when there is none. */
@@ -36,7 +36,7 @@ export function expandShorthandProperties(src: string): string {
 }
 
 /** Convert a cell with tslab's converter, expanding shorthand properties when the cell type-checks. */
-export function convertExpandingShorthand<R extends ReturnType<Converter>>(
+export function convertExpandingShorthand<R extends { diagnostics?: readonly unknown[] }>(
   convert: (prevDecl: string, src: string) => R,
   prevDecl: string,
   src: string,
