@@ -6,7 +6,8 @@
  * Layers: data → models → training → display. Each folder exports its own API; this file
  * gathers them under one name.
  */
-export { display, html, mime, inKernel, DISPLAY_SYMBOL } from "./display/display";
+export { display, html, mime, inKernel, clearOutput, DISPLAY_SYMBOL } from "./display/display";
+export { input, password } from "./runtime/stdin";
 export type { MimeBundle, Displayable, DisplayHandle } from "./display/display";
 export type { Dataset, Batch, BatchOptions, SplitOptions } from "./data/types";
 export { ready, backend, backendLine } from "./backend";

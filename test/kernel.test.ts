@@ -290,7 +290,8 @@ describe("plotly.js in the saved notebook", () => {
       await kernel.execute(chart, { cellId: "carrier" }),
       await kernel.execute(chart, { cellId: "cell-two" }),
       await kernel.execute(chart, { cellId: "cell-two" }),
-      await kernel.execute(chart + ";", { cellId: "carrier" }),
+      // (edited with a comment: a trailing ";" would silence the chart, as in IPython)
+      await kernel.execute(chart + " // edited", { cellId: "carrier" }),
     ];
     // Re-running "carrier" (even edited) clears its copy, so its chart brings one; "cell-two" has the same
     // code but is another cell, so it brings none.

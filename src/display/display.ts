@@ -25,6 +25,8 @@ export interface Displayable {
 export interface DisplaySink {
   display(bundle: MimeBundle, metadata: MimeMetadata, displayId: string | undefined): void;
   update(bundle: MimeBundle, metadata: MimeMetadata, displayId: string): void;
+  /** Clear the running cell's output (Jupyter's clear_output); `wait` defers it to the next output. */
+  clear?(wait: boolean): void;
 }
 
 /** A shown output that can be replaced in place (progress bars, live charts). */
@@ -54,6 +56,18 @@ export function setDisplaySink(sink: DisplaySink | undefined): void {
 /** The sink in force; kept on globalThis so every loaded copy of lepton shares it. */
 export function currentSink(): DisplaySink {
   return ((globalThis as any)[SINK_KEY] as DisplaySink | undefined) ?? consoleSink;
+}
+
+/**
+ * Clear the output of the cell that is running, as IPython's `clear_output`: with `{ wait: true }` the
+ * frontend clears only when the next output arrives, so a loop that clears and redraws does not flicker.
+ * Outside a kernel it does nothing.
+ *
+ *   for (let i = 0; i < 10; i++) { lepton.clearOutput({ wait: true }); console.log(`step ${i}`); await step(); }
+ */
+export function clearOutput(options: { wait?: boolean } = {}): void {
+  const sink = currentSink();
+  safely(() => sink.clear?.(!!options.wait));
 }
 
 /** True when a kernel has installed its display sink (we are running inside a notebook). */

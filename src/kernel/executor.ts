@@ -1,21 +1,36 @@
 /**
- * Runs notebook cells: tslab's converter (TypeScript 5.0.4 type check + transpile) and executor, with
- * the cell's last value, type errors and runtime errors captured as data instead of printed.
+ * Runs notebook cells: tslab's converter (TypeScript 5.0.4 type check + transpile, through the adapter
+ * in ./tslab) and lepton's own execution of the converted JavaScript, with the cell's last value, type
+ * errors and runtime errors captured as data instead of printed.
  *
- * Interrupt: each cell runs inside an AsyncLocalStorage context. An interrupt raises lepton's flag
- * (`interruptRequested()`), which lepton's own loops check between steps to return normally. If the
- * cell is still running `cooperativeMs` later, the cell's timers refuse to start (setTimeout /
- * setImmediate throw InterruptedError inside the cell, its setInterval callbacks stop), so a plain loop
- * that awaits a timer between steps ends at its next await. A cell that has not stopped after `graceMs`
- * is abandoned: its execution is reported as interrupted and the kernel moves on (code it started may
- * still finish in the background; its output still goes to its cell).
- * Synchronous loops stop on SIGINT (the kernel spec uses interrupt_mode "signal"; tslab runs cells
- * with vm's breakOnSigint).
+ * What this adds to the way tslab runs a cell:
+ * - Declarations survive a later error: a name is carried into the next cell when its declaration ran
+ *   (the exports object records every assignment), not only when the whole cell succeeded.
+ * - Top-level `for await` (tslab treats the cell as synchronous and it fails to parse).
+ * - IPython's trailing `;` silences the last value.
+ * - Interrupts: each cell runs inside an AsyncLocalStorage context. An interrupt raises lepton's flag
+ *   (`interruptRequested()`), which lepton's own loops check between steps to return normally, and the
+ *   shared interrupt flag that every loop of cell code checks (./transform `instrumentLoops`), so
+ *   synchronous code stops wherever it runs on the kernel's thread: after an `await`, in a timer or a
+ *   callback. The cell's own synchronous start also runs under vm's breakOnSigint. If the cell is still
+ *   running `cooperativeMs` later, the cell's timers refuse to start (setTimeout / setImmediate throw
+ *   InterruptedError inside the cell, its setInterval callbacks stop), so a loop that awaits a timer
+ *   between steps ends at its next await. A cell that has not stopped after `graceMs` is abandoned: its
+ *   execution is reported as interrupted and the kernel moves on (code it started may still finish in
+ *   the background; its output still goes to its cell).
  */
 import { convertExpandingShorthand } from "./shorthand";
 import { AsyncLocalStorage } from "async_hooks";
+import Module from "module";
+import path from "path";
+import vm from "vm";
 import { format } from "util";
 import { InterruptedError, clearInterrupt, requestInterrupt } from "../runtime/interrupt";
+import { tslab, type ConvertResult, type TslabConverter, type TslabDiagnostic } from "./tslab";
+import {
+  IRQ_ERROR, IRQ_FLAG, exportsPreamble, instrumentLoops, mergeDeclarations, silencedByTrailingSemicolon,
+  stripExportsPreamble, usesTopLevelAwait,
+} from "./transform";
 
 /** What a cell produced. */
 export type CellOutcome =
@@ -34,15 +49,6 @@ export interface CellContext {
 
 export const cellStorage = new AsyncLocalStorage<CellContext>();
 
-interface TslabExecutor {
-  execute(src: string): Promise<boolean>;
-  inspect(src: string, position: number): any;
-  complete(src: string, position: number): { start: number; end: number; candidates: string[] };
-  interrupt(): void;
-  close(): void;
-  locals: Record<string, unknown>;
-}
-
 export interface CellExecutorOptions {
   /** Folder modules are resolved from (the notebook's folder); default process.cwd(). */
   rootDir?: string;
@@ -52,189 +58,309 @@ export interface CellExecutorOptions {
   graceMs?: number;
 }
 
+const ABANDONED = "Interrupted asynchronously";
+
+/**
+ * The interrupt flag in shared memory: 1 once an interrupt arrived and until a loop of cell code threw
+ * for it or the next cell starts. The kernel's watcher threads set it (SIGINT, interrupt_request) while
+ * this thread may be busy.
+ */
+export const interruptFlag = new Int32Array(new SharedArrayBuffer(4));
+
+let flagInstalled = false;
+
+function installInterruptFlag(): void {
+  if (flagInstalled) return;
+  flagInstalled = true;
+  const g = globalThis as any;
+  Object.defineProperty(g, IRQ_FLAG, { value: interruptFlag, configurable: true, enumerable: false, writable: false });
+  const getter = function () {
+    Atomics.store(interruptFlag, 0, 0);
+    requestInterrupt();
+    const context = cellStorage.getStore();
+    if (context?.running) context.interrupted = true;
+    const err = new InterruptedError();
+    Error.captureStackTrace(err, getter);
+    return err;
+  };
+  // Reading the name builds the error the loop throws (the flag is reset, lepton's loops are told too).
+  Object.defineProperty(g, IRQ_ERROR, { get: getter, configurable: true, enumerable: false });
+}
+
 export class CellExecutor {
-  private readonly executor: TslabExecutor;
-  private captured: { value?: unknown; hasValue: boolean; errors: unknown[][] } = { hasValue: false, errors: [] };
-  private current: CellContext | undefined;
-  private abandonTimer: NodeJS.Timeout | undefined;
+  private readonly rootDir: string;
   private readonly graceMs: number;
   private readonly cooperativeMs: number;
-  /** The declarations of earlier cells, as tslab passes them to the converter (tracked to precompile). */
+  private readonly tslab = tslab();
+  /** The notebook's variables: what the converted cells read and write as `exports.name`. */
+  private readonly store: Record<string, unknown> = {};
+  readonly locals: Record<string, unknown>;
+  /** Names assigned while the current cell runs (a declaration that ran). */
+  private assigned = new Set<string>();
+  private readonly require: NodeRequire;
+  private readonly sideOutputs = new Map<string, string>();
+  private readonly sideModules = new Map<string, NodeModule>();
+  /** The declarations of earlier cells, as tslab's converter takes them. */
   private prevDecl = "";
-  private precompiled: { prevDecl: string; src: string; result: any } | undefined;
-  private lastConverted: any;
-  private convs: { node: any } | undefined;
+  private node: TslabConverter | undefined;
+  private browser: TslabConverter | undefined;
+  private precompiled: { prevDecl: string; src: string; result: ConvertResult } | undefined;
+  private current: CellContext | undefined;
+  private abandonTimer: NodeJS.Timeout | undefined;
+  private abandon: ((err: Error) => void) | undefined;
 
   constructor(options: CellExecutorOptions = {}) {
+    this.rootDir = options.rootDir ?? process.cwd();
     this.cooperativeMs = options.cooperativeMs ?? 500;
     this.graceMs = Math.max(options.graceMs ?? 2000, this.cooperativeMs);
-    const { createConverter } = require("tslab/dist/converter");
-    const { createExecutor } = require("tslab/dist/executor");
-    let node: unknown;
-    let browser: unknown;
-    const self = this;
-    const convs = {
-      get node() {
-        return (node ??= self.precompiling(createConverter({ isJS: false, isBrowser: false })));
+    const store = this.store;
+    const assigned = this.assigned;
+    this.locals = new Proxy(store, {
+      // TypeScript writes named imports with defineProperty (getters); keep their values rewritable.
+      defineProperty: (_target, prop, attrs) => {
+        if (prop === "__esModule") return true;
+        store[prop as string] = attrs.get ? attrs.get() : attrs.value;
+        assigned.add(prop as string);
+        return true;
       },
-      get browser() {
-        return (browser ??= createConverter({ isJS: false, isBrowser: true }));
+      set: (_target, prop, value) => {
+        store[prop as string] = value;
+        assigned.add(prop as string);
+        return true;
       },
-      close() {
-        (node as any)?.close();
-        (browser as any)?.close();
-      },
-    };
-    this.convs = convs;
-    void convs.node; // build the compiler program now, not on the first cell
-    const sink = {
-      log: (value: unknown) => {
-        this.captured.value = value;
-        this.captured.hasValue = true;
-      },
-      error: (...args: unknown[]) => {
-        this.captured.errors.push(args);
-      },
-    };
-    this.executor = createExecutor(options.rootDir ?? process.cwd(), convs, sink);
+    });
+    this.require = this.wrapRequire(this.tslab.createRequire(this.rootDir), this.rootDir);
+    vm.runInThisContext("(x) => { globalThis.__lepton_cell__ = x; }")({ exports: this.locals, require: this.require });
+    installInterruptFlag();
+    void this.nodeConverter(); // build the compiler program now, not on the first cell
     installTimerGuards();
   }
 
-  /**
-   * Wrap tslab's converter so that a cell compiled ahead (see `run`) is not compiled again, and so
-   * that we know the declarations tslab carries from cell to cell.
-   */
-  private precompiling(converter: any): any {
-    const convert = converter.convert.bind(converter);
-    converter.convert = (prevDecl: string, src: string) => {
-      const ahead = this.precompiled;
-      this.precompiled = undefined;
-      const result = ahead && ahead.prevDecl === prevDecl && ahead.src === src ? ahead.result : convertExpandingShorthand(convert, prevDecl, src);
-      this.prevDecl = prevDecl;
-      this.lastConverted = result;
-      return result;
+  private nodeConverter(): TslabConverter {
+    return (this.node ??= this.tslab.createConverter({ isJS: false, isBrowser: false }));
+  }
+
+  private browserConverter(): TslabConverter {
+    return (this.browser ??= this.tslab.createConverter({ isJS: false, isBrowser: true }));
+  }
+
+  /** `require` for cells: `tslab` is tslab's module, modules written by `//%module` cells come first. */
+  private wrapRequire(req: NodeRequire, dirname: string): NodeRequire {
+    const self = this;
+    const fromSideOutputs = (id: string): unknown => {
+      let filename = path.join(dirname, id);
+      if (path.extname(filename) === "") filename += ".js";
+      const cached = self.sideModules.get(filename);
+      if (cached) return cached.exports;
+      const source = self.sideOutputs.get(filename);
+      if (source === undefined) return undefined;
+      const M = Module as any;
+      const mod = new M(filename, module);
+      mod.filename = filename;
+      mod.paths = M._nodeModulePaths(path.dirname(filename));
+      mod.require = self.wrapRequire(mod.require, path.dirname(filename));
+      mod._compile(source, filename);
+      self.sideModules.set(filename, mod);
+      return mod.exports;
     };
-    return converter;
+    return new Proxy(req, {
+      apply: (_target, thisArg, args: any[]) => {
+        if (args.length !== 1) return Reflect.apply(req, thisArg, args);
+        const id = args[0];
+        if (id === "tslab") return this.tslab.main();
+        if (typeof id === "string" && (id.startsWith("./") || id.startsWith("../"))) {
+          const mod = fromSideOutputs(id);
+          if (mod !== undefined) return mod;
+        }
+        return Reflect.apply(req, thisArg, args);
+      },
+    });
+  }
+
+  private convert(prevDecl: string, src: string): ConvertResult {
+    const ahead = this.precompiled;
+    this.precompiled = undefined;
+    if (ahead && ahead.prevDecl === prevDecl && ahead.src === src) return ahead.result;
+    const node = this.nodeConverter();
+    return convertExpandingShorthand((p, s) => node.convert(p, s), prevDecl, src);
   }
 
   /** Run one cell in `context`. Never throws: errors come back as an outcome. */
   async run(code: string, context: CellContext): Promise<CellOutcome> {
     clearInterrupt();
-    this.captured = { hasValue: false, errors: [] };
+    Atomics.store(interruptFlag, 0, 0);
     this.current = context;
     context.running = true;
-    let ok: boolean;
     try {
-      // Compile first, then yield to the event loop before running: a SIGINT that arrived while the
-      // compiler was busy is handled now. (tslab runs cells with vm's breakOnSigint, which detaches
-      // SIGINT listeners while the cell starts; a signal still queued at that moment would be lost.)
+      // Compile first, then yield to the event loop before running: an interrupt that arrived while the
+      // compiler was busy is handled now.
       this.compileAhead(code);
       await new Promise<void>((resolve) => realSetImmediate(resolve));
-      if (context.interrupted) {
-        ok = false;
-        this.captured.errors.push([new InterruptedError()]);
-      } else {
-        this.lastConverted = undefined;
-        ok = await cellStorage.run(context, () => this.executor.execute(code));
-        const converted = this.lastConverted;
-        if (ok && converted && !converted.diagnostics?.length) this.prevDecl = converted.declOutput || "";
-      }
+      if (context.interrupted) return interruptedOutcome(false);
+      return await cellStorage.run(context, () => this.execute(code, context));
     } catch (err) {
-      ok = false;
-      this.captured.errors.push([err]);
+      return describeError(err, context);
     } finally {
       context.running = false;
       this.current = undefined;
+      this.abandon = undefined;
       if (this.abandonTimer) clearTimeout(this.abandonTimer);
       this.abandonTimer = undefined;
+      Atomics.store(interruptFlag, 0, 0);
     }
-    if (ok) {
-      return this.captured.hasValue ? { ok: true, hasValue: true, value: this.captured.value } : { ok: true, hasValue: false };
+  }
+
+  private async execute(code: string, context: CellContext): Promise<CellOutcome> {
+    const meta = this.tslab.getCodeMetadata(code);
+    if (meta.module) {
+      const conv = meta.mode === "browser" ? this.browserConverter() : this.nodeConverter();
+      const diagnostics = conv.addModule(meta.module, code, meta);
+      // Modules are registered whatever their errors, as in tslab.
+      return diagnostics.length ? typeErrors(diagnostics, code) : { ok: true, hasValue: false };
     }
-    return describeFailure(this.captured.errors, context, code);
+    if (meta.mode === "browser") return { ok: true, hasValue: false };
+    const prevDecl = this.prevDecl;
+    const converted = this.convert(prevDecl, code);
+    for (const out of converted.sideOutputs ?? []) {
+      this.sideModules.delete(out.path);
+      this.sideOutputs.set(out.path, out.data);
+    }
+    if (converted.diagnostics.length > 0) return typeErrors(converted.diagnostics, code);
+    if (!converted.output) {
+      this.prevDecl = converted.declOutput || "";
+      return { ok: true, hasValue: false };
+    }
+    const declared = exportsPreamble(converted.output).filter((n) => n !== converted.lastExpressionVar);
+    const js = instrumentLoops(stripExportsPreamble(converted.output));
+    const isAsync = !!converted.hasToplevelAwait || usesTopLevelAwait(js);
+    const wrapped = `(${isAsync ? "async " : ""}function (exports, require) { ${js}\n})(__lepton_cell__.exports, __lepton_cell__.require)`;
+    const lastVar = converted.lastExpressionVar;
+    if (lastVar) delete this.store[lastVar];
+    this.assigned.clear();
+    try {
+      const ret = vm.runInThisContext(wrapped, { breakOnSigint: true });
+      if (isAsync) {
+        const abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
+        abandoned.catch(() => {});
+        if (context.interrupted) this.scheduleAbandon(context);
+        await Promise.race([ret, abandoned]);
+      }
+    } catch (err) {
+      // Declarations that ran before the error are kept; the others keep what earlier cells gave them.
+      const notRun = new Set(declared.filter((n) => !this.assigned.has(n)));
+      for (const name of notRun) if (!(name in this.store)) delete this.store[name];
+      this.prevDecl = mergeDeclarations(converted.declOutput || "", prevDecl, notRun);
+      if (lastVar) delete this.store[lastVar];
+      return describeError(err, context);
+    }
+    this.prevDecl = converted.declOutput || "";
+    if (lastVar && lastVar in this.store) {
+      const value = this.store[lastVar];
+      delete this.store[lastVar];
+      if (value != null && !silencedByTrailingSemicolon(code)) return { ok: true, hasValue: true, value };
+    }
+    return { ok: true, hasValue: false };
   }
 
   private compileAhead(code: string): void {
-    const { getCodeMetadata } = require("tslab/dist/metadata");
-    const meta = getCodeMetadata(code);
+    const meta = this.tslab.getCodeMetadata(code);
     if (meta.module || meta.mode === "browser") return;
-    const node = this.nodeConverter();
-    if (!node) return;
     try {
       const prevDecl = this.prevDecl;
-      // The wrapper records the call; keep the result for tslab's own convert call that follows.
-      const result = node.convert(prevDecl, code);
+      const node = this.nodeConverter();
+      const result = convertExpandingShorthand((p, s) => node.convert(p, s), prevDecl, code);
       this.precompiled = { prevDecl, src: code, result };
     } catch {
       this.precompiled = undefined;
     }
   }
 
-  private nodeConverter(): any {
-    return this.convs?.node;
-  }
-
   /** Jupyter's interrupt: ask the running cell (and lepton's loops) to stop. */
   interrupt(): void {
     requestInterrupt();
     const context = this.current;
-    if (!context || context.interrupted) return;
+    if (!context) return;
+    // A loop may already have thrown for this interrupt (and marked the cell): the rest still applies.
+    if (!context.interrupted) Atomics.store(interruptFlag, 0, 1);
     context.interrupted = true;
-    context.stopTimersFrom = Date.now() + this.cooperativeMs;
+    context.stopTimersFrom ??= Date.now() + this.cooperativeMs;
+    this.scheduleAbandon(context);
+  }
+
+  /**
+   * End the running cell now as interrupted: background code of the cell (a timer, a callback) was
+   * stopped by the interrupt, so what the cell awaits may never come.
+   */
+  stopInterrupted(): void {
+    const context = this.current;
+    if (!context?.running) return;
+    context.interrupted = true;
+    context.stopTimersFrom ??= Date.now() + this.cooperativeMs;
+    this.abandon?.(new InterruptedError());
+  }
+
+  /** Whether a cell is running now. */
+  get busy(): boolean {
+    return this.current !== undefined;
+  }
+
+  private scheduleAbandon(context: CellContext): void {
+    if (this.abandonTimer) return;
     this.abandonTimer = setTimeout(() => {
-      if (context.running) this.executor.interrupt();
+      if (context.running) this.abandon?.(new Error(ABANDONED));
     }, this.graceMs);
   }
 
   complete(code: string, cursor: number) {
-    return this.executor.complete(code, cursor);
+    return this.nodeConverter().complete(this.prevDecl, code, cursor);
   }
 
   inspect(code: string, cursor: number): string | undefined {
-    const info = this.executor.inspect(code, cursor);
+    const conv = this.tslab.getCodeMetadata(code).mode === "browser" ? this.browserConverter() : this.nodeConverter();
+    const info = conv.inspect(this.prevDecl, code, cursor);
     if (!info) return undefined;
-    const { printQuickInfo } = require("tslab/dist/inspect");
-    return printQuickInfo(info);
+    return this.tslab.printQuickInfo(info);
   }
 
   close(): void {
-    this.executor.close();
+    this.node?.close();
+    this.browser?.close();
   }
 }
 
-/** Turn what tslab reported through console.error into a Jupyter error. */
-function describeFailure(errors: unknown[][], context: CellContext, code: string): CellOutcome {
-  const diagnostics = errors.filter((args) => args[0] === "%s%d:%d - %s");
-  if (diagnostics.length > 0) {
-    const sourceLines = code.split("\n");
-    const traceback: string[] = [];
-    for (const args of diagnostics) {
-      traceback.push(format(...(args as [string, ...unknown[]])));
-      // Show the line of the cell the diagnostic points at, with a caret under the column.
-      const [, fileName, line, column] = args as [string, string, number, number];
-      const text = !fileName ? sourceLines[line - 1] : undefined;
-      if (text !== undefined && text.trim()) traceback.push(`    ${text}`, `    ${" ".repeat(Math.max(0, column - 1))}^`);
+/** Type errors as a Jupyter error: evalue = the first diagnostic, traceback = all, with the line. */
+function typeErrors(diagnostics: TslabDiagnostic[], code: string): CellOutcome {
+  const sourceLines = code.split("\n");
+  const traceback: string[] = [];
+  const line = (d: TslabDiagnostic) => format("%s%d:%d - %s", d.fileName ? d.fileName + " " : "", d.start.line + 1, d.start.character + 1, d.messageText);
+  for (const d of diagnostics) {
+    traceback.push(line(d));
+    // Show the line of the cell the diagnostic points at, with a caret under the column.
+    const text = !d.fileName ? sourceLines[d.start.line] : undefined;
+    if (text !== undefined && text.trim()) traceback.push(`    ${text}`, `    ${" ".repeat(Math.max(0, d.start.character))}^`);
+  }
+  return { ok: false, ename: "TypeScriptError", evalue: line(diagnostics[0]), traceback };
+}
+
+function interruptedOutcome(abandoned: boolean): CellOutcome {
+  const evalue = abandoned
+    ? "Interrupted by the user (kernel interrupt). The cell did not stop at its next await, so the kernel stopped waiting for it; anything it started may still finish in the background."
+    : "Interrupted by the user (kernel interrupt).";
+  return { ok: false, ename: "InterruptedError", evalue, traceback: [`InterruptedError: ${evalue}`] };
+}
+
+/** A thrown value as a Jupyter error (interrupts get the one short message). */
+export function describeError(err: unknown, context?: { interrupted: boolean }): CellOutcome & { ok: false } {
+  if (err instanceof Error) {
+    if (err.message === ABANDONED) return interruptedOutcome(true) as CellOutcome & { ok: false };
+    if (/^Script execution (was )?interrupted/.test(err.message) || err.name === "InterruptedError" && (context?.interrupted ?? true)) {
+      return interruptedOutcome(false) as CellOutcome & { ok: false };
     }
-    return { ok: false, ename: "TypeScriptError", evalue: format(...(diagnostics[0] as [string, ...unknown[]])), traceback };
+    const stack = typeof err.stack === "string" ? err.stack : `${err.name}: ${err.message}`;
+    return { ok: false, ename: err.name || "Error", evalue: err.message, traceback: cleanStack(stack).split("\n") };
   }
-  const first = errors.find((args) => args.length > 0)?.[0];
-  if (first instanceof Error) {
-    const interruptedMessage = first.message === "Interrupted asynchronously" || /^Script execution (was )?interrupted/.test(first.message);
-    if (interruptedMessage || (context.interrupted && first.name === "InterruptedError")) {
-      const abandoned = first.message === "Interrupted asynchronously";
-      const evalue = abandoned
-        ? "Interrupted by the user (kernel interrupt). The cell did not stop at its next await, so the kernel stopped waiting for it; anything it started may still finish in the background."
-        : "Interrupted by the user (kernel interrupt).";
-      return { ok: false, ename: "InterruptedError", evalue, traceback: [`InterruptedError: ${evalue}`] };
-    }
-    const stack = typeof first.stack === "string" ? first.stack : `${first.name}: ${first.message}`;
-    return { ok: false, ename: first.name || "Error", evalue: first.message, traceback: cleanStack(stack).split("\n") };
-  }
-  if (first !== undefined) {
-    const text = format("%O", first);
-    return { ok: false, ename: "Error", evalue: `Uncaught ${text}`, traceback: [`Uncaught ${text}`] };
-  }
-  return { ok: false, ename: "Error", evalue: "The cell failed without an error message.", traceback: [] };
+  const text = format("%O", err);
+  return { ok: false, ename: "Error", evalue: `Uncaught ${text}`, traceback: [`Uncaught ${text}`] };
 }
 
 /** Drop the kernel's own frames (tslab, lepton's kernel, Node internals) from a cell's stack. */

@@ -5,11 +5,17 @@
  * lepton's display sink, interrupts, a correct comm_info_reply, and queued-cell abort after an error.
  */
 import { readFileSync } from "fs";
+import path from "path";
 import { TextDecoder } from "util";
-import { Signer, makeHeader, InvalidSignatureError, PROTOCOL_VERSION, type ConnectionInfo, type Message, type MessageHeader } from "./wire";
-import { CellExecutor, cellStorage, type CellContext } from "./executor";
+import { Signer, makeHeader, InvalidSignatureError, DuplicateSignatureError, PROTOCOL_VERSION, type ConnectionInfo, type Message, type MessageHeader } from "./wire";
+import { CellExecutor, cellStorage, describeError, interruptFlag, type CellContext } from "./executor";
+import { CellHistory } from "./history";
+import { isComplete } from "./is_complete";
+import { tslab } from "./tslab";
 import { noteCellStarted } from "../display/cells";
-import { setDisplaySink, toMimeBundle, type MimeBundle, type MimeMetadata } from "../display/display";
+import { plainText, setDisplaySink, toMimeBundle, type MimeBundle, type MimeMetadata } from "../display/display";
+import { setInputProvider, StdinNotAvailableError, type InputRequest } from "../runtime/stdin";
+import { InterruptedError } from "../runtime/interrupt";
 
 type ZmqSocket = {
   bind(addr: string): Promise<void>;
@@ -19,7 +25,12 @@ type ZmqSocket = {
 };
 
 /** Serialises sends on one zeromq socket (zeromq 6 allows one send in flight per socket). */
-class SendQueue {
+interface Sender {
+  send(frames: Buffer[]): void;
+  flushed(): Promise<void>;
+}
+
+class SendQueue implements Sender {
   private tail: Promise<void> = Promise.resolve();
   constructor(private readonly socket: ZmqSocket) {}
   send(frames: Buffer[]): void {
@@ -65,29 +76,44 @@ export interface KernelServerOptions {
   graceMs?: number;
 }
 
+/** Set by `process.exit()` in a cell: the kernel replies to the cell, then shuts down (IPython's `exit()`). */
+class ExitRequested extends Error {
+  constructor(readonly code: number) {
+    super(`process.exit(${code}) was called: the kernel replies to this cell, then shuts down.`);
+    this.name = "ExitRequested";
+  }
+}
+
 export class KernelServer {
   private readonly conn: ConnectionInfo;
   private readonly signer: Signer;
   private readonly session = makeHeader("", "").msg_id;
-  private sockets!: { shell: ZmqSocket; control: ZmqSocket; stdin: ZmqSocket; iopub: ZmqSocket; hb?: ZmqSocket };
-  private heartbeat: import("worker_threads").Worker | undefined;
-  private closeHeartbeat: (() => void) | undefined;
+  private sockets!: { shell: ZmqSocket; stdin: ZmqSocket; iopub: ZmqSocket; control?: ZmqSocket; hb?: ZmqSocket };
+  private controlThread: import("worker_threads").Worker | undefined;
+  private sigintThread: { worker: import("worker_threads").Worker; stop: Int32Array } | undefined;
+  private closeControlThread: (() => void) | undefined;
   private iopub!: SendQueue;
   private shell!: SendQueue;
-  private control!: SendQueue;
+  private control!: Sender;
+  private stdin!: SendQueue;
   private executor!: CellExecutor;
+  private readonly history = new CellHistory();
   private executionCount = 0;
   private executeChain: Promise<void> = Promise.resolve();
   private received = 0;
   /** Execute requests received at or before this sequence number are aborted (after an error). */
   private abortThrough = -1;
+  /** The execute_request that is running now, and the one that ran last. */
+  private running: Message | undefined;
   private lastParent: MessageHeader | undefined;
+  private exitCode: number | undefined;
+  private pendingInput: { resolve: (value: string) => void; reject: (err: Error) => void } | undefined;
   private closed = false;
   private readonly graceMs: number | undefined;
 
   constructor(options: KernelServerOptions) {
     this.conn = JSON.parse(readFileSync(options.connectionFile, "utf8"));
-    this.signer = new Signer(this.conn.key, this.conn.signature_scheme || "hmac-sha256");
+    this.signer = new Signer(this.conn.key, this.conn.signature_scheme || "hmac-sha256", { rejectReplays: true });
     this.graceMs = options.graceMs;
   }
 
@@ -96,86 +122,183 @@ export class KernelServer {
     const zmq = require("zeromq");
     this.sockets = {
       shell: new zmq.Router(),
-      control: new zmq.Router(),
       stdin: new zmq.Router(),
       iopub: new zmq.Publisher(),
     };
     const c = this.conn;
     const addr = (port: number) => (c.transport === "ipc" ? `ipc://${c.ip}-${port}` : `${c.transport}://${c.ip}:${port}`);
+    const bind = async (socket: ZmqSocket, channel: string, port: number) => {
+      try {
+        await socket.bind(addr(port));
+      } catch (err: any) {
+        throw new Error(`cannot listen for the ${channel} channel on ${addr(port)}: ${err?.message ?? err}` +
+          (/in use/i.test(String(err?.message)) ? ` (another process has port ${port}; start the kernel again so that Jupyter picks free ports)` : ""));
+      }
+    };
     await Promise.all([
-      this.sockets.shell.bind(addr(c.shell_port)),
-      this.sockets.control.bind(addr(c.control_port)),
-      this.sockets.stdin.bind(addr(c.stdin_port)),
-      this.sockets.iopub.bind(addr(c.iopub_port)),
-      this.startHeartbeat(addr(c.hb_port), zmq),
+      bind(this.sockets.shell, "shell", c.shell_port),
+      bind(this.sockets.stdin, "stdin", c.stdin_port),
+      bind(this.sockets.iopub, "iopub", c.iopub_port),
+      this.startControlThread(addr(c.hb_port), addr(c.control_port), zmq, bind),
     ]);
     this.iopub = new SendQueue(this.sockets.iopub);
     this.shell = new SendQueue(this.sockets.shell);
-    this.control = new SendQueue(this.sockets.control);
+    this.stdin = new SendQueue(this.sockets.stdin);
     this.installOutputCapture();
     this.installDisplaySink();
+    this.installInputProvider();
+    this.installExit();
     this.publish("status", { execution_state: "starting" }, {});
     void this.loop(this.sockets.shell, (frames) => this.onShell(frames));
-    void this.loop(this.sockets.control, (frames) => this.onControl(frames));
-    process.on("SIGINT", () => {
-      trace("SIGINT");
-      this.executor.interrupt();
-    });
+    void this.loop(this.sockets.stdin, (frames) => this.onStdin(frames));
+    if (this.sockets.control) void this.loop(this.sockets.control, (frames) => this.onControl(frames));
+    this.startSigintThread();
+    this.watchParent();
   }
 
   /**
-   * The heartbeat echoes on its own thread, so a frontend that pings it still sees the kernel alive
-   * while a cell computes synchronously. Falls back to the main thread if a worker cannot bind.
+   * Heartbeat and control run on their own thread (./control_thread), so a frontend that pings the
+   * heartbeat sees the kernel alive, and an interrupt_request reaches the running cell, while a cell
+   * computes synchronously. Falls back to the main thread if the worker cannot start.
    */
-  private async startHeartbeat(address: string, zmq: any): Promise<void> {
+  private async startControlThread(hbAddress: string, controlAddress: string, zmq: any, bind: (s: ZmqSocket, channel: string, port: number) => Promise<void>): Promise<void> {
+    const c = this.conn;
+    let failure: string | undefined;
     try {
       const { Worker } = require("worker_threads");
-      const source = [
-        `const { workerData, parentPort } = require("worker_threads");`,
-        `const zmq = require(workerData.zeromq);`,
-        `const sock = new zmq.Reply();`,
-        `sock.bind(workerData.address).then(async () => {`,
-        `  parentPort.postMessage("bound");`,
-        `  for await (const frames of sock) await sock.send(frames);`,
-        `}, (err) => parentPort.postMessage("failed: " + (err && err.message)));`,
-        `parentPort.on("message", (m) => {`,
-        `  if (m !== "close") return;`,
-        `  sock.close();`,
-        `  Atomics.store(workerData.closed, 0, 1);`,
-        `  Atomics.notify(workerData.closed, 0);`,
-        `  parentPort.close();`,
-        `});`,
-      ].join("\n");
       const closed = new Int32Array(new SharedArrayBuffer(4));
-      const worker = new Worker(source, { eval: true, workerData: { address, zeromq: require.resolve("zeromq"), closed } });
-      const status: string = await new Promise((resolve) => {
-        worker.once("message", resolve);
-        worker.once("error", (err: Error) => resolve(`failed: ${err.message}`));
+      const worker = new Worker(path.join(__dirname, "control_thread.js"), {
+        workerData: {
+          hbAddress, controlAddress, key: c.key, scheme: c.signature_scheme || "hmac-sha256", session: this.session,
+          zeromq: require.resolve("zeromq"), interruptFlag, closed,
+        },
       });
-      if (status !== "bound") throw new Error(status);
+      const status: any = await new Promise((resolve) => {
+        worker.once("message", resolve);
+        worker.once("error", (err: Error) => resolve({ kind: "failed", error: err.message }));
+      });
+      if (status?.kind !== "bound") {
+        failure = String(status?.error ?? "the control thread did not start");
+        void worker.terminate();
+        throw new Error(failure);
+      }
       worker.unref();
-      this.heartbeat = worker;
-      // A process that ends with the worker's socket open aborts in zeromq's teardown, so close it first,
-      // also when a cell calls process.exit().
-      const closeNow = () => {
+      worker.on("message", (m: any) => this.onControlThread(m));
+      this.controlThread = worker;
+      this.control = {
+        send: (frames) => worker.postMessage({ kind: "send", frames }),
+        flushed: () => Promise.resolve(),
+      };
+      // A process that ends with the worker's sockets open aborts in zeromq's teardown: close them first.
+      this.closeControlThread = () => {
         if (Atomics.load(closed, 0) === 1) return;
-        worker.postMessage("close");
+        worker.postMessage({ kind: "close" });
         Atomics.wait(closed, 0, 0, 1000);
       };
-      this.closeHeartbeat = closeNow;
-      const realExit = process.exit.bind(process);
-      process.exit = ((code?: number) => {
-        closeNow();
-        return realExit(code);
-      }) as typeof process.exit;
-      trace("heartbeat on a worker thread");
+      trace("heartbeat and control on a worker thread");
     } catch (err: any) {
-      trace(`heartbeat on the main thread (${err?.message ?? err})`);
+      // A port that is taken fails on any thread: say so instead of trying again here.
+      if (failure && /cannot listen/.test(failure)) throw new Error(failure);
+      trace(`heartbeat and control on the main thread (${err?.message ?? err})`);
       const hb = new zmq.Reply();
-      await hb.bind(address);
+      const control = new zmq.Router();
+      await bind(hb, "heartbeat", c.hb_port);
+      await bind(control, "control", c.control_port);
       this.sockets.hb = hb;
+      this.sockets.control = control;
+      this.control = new SendQueue(control);
       void this.loop(hb, (frames) => hb.send(frames));
     }
+  }
+
+  private onControlThread(m: any): void {
+    switch (m?.kind) {
+      case "interrupt":
+        trace("interrupt_request (control thread)");
+        this.interrupt();
+        return;
+      case "control": {
+        const msg = m.msg as Message;
+        msg.identities = (msg.identities ?? []).map((id: Uint8Array) => Buffer.from(id));
+        msg.buffers = (msg.buffers ?? []).map((b: Uint8Array) => Buffer.from(b));
+        this.handleControl(msg);
+        return;
+      }
+      case "log":
+        logToTerminal(String(m.text));
+        return;
+    }
+  }
+
+  /**
+   * SIGINT is watched on a thread of its own (./sigint_thread), which sets the shared interrupt flag even
+   * while this thread computes. No `process.on("SIGINT")` listener is added here while it runs: Node
+   * re-installs its own SIGINT handler over the watcher's whenever such listeners change.
+   */
+  private startSigintThread(): void {
+    if (process.platform === "win32" || process.env.LEPTON_SIGINT_THREAD === "0") {
+      process.on("SIGINT", () => this.interrupt());
+      return;
+    }
+    try {
+      const { Worker } = require("worker_threads");
+      const stop = new Int32Array(new SharedArrayBuffer(4));
+      const worker = new Worker(path.join(__dirname, "sigint_thread.js"), { workerData: { interruptFlag, stop } });
+      worker.unref();
+      worker.on("message", (m: unknown) => {
+        if (m === "sigint") {
+          trace("SIGINT");
+          this.interrupt();
+        }
+      });
+      worker.on("error", (err: Error) => {
+        logToTerminal(`lepton kernel: the SIGINT watcher stopped (${err.message}); interrupts now reach only cells that await`);
+        if (process.listenerCount("SIGINT") === 0) process.on("SIGINT", () => this.interrupt());
+      });
+      this.sigintThread = { worker, stop };
+    } catch (err: any) {
+      trace(`SIGINT on the main thread (${err?.message ?? err})`);
+      process.on("SIGINT", () => this.interrupt());
+    }
+  }
+
+  /**
+   * The kernel ends when the process that started it dies, as ipykernel's parent poller: the process in
+   * JPY_PARENT_PID (jupyter_client sets it), else the parent this process started with.
+   */
+  private watchParent(): void {
+    const given = Number(process.env.JPY_PARENT_PID);
+    const parent = Number.isInteger(given) && given > 1 ? given : process.ppid;
+    const fromEnv = parent === given;
+    if (!parent || parent <= 1) return;
+    const timer = setInterval(() => {
+      let gone = false;
+      if (fromEnv) {
+        try {
+          process.kill(parent, 0);
+        } catch (err: any) {
+          gone = err?.code === "ESRCH";
+        }
+      } else {
+        gone = process.ppid !== parent;
+      }
+      if (gone) {
+        logToTerminal(`lepton kernel: the process that started it (pid ${parent}) has ended; shutting down`);
+        void this.shutdown();
+      }
+    }, Number(process.env.LEPTON_PARENT_POLL_MS) || 1000);
+    timer.unref();
+  }
+
+  /** Interrupt from any source: signal, control thread, or a message on the main thread. */
+  private interrupt(): void {
+    if (this.executor.busy) {
+      this.executor.interrupt();
+    } else {
+      // Nothing is running: an interrupt must not linger for the next cell's first loop.
+      Atomics.store(interruptFlag, 0, 0);
+    }
+    this.pendingInput?.reject(new InterruptedError());
   }
 
   private async loop(socket: ZmqSocket, handle: (frames: Buffer[]) => unknown): Promise<void> {
@@ -197,12 +320,13 @@ export class KernelServer {
       return this.signer.decode(frames);
     } catch (err) {
       if (err instanceof InvalidSignatureError) logToTerminal("lepton kernel: dropped a message with an invalid signature");
+      else if (err instanceof DuplicateSignatureError) logToTerminal("lepton kernel: dropped a message whose signature it has seen before (a replay)");
       else logToTerminal(`lepton kernel: dropped a malformed message: ${(err as Error).message}`);
       return undefined;
     }
   }
 
-  private reply(queue: SendQueue, parent: Message, msgType: string, content: unknown): void {
+  private reply(queue: Sender, parent: Message, msgType: string, content: unknown): void {
     const header = makeHeader(msgType, this.session);
     queue.send(this.signer.encode({ header, parent_header: parent.header, metadata: {}, content, identities: parent.identities }));
   }
@@ -235,7 +359,10 @@ export class KernelServer {
 
   private async onControl(frames: Buffer[]): Promise<void> {
     const msg = this.decode(frames);
-    if (!msg) return;
+    if (msg) this.handleControl(msg);
+  }
+
+  private handleControl(msg: Message): void {
     this.publish("status", { execution_state: "busy" }, msg.header);
     try {
       this.handleQuick(this.control, msg);
@@ -244,7 +371,20 @@ export class KernelServer {
     }
   }
 
-  private handleQuick(queue: SendQueue, msg: Message): void {
+  /** stdin: the frontend's answer to an input_request. */
+  private onStdin(frames: Buffer[]): void {
+    const msg = this.decode(frames);
+    if (!msg) return;
+    if (msg.header.msg_type !== "input_reply") {
+      logToTerminal(`lepton kernel: unexpected ${msg.header.msg_type} on the stdin channel`);
+      return;
+    }
+    const pending = this.pendingInput;
+    if (!pending) return;
+    pending.resolve(String(msg.content?.value ?? ""));
+  }
+
+  private handleQuick(queue: Sender, msg: Message): void {
     const c = msg.content ?? {};
     switch (msg.header.msg_type) {
       case "kernel_info_request":
@@ -261,17 +401,14 @@ export class KernelServer {
           ? { status: "ok", found: false, data: {}, metadata: {} }
           : { status: "ok", found: true, data: { "text/plain": text }, metadata: {} });
       }
-      case "is_complete_request": {
-        const { isCompleteCode } = require("tslab/dist/converter");
-        const res = isCompleteCode(String(c.code ?? ""));
-        return this.reply(queue, msg, "is_complete_reply", res.completed ? { status: "complete" } : { status: "incomplete", indent: res.indent ?? "" });
-      }
+      case "is_complete_request":
+        return this.reply(queue, msg, "is_complete_reply", isComplete(String(c.code ?? "")));
       case "comm_info_request":
         return this.reply(queue, msg, "comm_info_reply", { status: "ok", comms: {} });
       case "history_request":
-        return this.reply(queue, msg, "history_reply", { status: "ok", history: [] });
+        return this.reply(queue, msg, "history_reply", this.history.reply(c));
       case "interrupt_request":
-        this.executor.interrupt();
+        this.interrupt();
         return this.reply(queue, msg, "interrupt_reply", { status: "ok" });
       case "shutdown_request":
         this.reply(queue, msg, "shutdown_reply", { status: "ok", restart: !!c.restart });
@@ -292,7 +429,7 @@ export class KernelServer {
   private kernelInfo() {
     let tsVersion = "5.0";
     try {
-      tsVersion = require(require.resolve("@tslab/typescript-for-tslab/package.json", { paths: [require.resolve("tslab")] })).version;
+      tsVersion = tslab().typescript().version;
     } catch {
       /* keep the default */
     }
@@ -338,11 +475,16 @@ export class KernelServer {
         const cellId = (msg.metadata as { cellId?: unknown } | undefined)?.cellId;
         noteCellStarted({ cellId: typeof cellId === "string" ? cellId : undefined, code });
       }
+      if (storeHistory && !silent) this.history.record(count, code);
       this.lastParent = msg.header;
+      this.running = msg;
       const context: CellContext = { parent: msg.header, interrupted: false, running: false };
       trace(`execute ${msg.header.msg_id} starts`);
-      const outcome = await this.executor.run(code, context);
+      let outcome = await this.executor.run(code, context);
+      this.running = undefined;
       trace(`execute ${msg.header.msg_id} ends: ${outcome.ok ? "ok" : outcome.ename}`);
+      const exiting = this.exitCode !== undefined;
+      if (!outcome.ok && outcome.ename === "ExitRequested") outcome = { ok: true, hasValue: false };
       if (outcome.ok) {
         if (outcome.hasValue && !silent) {
           let data: MimeBundle;
@@ -352,8 +494,11 @@ export class KernelServer {
             data = { "text/plain": `(the value could not be displayed: ${(err as Error).message})` };
           }
           this.publish("execute_result", { execution_count: count, data, metadata: {} }, msg.header);
+          if (storeHistory) this.history.recordOutput(count, plainText(data));
         }
-        this.reply(this.shell, msg, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload: [] });
+        // IPython's exit(): the frontend is told the kernel is leaving on purpose.
+        const payload = exiting ? [{ source: "ask_exit", keepkernel: false }] : [];
+        this.reply(this.shell, msg, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload });
       } else {
         const { ename, evalue, traceback } = outcome;
         this.publish("error", { ename, evalue, traceback }, msg.header);
@@ -361,7 +506,9 @@ export class KernelServer {
         if (c.stop_on_error !== false) this.abortThrough = this.received - 1;
       }
     } finally {
+      this.running = undefined;
       this.publish("status", { execution_state: "idle" }, msg.header);
+      if (this.exitCode !== undefined) void this.shutdown(this.exitCode);
     }
   }
 
@@ -369,6 +516,11 @@ export class KernelServer {
   private outputParent(): Partial<MessageHeader> {
     const context = cellStorage.getStore();
     return ((context?.parent as MessageHeader | undefined) ?? this.lastParent ?? {}) as Partial<MessageHeader>;
+  }
+
+  /** Where a background error is shown: the cell running now, else the cell that ran last (as ipykernel). */
+  private backgroundParent(): Partial<MessageHeader> {
+    return (this.running?.header ?? this.lastParent ?? {}) as Partial<MessageHeader>;
   }
 
   /**
@@ -396,6 +548,24 @@ export class KernelServer {
     this.publish("stream", { name: pending.name, text: pending.chunks.join("") }, pending.parent);
   }
 
+  /**
+   * An error nobody caught (an exception in a timer or callback, a rejected promise nobody awaited) is
+   * shown as an `error` output and the kernel goes on, with every variable. An InterruptedError thrown
+   * by a loop the interrupt stopped while its cell runs is that cell's own outcome, not shown twice.
+   */
+  private reportBackgroundError(err: unknown, kind: "exception" | "rejection"): void {
+    if (err instanceof ExitRequested) return;
+    const interrupted = (err as Error)?.name === "InterruptedError";
+    if (interrupted && this.running) {
+      this.executor.stopInterrupted();
+      return;
+    }
+    const { ename, evalue, traceback } = describeError(err, { interrupted });
+    const what = kind === "exception" ? "an uncaught exception in background code (a timer or a callback)" : "a promise rejection nobody handled (a missing await?)";
+    const note = interrupted ? "The interrupt stopped code running in the background." : `The kernel caught ${what}; it keeps running, with every variable.`;
+    this.publish("error", { ename, evalue, traceback: [...traceback, "", note] }, this.backgroundParent());
+  }
+
   private installOutputCapture(): void {
     const decoder = new TextDecoder();
     const capture = (name: "stdout" | "stderr") =>
@@ -408,13 +578,21 @@ export class KernelServer {
       }) as typeof process.stdout.write;
     process.stdout.write = capture("stdout");
     process.stderr.write = capture("stderr");
-    process.on("uncaughtException", (err) => {
-      process.stderr.write(`Uncaught exception: ${err?.stack ?? err}\n`);
-    });
-    process.on("unhandledRejection", (reason: any) => {
-      if (reason?.name === "InterruptedError") return;
-      process.stderr.write(`Unhandled promise rejection: ${reason?.stack ?? reason}\n`);
-    });
+    process.on("uncaughtException", (err) => this.reportBackgroundError(err, "exception"));
+    process.on("unhandledRejection", (reason) => this.reportBackgroundError(reason, "rejection"));
+  }
+
+  /** `process.exit()` in a cell: the cell ends, its reply is sent, then the kernel shuts down (IPython's exit()). */
+  private installExit(): void {
+    const realExit = process.exit.bind(process);
+    process.exit = ((code?: number | string | null) => {
+      if (this.running && !this.closed) {
+        this.exitCode = Number(code ?? process.exitCode ?? 0) || 0;
+        throw new ExitRequested(this.exitCode);
+      }
+      this.closeThreads();
+      return realExit(code as number);
+    }) as typeof process.exit;
   }
 
   private installDisplaySink(): void {
@@ -427,25 +605,61 @@ export class KernelServer {
     setDisplaySink({
       display: (bundle, metadata, displayId) => send("display_data", bundle, metadata, displayId),
       update: (bundle, metadata, displayId) => send("update_display_data", bundle, metadata, displayId),
+      clear: (wait) => {
+        const parent = this.outputParent();
+        cellStorage.exit(() => this.publish("clear_output", { wait }, parent));
+      },
     });
     // tslab's own `display` API (import { display } from "tslab") goes to the same place.
     try {
-      const tslabJupyter = require("tslab/dist/jupyter");
-      tslabJupyter.lastWriteDisplayData = (data: any, update: boolean) =>
-        send(update ? "update_display_data" : "display_data", data.data ?? {}, data.metadata ?? {}, data.transient?.display_id);
+      tslab().hookDisplay((data, update) =>
+        send(update ? "update_display_data" : "display_data", data.data ?? {}, data.metadata ?? {}, data.transient?.display_id));
     } catch {
       /* tslab's display API unavailable */
     }
   }
 
-  async shutdown(): Promise<void> {
+  /** `lepton.input()` / `lepton.password()`: input_request on stdin to the frontend of the running cell. */
+  private installInputProvider(): void {
+    setInputProvider((request: InputRequest) => {
+      const running = this.running;
+      if (!running) return Promise.reject(new StdinNotAvailableError("lepton.input() can only ask while a cell runs."));
+      if (!running.content?.allow_stdin) {
+        return Promise.reject(new StdinNotAvailableError(
+          "lepton.input(): this frontend does not take input (its execute_request has allow_stdin false: nbclient, `lepton run`, " +
+          "`lepton course` and papermill-style runs cannot answer). Set the value in the notebook instead, e.g. as a parameter (`lepton run -p name=value`).",
+        ));
+      }
+      if (this.pendingInput) return Promise.reject(new StdinNotAvailableError("lepton.input(): another input request is still waiting for its answer."));
+      if (this.pendingStream) this.flushStream();
+      return new Promise<string>((resolve, reject) => {
+        const done = () => (this.pendingInput = undefined);
+        this.pendingInput = {
+          resolve: (v) => (done(), resolve(v)),
+          reject: (e) => (done(), reject(e)),
+        };
+        const header = makeHeader("input_request", this.session);
+        this.stdin.send(this.signer.encode({
+          header, parent_header: running.header, metadata: {}, content: { prompt: request.prompt, password: request.password }, identities: running.identities,
+        }));
+      });
+    });
+  }
+
+  private closeThreads(): void {
+    this.closeControlThread?.();
+    this.closeControlThread = undefined;
+    if (this.sigintThread) Atomics.store(this.sigintThread.stop, 0, 1);
+  }
+
+  async shutdown(code = 0): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.flushStream();
     await Promise.race([Promise.all([this.iopub.flushed(), this.shell.flushed(), this.control.flushed()]), new Promise((r) => setTimeout(r, 500))]);
     for (const s of Object.values(this.sockets)) s?.close();
-    this.closeHeartbeat?.();
+    this.closeThreads();
     this.executor.close();
-    process.exit(0);
+    process.exit(code);
   }
 }
