@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { ready, backend, backendLine, CPU_BEFORE_READY_HINT } from "../src/backend";
 import { ensureBuilt, runCommand } from "./kernel_helpers";
-import { availableParallelism } from "os";
+import { requestedThreads } from "../src/backend/wasm_threads";
 import { maxRelError, randomValues } from "./backend_helpers";
 
 type Case = { x: number[]; w: number[]; stride: number; pad: "same" | "valid" };
@@ -191,14 +191,15 @@ describe("backend choice", () => {
       expect(res.status, res.stderr).toBe(0);
       return JSON.parse(res.stdout.trim().split("\n").pop()!);
     };
-    const cores = Math.min(availableParallelism(), 8);
+    // One per core, or fewer under a container's CPU quota (what requestedThreads() found here).
+    const cores = requestedThreads().requested;
     const auto = parse(await run());
     expect(auto.threads.count).toBe(cores);
     expect(auto.running).toBe(cores - 1); // XNNPACK's pool: the calling thread plus cores - 1 workers
     expect(auto.description).toContain(`${cores} thread`);
     expect(auto.err).toBeLessThan(1e-4);
     const one = parse(await run("1"));
-    expect(one.threads).toEqual({ count: 1, note: "LEPTON_WASM_THREADS=1" });
+    expect(one.threads).toEqual({ count: 1, note: "LEPTON_WASM_THREADS=1", limit: "LEPTON_WASM_THREADS=1" });
     expect(one.running).toBe(0);
     expect(one.err).toBeLessThan(1e-4);
     const three = parse(await run("3"));

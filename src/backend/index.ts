@@ -9,7 +9,7 @@ import { DISPLAY_SYMBOL, type MimeBundle } from "../display/display";
 import { installWasmTrainingKernels } from "./wasm_kernels";
 import { installMoreWasmKernels } from "./wasm_kernels_more";
 import { installWasmBroadcastKernels } from "./wasm_broadcast";
-import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable } from "./wasm_threads";
+import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable, wasmThreadsInfo } from "./wasm_threads";
 
 export interface BackendInfo {
   /** The tfjs backend name in use ("tensorflow", "wasm", "cpu"). */
@@ -21,7 +21,7 @@ export interface BackendInfo {
   /** Set when LEPTON_BACKEND chose the backend. */
   forcedBy?: string;
   /** WebAssembly only: the threads XNNPACK runs on, and why not more when it is one. */
-  threads?: { count: number; note?: string };
+  threads?: { count: number; note?: string; limit?: string };
 }
 
 const CANDIDATES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
@@ -51,7 +51,7 @@ function tryNative(pkg: string): string | undefined {
   }
 }
 
-let wasmThreads: { count: number; note?: string } | undefined;
+let wasmThreads: { count: number; note?: string; limit?: string } | undefined;
 
 /**
  * tfjs-backend-wasm's emscripten glue, when its module starts in Node.js, adds
@@ -98,7 +98,7 @@ async function tryWasm(): Promise<string | undefined> {
       started = false;
     } finally {
       const count = finishWasmThreads();
-      if (started) wasmThreads = { count, ...(count < plan.requested ? { note: `asked for ${plan.requested}` } : {}) };
+      if (started) wasmThreads = wasmThreadsInfo(plan, count);
     }
     if (started) return undefined;
     note = "the threaded WebAssembly build did not start";
@@ -106,7 +106,7 @@ async function tryWasm(): Promise<string | undefined> {
   }
   // The single-threaded build.
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
-  wasmThreads = { count: 1, note };
+  wasmThreads = { count: 1, note, limit: plan.limit };
   try {
     if (!(await withoutGlueProcessHandlers(() => tf.setBackend("wasm")))) return "the WebAssembly backend failed to initialise";
     return undefined;
