@@ -318,22 +318,25 @@ describe("CSV head() and describe()", () => {
   });
 });
 
-describe("one short line for handles, records and the backend", () => {
-  it("a display handle as a cell's value is one line, not its fields", () => {
+describe("nothing or one short line for handles, records and the backend", () => {
+  it("a display handle as a cell's value shows nothing (as IPython's display()), not its fields", () => {
     const h = display("hello", { displayId: "d1a2b3c4d5e6" });
-    expect(toMimeBundle(h)).toEqual({ "text/plain": "<display handle d1a2b3c4…>" });
+    expect(toMimeBundle(h)).toEqual({});
     expect(String(h)).toBe("<display handle d1a2b3c4…>");
     const other = display(1);
-    expect(text(other)).toMatch(/^<display handle [0-9a-f]{8}…>$/);
+    expect(String(other)).toMatch(/^<display handle [0-9a-f]{8}…>$/);
+    // displaying a handle again shows nothing either
+    display(other);
     // the handle still works
     h.update("again");
     expect(messages.map((m) => m["text/plain"])).toEqual(["hello", "1", "again"]);
   });
 
-  it("lepton.record(...) as a cell's value is its own line", () => {
+  it("lepton.record(...) shows its line once; as a cell's value it adds nothing", () => {
     const r = record("test_accuracy", 0.52);
     expect(messages[0]).toEqual({ "application/vnd.lepton.record+json": { test_accuracy: 0.52 }, "text/plain": "test_accuracy = 0.5200" });
-    expect(toMimeBundle(r)).toEqual({ "text/plain": "test_accuracy = 0.5200" });
+    expect(toMimeBundle(r)).toEqual({});
+    expect(String(r)).toBe("test_accuracy = 0.5200");
     expect(typeof r.update).toBe("function");
     expect(typeof r.displayId).toBe("string");
   });

@@ -60,9 +60,12 @@ describe("rich values as a cell's result in the Lepton kernel", () => {
     expect([...html.matchAll(/<br><span[^>]*>([^<]*)<\/span>/g)].map((m) => m[1])).toEqual(["ant", "bee", "ant"]);
   });
 
-  it("a display handle as the last value is one short line", async () => {
+  it("a display handle or a record as the last value adds no Out (as IPython's display())", async () => {
     const exec = await kernel.execute(`lepton.display("shown", { displayId: "abcdef0123456789" })`);
-    const data = result(exec);
-    expect(data).toEqual({ "text/plain": "<display handle abcdef01…>" });
+    expect(exec.reply.content.status).toBe("ok");
+    expect(exec.outputs.map((o) => o.output_type)).toEqual(["display_data"]);
+    const rec = await kernel.execute(`lepton.record("acc", 0.5)`);
+    expect(rec.outputs.map((o: any) => o.output_type)).toEqual(["display_data"]);
+    expect((rec.outputs[0] as any).data["text/plain"]).toBe("acc = 0.5000");
   });
 });

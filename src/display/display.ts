@@ -92,6 +92,9 @@ export function toMimeBundle(value: unknown): MimeBundle {
   if (isDisplayable(value)) {
     const bundle = value[DISPLAY_SYMBOL]();
     if (bundle && typeof bundle === "object") {
+      // An empty bundle shows nothing (a display handle or a record as a cell's last value: IPython's
+      // display() returns None, so its cell has no Out).
+      if (Object.keys(bundle).length === 0) return {};
       // Without a text part, name the mime types (not the wrapper object's inspect output).
       if (!("text/plain" in bundle)) return { ...bundle, "text/plain": plainText(bundle) };
       return bundle;
@@ -118,14 +121,17 @@ export function plainText(bundle: MimeBundle): string {
 export function display(value: unknown, options: { displayId?: string; metadata?: MimeMetadata } = {}): DisplayHandle {
   const displayId = options.displayId ?? randomUUID();
   const metadata = options.metadata ?? {};
-  safely(() => currentSink().display(toMimeBundle(value), metadata, displayId));
+  safely(() => {
+    const bundle = toMimeBundle(value);
+    if (Object.keys(bundle).length > 0) currentSink().display(bundle, metadata, displayId);
+  });
   const handle = {
     displayId,
     update(next: unknown) {
       safely(() => currentSink().update(toMimeBundle(next), metadata, displayId));
     },
-    // As a cell's last value the handle is one short line, not a dump of its fields.
-    [DISPLAY_SYMBOL]: (): MimeBundle => ({ "text/plain": `<display handle ${displayId.slice(0, 8)}…>` }),
+    // As a cell's last value the handle shows nothing (its output is already there), as IPython's display().
+    [DISPLAY_SYMBOL]: (): MimeBundle => ({}),
     toString: () => `<display handle ${displayId.slice(0, 8)}…>`,
   };
   return handle;

@@ -22,8 +22,8 @@ export function record(name: string, value: RecordValue): DisplayHandle {
       "text/plain": line,
     }),
   });
-  // As a cell's last value: the record's own line (without the record part, which is already shown).
-  const result = { ...handle, [DISPLAY_SYMBOL]: (): MimeBundle => ({ "text/plain": line }), toString: () => line };
+  // As a cell's last value it shows nothing more: its line is already in the cell.
+  const result = { ...handle, [DISPLAY_SYMBOL]: (): MimeBundle => ({}), toString: () => line };
   return result;
 }
 

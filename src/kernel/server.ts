@@ -493,8 +493,11 @@ export class KernelServer {
           } catch (err) {
             data = { "text/plain": `(the value could not be displayed: ${(err as Error).message})` };
           }
-          this.publish("execute_result", { execution_count: count, data, metadata: {} }, msg.header);
-          if (storeHistory) this.history.recordOutput(count, plainText(data));
+          // An empty bundle is a value that shows nothing (a display handle, a record).
+          if (Object.keys(data).length > 0) {
+            this.publish("execute_result", { execution_count: count, data, metadata: {} }, msg.header);
+            if (storeHistory) this.history.recordOutput(count, plainText(data));
+          }
         }
         // IPython's exit(): the frontend is told the kernel is leaving on purpose.
         const payload = exiting ? [{ source: "ask_exit", keepkernel: false }] : [];
