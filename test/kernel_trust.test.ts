@@ -5,7 +5,8 @@
  * IPython's trailing `;`, clear_output, history, replayed requests, process.exit().
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, realpathSync } from "fs";
+import { mkdtempSync, realpathSync, writeFileSync } from "fs";
+import { spawn } from "child_process";
 import { tmpdir } from "os";
 import { join } from "path";
 import { KernelClient, type Execution } from "../src/kernel/client";
@@ -186,5 +187,44 @@ describe("process.exit() in a cell", () => {
     expect(exec.outputs).toEqual([{ output_type: "stream", name: "stdout", text: "saved\n" }]);
     expect(await exited).toBe(3);
     await own.shutdown().catch(() => {});
+  });
+});
+
+describe("orphans", () => {
+  it("a kernel busy in a synchronous loop exits on its own when the process that started it is killed", async () => {
+    const script = join(folder, "starter.js");
+    writeFileSync(script, [
+      `const { KernelClient } = require(${JSON.stringify(join(__dirname, "..", "dist", "src", "kernel", "client.js"))});`,
+      `(async () => {`,
+      `  const k = await KernelClient.start({ cwd: ${JSON.stringify(folder)} });`,
+      `  await k.execute("1");`,
+      `  k.execute("let n = 0; await null; for (;;) n++;").catch(() => {});`,
+      `  setTimeout(() => console.log("PID " + k.process.pid), 500);`,
+      `})();`,
+    ].join("\n"));
+    const starter = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "inherit"] });
+    const kernelPid = await new Promise<number>((resolve) => {
+      let out = "";
+      starter.stdout.on("data", (d) => {
+        out += d;
+        const m = /PID (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+    });
+    const alive = () => {
+      try {
+        process.kill(kernelPid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    starter.kill("SIGKILL");
+    // Generous bound (the poll is every second): the kernel must not keep running for minutes.
+    for (let i = 0; i < 300 && alive(); i++) await sleep(100);
+    const stillAlive = alive();
+    if (stillAlive) process.kill(kernelPid, "SIGKILL");
+    expect(stillAlive).toBe(false);
   });
 });

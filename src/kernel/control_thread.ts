@@ -11,6 +11,7 @@
  */
 import { parentPort, workerData } from "worker_threads";
 import { DuplicateSignatureError, InvalidSignatureError, Signer, makeHeader } from "./wire";
+import { parentGone, type ParentWatch } from "./parent";
 
 export interface ControlThreadData {
   hbAddress: string;
@@ -21,6 +22,7 @@ export interface ControlThreadData {
   zeromq: string;
   interruptFlag: Int32Array;
   closed: Int32Array;
+  parent?: ParentWatch;
 }
 
 async function main(): Promise<void> {
@@ -58,6 +60,19 @@ async function main(): Promise<void> {
     }
   });
   port.postMessage({ kind: "bound" });
+  if (data.parent) {
+    const watch = data.parent;
+    const timer = setInterval(() => {
+      if (!parentGone(watch)) return;
+      clearInterval(timer);
+      // Stop a busy cell so the main thread can shut down cleanly; if it cannot within 5 s (stuck in a
+      // library's own loop), end the process (no SIGTERM handler is installed: the default ends it).
+      Atomics.store(data.interruptFlag, 0, 1);
+      port.postMessage({ kind: "parent-gone", pid: watch.pid });
+      setTimeout(() => process.kill(process.pid, "SIGTERM"), 5000).unref();
+    }, watch.pollMs);
+    timer.unref();
+  }
   void (async () => {
     for await (const frames of hb) await hb.send(frames);
   })().catch(() => {});

@@ -12,6 +12,7 @@ import { CellExecutor, cellStorage, describeError, interruptFlag, type CellConte
 import { CellHistory } from "./history";
 import { isComplete } from "./is_complete";
 import { tslab } from "./tslab";
+import { parentGone, parentToWatch } from "./parent";
 import { noteCellStarted } from "../display/cells";
 import { plainText, setDisplaySink, toMimeBundle, type MimeBundle, type MimeMetadata } from "../display/display";
 import { setInputProvider, StdinNotAvailableError, type InputRequest } from "../runtime/stdin";
@@ -170,7 +171,7 @@ export class KernelServer {
       const worker = new Worker(path.join(__dirname, "control_thread.js"), {
         workerData: {
           hbAddress, controlAddress, key: c.key, scheme: c.signature_scheme || "hmac-sha256", session: this.session,
-          zeromq: require.resolve("zeromq"), interruptFlag, closed,
+          zeromq: require.resolve("zeromq"), interruptFlag, closed, parent: parentToWatch(),
         },
       });
       const status: any = await new Promise((resolve) => {
@@ -227,6 +228,10 @@ export class KernelServer {
       case "log":
         logToTerminal(String(m.text));
         return;
+      case "parent-gone":
+        logToTerminal(`lepton kernel: the process that started it (pid ${m.pid}) has ended; shutting down`);
+        void this.shutdown();
+        return;
     }
   }
 
@@ -267,26 +272,17 @@ export class KernelServer {
    * JPY_PARENT_PID (jupyter_client sets it), else the parent this process started with.
    */
   private watchParent(): void {
-    const given = Number(process.env.JPY_PARENT_PID);
-    const parent = Number.isInteger(given) && given > 1 ? given : process.ppid;
-    const fromEnv = parent === given;
-    if (!parent || parent <= 1) return;
+    // The control thread watches when it runs (this thread may be busy in a cell for a long time).
+    if (this.controlThread) return;
+    const watch = parentToWatch();
+    if (!watch) return;
     const timer = setInterval(() => {
-      let gone = false;
-      if (fromEnv) {
-        try {
-          process.kill(parent, 0);
-        } catch (err: any) {
-          gone = err?.code === "ESRCH";
-        }
-      } else {
-        gone = process.ppid !== parent;
-      }
-      if (gone) {
+      if (parentGone(watch)) {
+        const parent = watch.pid;
         logToTerminal(`lepton kernel: the process that started it (pid ${parent}) has ended; shutting down`);
         void this.shutdown();
       }
-    }, Number(process.env.LEPTON_PARENT_POLL_MS) || 1000);
+    }, watch.pollMs);
     timer.unref();
   }
 
