@@ -37,6 +37,7 @@ function parseJs(js: string): TS.SourceFile {
 
 /** The converted cell with an interrupt check at the top of every loop body. */
 export function instrumentLoops(js: string): string {
+  if (!/\b(?:for|while|do)\b/.test(js)) return js; // no loop keyword: nothing to parse
   const t = ts();
   const file = parseJs(js);
   const inserts: { pos: number; text: string }[] = [];
@@ -65,6 +66,7 @@ export function instrumentLoops(js: string): string {
 
 /** Whether the converted cell awaits at its top level (outside any function), `for await` included. */
 export function usesTopLevelAwait(js: string): boolean {
+  if (!/\bawait\b/.test(js)) return false;
   const t = ts();
   const file = parseJs(js);
   let found = false;
@@ -96,6 +98,7 @@ export function stripExportsPreamble(js: string): string {
 
 /** IPython's rule: the cell's last statement is an expression that ends with `;`. */
 export function silencedByTrailingSemicolon(src: string): boolean {
+  if (!src.includes(";")) return false;
   const t = ts();
   const file = t.createSourceFile("cell.ts", src, t.ScriptTarget.Latest, true, t.ScriptKind.TS);
   const last = file.statements[file.statements.length - 1];
