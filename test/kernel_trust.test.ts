@@ -94,6 +94,37 @@ describe("interrupts reach synchronous code wherever it runs", () => {
   });
 });
 
+describe("interrupts after a second look", () => {
+  it("a cell's own SIGINT listeners (added, then removed) do not turn the next interrupt into the kernel's end", async () => {
+    const setup = await kernel.execute(`const onInt = () => {};\nprocess.on("SIGINT", onInt);\nprocess.removeListener("SIGINT", onInt);\n"ok"`);
+    expect(setup.reply.content.status).toBe("ok");
+    const exec = await interruptWhileRunning(`let afterListeners = 0;\nawait null;\nfor (;;) afterListeners++;`, "signal");
+    expect(exec.reply.content.ename).toBe("InterruptedError");
+    expect(result(await kernel.execute(`afterListeners > 0`))).toBe("true");
+  });
+
+  it("a signal during a cell's synchronous start runs its finally blocks", async () => {
+    const exec = await interruptWhileRunning(`let cleaned = false;\ntry { for (;;) {} } finally { cleaned = true; }`, "signal");
+    expect(exec.reply.content.ename).toBe("InterruptedError");
+    expect(result(await kernel.execute(`cleaned`))).toBe("true");
+  });
+
+  it("a catch inside the cell's loop does not swallow the interrupt", async () => {
+    const exec = await interruptWhileRunning(
+      `let rounds = 0;\nawait null;\nfor (let f = 0; f < 1e9; f++) { try { for (let i = 0; i < 1e12; i++) rounds++; } catch (e) { /* logged and ignored */ } }`,
+      "message",
+    );
+    expect(exec.reply.content.ename).toBe("InterruptedError");
+    expect(result(await kernel.execute(`1`))).toBe("1");
+  });
+
+  it("a listener that rethrows uncaught exceptions (as emscripten's glue does) cannot end the kernel", async () => {
+    const exec = await kernel.execute(`process.on("uncaughtException", (e) => { throw e; });\nsetTimeout(() => { throw new Error("rethrown by a listener"); }, 0);\nawait new Promise((r) => setTimeout(r, 200));\n"still here"`);
+    expect(errors(exec).map((e) => e.evalue)).toContain("rethrown by a listener");
+    expect(result(await kernel.execute(`"alive"`))).toBe("alive");
+  });
+});
+
 describe("nothing a cell does in the background ends the kernel", () => {
   it("an unawaited rejection and an uncaught timer exception are shown as errors; the kernel keeps its variables", async () => {
     await kernel.execute(`const keep = { weights: [1, 2, 3] };`);
@@ -126,6 +157,27 @@ describe("cells as in IPython", () => {
     const never = await kernel.execute(`never`);
     expect(never.reply.content.ename).toBe("TypeScriptError");
     expect(never.reply.content.evalue).toMatch(/Cannot find name 'never'|only refers to a type/);
+  });
+
+  it("a write from an earlier cell's function is not taken for a declaration that ran", async () => {
+    await kernel.execute(`let shared = 0;\nfunction bump() { shared = 10; }`);
+    const failed = await kernel.execute(`bump();\nthrow new Error("before the declaration");\nlet shared = "text";`);
+    expect(failed.reply.content.ename).toBe("Error");
+    // shared is still the number of the first cell (10 after bump()), typed as a number.
+    const next = await kernel.execute(`shared.toFixed(1)`);
+    expect(next.reply.content.status, JSON.stringify(next.reply.content)).toBe("ok");
+    expect(result(next)).toBe("10.0");
+  });
+
+  it("keeps a user's own 'x = void 0' line, and cells that declare more than 50 names", async () => {
+    await kernel.execute(`let maybe: number | undefined = 5;`);
+    await kernel.execute(`maybe = void 0;`);
+    expect(result(await kernel.execute(`String(maybe)`))).toBe("undefined");
+    await kernel.execute(`const keepMe = "old";`);
+    const many = Array.from({ length: 60 }, (_, i) => `const v${i} = ${i};`).join("\n");
+    const failed = await kernel.execute(`${many}\nthrow new Error("after 60 declarations");\nlet keepMe = 123;`);
+    expect(failed.reply.content.ename).toBe("Error");
+    expect(result(await kernel.execute(`[keepMe, v59]`))).toBe("[ 'old', 59 ]");
   });
 
   it("an error after an await keeps what ran before it too", async () => {

@@ -28,7 +28,7 @@ import { format } from "util";
 import { InterruptedError, clearInterrupt, requestInterrupt } from "../runtime/interrupt";
 import { tslab, type ConvertResult, type TslabConverter, type TslabDiagnostic } from "./tslab";
 import {
-  IRQ_ERROR, IRQ_FLAG, exportsPreamble, instrumentLoops, mergeDeclarations, silencedByTrailingSemicolon,
+  IRQ_ERROR, IRQ_FLAG, declaredNames, exportsPreamble, instrumentLoops, mergeDeclarations, silencedByTrailingSemicolon,
   stripExportsPreamble, usesTopLevelAwait,
 } from "./transform";
 
@@ -74,8 +74,9 @@ function installInterruptFlag(): void {
   flagInstalled = true;
   const g = globalThis as any;
   Object.defineProperty(g, IRQ_FLAG, { value: interruptFlag, configurable: true, enumerable: false, writable: false });
+  // The flag stays up until the interrupted cell ends (or, when no cell runs, until the kernel has seen
+  // the interrupt): a `catch` in the cell's own loop does not swallow it, the next iteration throws again.
   const getter = function () {
-    Atomics.store(interruptFlag, 0, 0);
     requestInterrupt();
     const context = cellStorage.getStore();
     if (context?.running) context.interrupted = true;
@@ -95,9 +96,12 @@ export class CellExecutor {
   /** The notebook's variables: what the converted cells read and write as `exports.name`. */
   private readonly store: Record<string, unknown> = {};
   readonly locals: Record<string, unknown>;
-  /** Names assigned while the current cell runs (a declaration that ran). */
+  /** Names assigned through the running cell's own exports (a declaration of it that ran). */
   private assigned = new Set<string>();
+  /** vm's breakOnSigint for a cell's synchronous start: only without the kernel's SIGINT watcher thread. */
+  breakOnSigint = true;
   private readonly require: NodeRequire;
+  private readonly cellGlobals: { exports: Record<string, unknown>; require: NodeRequire };
   private readonly sideOutputs = new Map<string, string>();
   private readonly sideModules = new Map<string, NodeModule>();
   /** The declarations of earlier cells, as tslab's converter takes them. */
@@ -113,9 +117,22 @@ export class CellExecutor {
     this.rootDir = options.rootDir ?? process.cwd();
     this.cooperativeMs = options.cooperativeMs ?? 500;
     this.graceMs = Math.max(options.graceMs ?? 2000, this.cooperativeMs);
+    this.locals = this.exportsFor(new Set());
+    this.require = this.wrapRequire(this.tslab.createRequire(this.rootDir), this.rootDir);
+    this.cellGlobals = { exports: this.locals, require: this.require };
+    vm.runInThisContext("(x) => { globalThis.__lepton_cell__ = x; }")(this.cellGlobals);
+    installInterruptFlag();
+    void this.nodeConverter(); // build the compiler program now, not on the first cell
+    installTimerGuards();
+  }
+
+  /**
+   * The notebook's variables as one cell sees them: every cell gets its own view of the one store, so a
+   * write from a function an earlier cell defined is not taken for a declaration of this cell.
+   */
+  private exportsFor(assigned: Set<string>): Record<string, unknown> {
     const store = this.store;
-    const assigned = this.assigned;
-    this.locals = new Proxy(store, {
+    return new Proxy(store, {
       // TypeScript writes named imports with defineProperty (getters); keep their values rewritable.
       defineProperty: (_target, prop, attrs) => {
         if (prop === "__esModule") return true;
@@ -129,11 +146,6 @@ export class CellExecutor {
         return true;
       },
     });
-    this.require = this.wrapRequire(this.tslab.createRequire(this.rootDir), this.rootDir);
-    vm.runInThisContext("(x) => { globalThis.__lepton_cell__ = x; }")({ exports: this.locals, require: this.require });
-    installInterruptFlag();
-    void this.nodeConverter(); // build the compiler program now, not on the first cell
-    installTimerGuards();
   }
 
   private nodeConverter(): TslabConverter {
@@ -230,15 +242,19 @@ export class CellExecutor {
       this.prevDecl = converted.declOutput || "";
       return { ok: true, hasValue: false };
     }
-    const declared = exportsPreamble(converted.output).filter((n) => n !== converted.lastExpressionVar);
-    const js = instrumentLoops(stripExportsPreamble(converted.output));
+    // The last value's variable is TypeScript's too (in the preamble, never in the source).
+    const names = converted.output.includes("void 0;") ? declaredNames(code) : new Set<string>();
+    if (converted.lastExpressionVar) names.add(converted.lastExpressionVar);
+    const declared = exportsPreamble(converted.output, names).filter((n) => n !== converted.lastExpressionVar);
+    const js = instrumentLoops(stripExportsPreamble(converted.output, names));
     const isAsync = !!converted.hasToplevelAwait || usesTopLevelAwait(js);
     const wrapped = `(${isAsync ? "async " : ""}function (exports, require) { ${js}\n})(__lepton_cell__.exports, __lepton_cell__.require)`;
     const lastVar = converted.lastExpressionVar;
     if (lastVar) delete this.store[lastVar];
-    this.assigned.clear();
+    this.assigned = new Set();
+    this.cellGlobals.exports = this.exportsFor(this.assigned);
     try {
-      const ret = vm.runInThisContext(wrapped, { breakOnSigint: true });
+      const ret = vm.runInThisContext(wrapped, { breakOnSigint: this.breakOnSigint });
       if (isAsync) {
         const abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
         abandoned.catch(() => {});
@@ -297,6 +313,11 @@ export class CellExecutor {
     context.interrupted = true;
     context.stopTimersFrom ??= Date.now() + this.cooperativeMs;
     this.abandon?.(new InterruptedError());
+  }
+
+  /** Whether the running cell has been interrupted. */
+  get currentInterrupted(): boolean {
+    return !!this.current?.interrupted;
   }
 
   /** Whether a cell is running now. */

@@ -83,17 +83,65 @@ export function usesTopLevelAwait(js: string): boolean {
   return found;
 }
 
-const PREAMBLE = /^(exports\.[A-Za-z_$][\w$]*\s*=\s*)+void 0;[ \t]*\n?/m;
+const ES_MODULE_LINE = 'Object.defineProperty(exports, "__esModule", { value: true });\n';
+const PREAMBLE_LINE = /^(?:exports\.[A-Za-z_$][\w$]*\s*=\s*)+void 0;[ \t]*(?:\n|$)/;
 
-/** The names the cell declares, from TypeScript's `exports.a = exports.b = void 0;` line. */
-export function exportsPreamble(js: string): string[] {
-  const m = PREAMBLE.exec(js);
-  if (!m) return [];
-  return [...m[0].matchAll(/exports\.([A-Za-z_$][\w$]*)\s*=/g)].map((x) => x[1]);
+/**
+ * TypeScript's preamble: the `exports.a = exports.b = void 0;` lines (50 names a line) right after the
+ * `__esModule` line. Anything else, a user's own `exports.x = void 0;` included, is not part of it.
+ */
+function preamble(js: string, declared: Set<string>): { start: number; end: number; names: string[] } | undefined {
+  const at = js.indexOf(ES_MODULE_LINE);
+  if (at < 0) return undefined;
+  const start = at + ES_MODULE_LINE.length;
+  const names: string[] = [];
+  let end = start;
+  for (;;) {
+    const m = PREAMBLE_LINE.exec(js.slice(end));
+    if (!m) break;
+    const lineNames = [...m[0].matchAll(/exports\.([A-Za-z_$][\w$]*)\s*=/g)].map((x) => x[1]);
+    // Only names the cell itself declares: `x = void 0;` for an earlier cell's x is the user's own line.
+    if (!lineNames.every((n) => declared.has(n))) break;
+    names.push(...lineNames);
+    end += m[0].length;
+  }
+  return names.length ? { start, end, names } : undefined;
 }
 
-export function stripExportsPreamble(js: string): string {
-  return js.replace(PREAMBLE, "");
+/** The top-level names a cell's TypeScript source declares (variables, functions, classes, enums, imports). */
+export function declaredNames(src: string): Set<string> {
+  const t = ts();
+  const file = t.createSourceFile("cell.ts", src, t.ScriptTarget.Latest, true, t.ScriptKind.TS);
+  const names = new Set<string>();
+  const binding = (n: TS.BindingName) => {
+    if (t.isIdentifier(n)) names.add(n.text);
+    else for (const e of n.elements) if (!t.isOmittedExpression(e)) binding(e.name);
+  };
+  for (const st of file.statements) {
+    if (t.isVariableStatement(st)) for (const d of st.declarationList.declarations) binding(d.name);
+    else if (t.isImportDeclaration(st)) {
+      const c = st.importClause;
+      if (c?.name) names.add(c.name.text);
+      const nb = c?.namedBindings;
+      if (nb && t.isNamespaceImport(nb)) names.add(nb.name.text);
+      if (nb && t.isNamedImports(nb)) for (const e of nb.elements) names.add(e.name.text);
+    } else if (t.isImportEqualsDeclaration(st)) names.add(st.name.text);
+    else {
+      const name = (st as { name?: TS.Node }).name;
+      if (name && t.isIdentifier(name)) names.add(name.text);
+    }
+  }
+  return names;
+}
+
+/** The names the cell declares, from TypeScript's `exports.a = exports.b = void 0;` lines. */
+export function exportsPreamble(js: string, declared: Set<string>): string[] {
+  return preamble(js, declared)?.names ?? [];
+}
+
+export function stripExportsPreamble(js: string, declared: Set<string>): string {
+  const found = preamble(js, declared);
+  return found ? js.slice(0, found.start) + js.slice(found.end) : js;
 }
 
 /** IPython's rule: the cell's last statement is an expression that ends with `;`. */
