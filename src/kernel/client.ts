@@ -190,7 +190,8 @@ export class KernelClient {
     const argv = (options.argv ?? kernelArgv()).map((a) => a.replace("{connection_file}", file));
     const child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd ?? process.cwd(),
-      env: options.env ?? process.env,
+      // As jupyter_client: the kernel watches this process (not one it inherited the variable from).
+      env: { ...(options.env ?? process.env), JPY_PARENT_PID: String(process.pid) },
       stdio: ["ignore", "pipe", "pipe"],
       // Its own process group: a Ctrl-C meant for us is not an interrupt for the kernel.
       detached: process.platform !== "win32",

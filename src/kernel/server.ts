@@ -110,6 +110,7 @@ export class KernelServer {
   private exitCode: number | undefined;
   private pendingInput: { resolve: (value: string) => void; reject: (err: Error) => void } | undefined;
   private closed = false;
+  private readonly reported = new WeakSet<object>();
   private readonly graceMs: number | undefined;
 
   constructor(options: KernelServerOptions) {
@@ -185,6 +186,9 @@ export class KernelServer {
       }
       worker.unref();
       worker.on("message", (m: any) => this.onControlThread(m));
+      worker.on("exit", (code: number) => {
+        if (!this.closed) logToTerminal(`lepton kernel: the control thread ended (code ${code}); heartbeat and control no longer answer`);
+      });
       this.controlThread = worker;
       this.control = {
         send: (frames) => worker.postMessage({ kind: "send", frames }),
@@ -245,10 +249,17 @@ export class KernelServer {
       process.on("SIGINT", () => this.interrupt());
       return;
     }
+    // A permanent listener first: with it Node never drops its SIGINT handling to the default action (end
+    // the process) when a cell adds and removes listeners of its own; the watcher thread's handler,
+    // installed after it, takes the signal while the watcher runs.
+    process.on("SIGINT", () => this.interrupt());
     try {
       const { Worker } = require("worker_threads");
       const stop = new Int32Array(new SharedArrayBuffer(4));
       const worker = new Worker(path.join(__dirname, "sigint_thread.js"), { workerData: { interruptFlag, stop } });
+      // vm's breakOnSigint would remove every SIGINT listener while a cell starts (and so restore the
+      // default action): the watcher covers that part of a cell too.
+      this.executor.breakOnSigint = false;
       worker.unref();
       worker.on("message", (m: unknown) => {
         if (m === "sigint") {
@@ -258,12 +269,12 @@ export class KernelServer {
       });
       worker.on("error", (err: Error) => {
         logToTerminal(`lepton kernel: the SIGINT watcher stopped (${err.message}); interrupts now reach only cells that await`);
-        if (process.listenerCount("SIGINT") === 0) process.on("SIGINT", () => this.interrupt());
+        this.executor.breakOnSigint = true;
       });
       this.sigintThread = { worker, stop };
     } catch (err: any) {
       trace(`SIGINT on the main thread (${err?.message ?? err})`);
-      process.on("SIGINT", () => this.interrupt());
+      this.executor.breakOnSigint = true;
     }
   }
 
@@ -459,7 +470,7 @@ export class KernelServer {
     const storeHistory = c.store_history ?? !silent;
     this.publish("status", { execution_state: "busy" }, msg.header);
     try {
-      if (seq <= this.abortThrough) {
+      if (seq <= this.abortThrough || this.closed || this.exitCode !== undefined) {
         this.reply(this.shell, msg, "execute_reply", { status: "aborted", execution_count: this.executionCount });
         return;
       }
@@ -506,6 +517,7 @@ export class KernelServer {
       }
     } finally {
       this.running = undefined;
+      this.pendingInput?.reject(new StdinNotAvailableError("lepton.input(): the cell ended before the answer came."));
       this.publish("status", { execution_state: "idle" }, msg.header);
       if (this.exitCode !== undefined) void this.shutdown(this.exitCode);
     }
@@ -555,9 +567,14 @@ export class KernelServer {
   private reportBackgroundError(err: unknown, kind: "exception" | "rejection"): void {
     if (err instanceof ExitRequested) return;
     const interrupted = (err as Error)?.name === "InterruptedError";
-    if (interrupted && this.running) {
+    // The running cell was interrupted and this is its own code stopping: the cell ends now, once.
+    if (interrupted && this.running && this.executor.currentInterrupted) {
       this.executor.stopInterrupted();
       return;
+    }
+    if (err !== null && typeof err === "object") {
+      if (this.reported.has(err)) return; // a rejection rethrown as an exception by someone's listener
+      this.reported.add(err);
     }
     const { ename, evalue, traceback } = describeError(err, { interrupted });
     const what = kind === "exception" ? "an uncaught exception in background code (a timer or a callback)" : "a promise rejection nobody handled (a missing await?)";
@@ -577,8 +594,22 @@ export class KernelServer {
       }) as typeof process.stdout.write;
     process.stdout.write = capture("stdout");
     process.stderr.write = capture("stderr");
-    process.on("uncaughtException", (err) => this.reportBackgroundError(err, "exception"));
-    process.on("unhandledRejection", (reason) => this.reportBackgroundError(reason, "rejection"));
+    const report = (err: unknown, kind: "exception" | "rejection") => {
+      try {
+        this.reportBackgroundError(err, kind);
+      } catch (failure) {
+        logToTerminal(`lepton kernel: a background error could not be shown: ${(failure as Error)?.message ?? failure}`);
+      }
+    };
+    // The capture callback comes before any 'uncaughtException' listener, so a listener some library
+    // adds that rethrows (emscripten's, when a cell calls tf.setBackend("wasm") itself) cannot end the
+    // kernel; the listener is the fallback where the callback is already taken.
+    try {
+      process.setUncaughtExceptionCaptureCallback((err) => report(err, "exception"));
+    } catch {
+      process.on("uncaughtException", (err) => report(err, "exception"));
+    }
+    process.on("unhandledRejection", (reason) => report(reason, "rejection"));
   }
 
   /** `process.exit()` in a cell: the cell ends, its reply is sent, then the kernel shuts down (IPython's exit()). */

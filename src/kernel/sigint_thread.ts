@@ -25,11 +25,16 @@ g.__lepton_sigint__ = {
   },
 };
 parentPort!.postMessage("watching");
-vm.runInThisContext(
-  `(() => { const s = globalThis.__lepton_sigint__;
+const outer = `(() => { const s = globalThis.__lepton_sigint__;
     while (!s.stopped()) {
       try { s.vm.runInThisContext("while (!__lepton_sigint__.stopped()) __lepton_sigint__.wait();", { breakOnSigint: true }); }
       catch (e) { if (!s.stopped()) s.signal(); }
-    } })()`,
-  { breakOnSigint: true },
-);
+    } })()`;
+while (!g.__lepton_sigint__.stopped()) {
+  try {
+    vm.runInThisContext(outer, { breakOnSigint: true });
+  } catch {
+    // A signal between two inner waits reached the outer one: it is still a signal.
+    if (!g.__lepton_sigint__.stopped()) g.__lepton_sigint__.signal();
+  }
+}
