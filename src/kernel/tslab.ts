@@ -8,6 +8,7 @@
  *
  * `LEPTON_TSLAB_DIR` points the adapter at another tslab folder (the tests use it to check the refusal).
  */
+import { readFileSync } from "fs";
 import path from "path";
 
 /** The tslab version this adapter was written and tested against. */
@@ -78,8 +79,23 @@ export class TslabIncompatibleError extends Error {
   }
 }
 
+/**
+ * lepton's own folder: the nearest package.json above this file named "lepton" (this file runs from
+ * dist/src/kernel after a build, and from src/kernel under ts-node or vitest).
+ */
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      if (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")).name === "lepton") return dir;
+    } catch {
+      /* no package.json here */
+    }
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, "..", "..", "..");
+  }
+}
+
 function fix(dir: string): string {
-  const root = path.resolve(__dirname, "..", "..", "..");
+  const root = packageRoot();
   return `lepton's kernel is written for tslab ${TSLAB_VERSION} (package.json pins it). ` +
     `Reinstall the pinned dependencies: cd ${root} && npm ci` + (process.env.LEPTON_TSLAB_DIR ? ` (or unset LEPTON_TSLAB_DIR=${dir})` : "");
 }
