@@ -8,6 +8,10 @@
  */
 import { installCompilerResolution, installRuntimeResolution } from "../src/kernel/modules";
 
+// The parent this process started with, read before anything slow: a parent that dies while the kernel
+// loads re-parents it, and the poller must still know whom it was started by.
+const startParent = process.ppid;
+
 function connectionFileFrom(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -27,7 +31,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   installRuntimeResolution();
   installCompilerResolution();
   const { KernelServer } = await import("../src/kernel/server");
-  const server = new KernelServer({ connectionFile });
+  const server = new KernelServer({ connectionFile, parentPid: startParent });
   await server.start();
 }
 

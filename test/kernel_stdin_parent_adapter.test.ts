@@ -418,13 +418,13 @@ describe("a kernel whose starting process is killed exits on its own", () => {
     }, 300_000);
 
     it(`killed during the kernel's start-up, ${how}`, async () => {
-      // The intermediate dies right after starting the kernel, before the kernel has finished loading.
-      // Without JPY_PARENT_PID this fails as of this commit: KernelServer.watchParent() (server.ts) reads
-      // process.ppid only at the end of start(), after tslab has loaded; by then the orphan's ppid is
-      // already 1 (or a subreaper's pid), so it returns without polling (or polls a parent that never
-      // changes). The original parent has to be read when the process starts (launcher.ts's first line).
+      // The intermediate dies while the kernel loads (tslab, the compiler: seconds). The launcher reads
+      // its original parent first thing (before this fix it was read after tslab had loaded, when the
+      // orphan's ppid was already 1, and the kernel never exited). Without JPY_PARENT_PID the parent is
+      // known only once Node itself has started the launcher (tens of ms), so that case waits for it.
       const { pids, child, exited } = await startOrphanable(`orphan-early-${withParentPid ? "env" : "ppid"}`, withParentPid, false);
       try {
+        if (!withParentPid) await sleep(300);
         child.kill("SIGKILL");
         await exited;
         expect(await gone(pids.kernel, 30_000), `kernel pid ${pids.kernel} still runs 30 s after its parent was killed during its start-up (its parent now: ${parentOf(pids.kernel)})`).toBe(true);

@@ -11,10 +11,10 @@ export interface ParentWatch {
   pollMs: number;
 }
 
-export function parentToWatch(env: NodeJS.ProcessEnv = process.env): ParentWatch | undefined {
+export function parentToWatch(env: NodeJS.ProcessEnv = process.env, startParent = process.ppid): ParentWatch | undefined {
   const given = Number(env.JPY_PARENT_PID);
   const fromEnv = Number.isInteger(given) && given > 1;
-  const pid = fromEnv ? given : process.ppid;
+  const pid = fromEnv ? given : startParent;
   if (!pid || pid <= 1) return undefined;
   return { pid, fromEnv, pollMs: Number(env.LEPTON_PARENT_POLL_MS) || 1000 };
 }

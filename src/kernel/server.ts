@@ -75,6 +75,8 @@ export function jsonifyBundle(bundle: MimeBundle): MimeBundle {
 export interface KernelServerOptions {
   connectionFile: string;
   graceMs?: number;
+  /** The parent the process started with (the launcher reads it first thing); default process.ppid now. */
+  parentPid?: number;
 }
 
 /** Set by `process.exit()` in a cell: the kernel replies to the cell, then shuts down (IPython's `exit()`). */
@@ -111,12 +113,14 @@ export class KernelServer {
   private pendingInput: { resolve: (value: string) => void; reject: (err: Error) => void } | undefined;
   private closed = false;
   private readonly reported = new WeakSet<object>();
+  private readonly parentPid: number;
   private readonly graceMs: number | undefined;
 
   constructor(options: KernelServerOptions) {
     this.conn = JSON.parse(readFileSync(options.connectionFile, "utf8"));
     this.signer = new Signer(this.conn.key, this.conn.signature_scheme || "hmac-sha256", { rejectReplays: true });
     this.graceMs = options.graceMs;
+    this.parentPid = options.parentPid ?? process.ppid;
   }
 
   async start(): Promise<void> {
@@ -172,7 +176,7 @@ export class KernelServer {
       const worker = new Worker(path.join(__dirname, "control_thread.js"), {
         workerData: {
           hbAddress, controlAddress, key: c.key, scheme: c.signature_scheme || "hmac-sha256", session: this.session,
-          zeromq: require.resolve("zeromq"), interruptFlag, closed, parent: parentToWatch(),
+          zeromq: require.resolve("zeromq"), interruptFlag, closed, parent: parentToWatch(process.env, this.parentPid),
         },
       });
       const status: any = await new Promise((resolve) => {
@@ -285,7 +289,7 @@ export class KernelServer {
   private watchParent(): void {
     // The control thread watches when it runs (this thread may be busy in a cell for a long time).
     if (this.controlThread) return;
-    const watch = parentToWatch();
+    const watch = parentToWatch(process.env, this.parentPid);
     if (!watch) return;
     const timer = setInterval(() => {
       if (parentGone(watch)) {
