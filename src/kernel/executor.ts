@@ -5,14 +5,15 @@
  *
  * What this adds to the way tslab runs a cell:
  * - Declarations survive a later error: a name is carried into the next cell when its declaration ran
- *   (the exports object records every assignment), not only when the whole cell succeeded.
+ *   (the cell's own view of the variables records every assignment), not only when the cell succeeded.
  * - Top-level `for await` (tslab treats the cell as synchronous and it fails to parse).
  * - IPython's trailing `;` silences the last value.
  * - Interrupts: each cell runs inside an AsyncLocalStorage context. An interrupt raises lepton's flag
  *   (`interruptRequested()`), which lepton's own loops check between steps to return normally, and the
  *   shared interrupt flag that every loop of cell code checks (./transform `instrumentLoops`), so
  *   synchronous code stops wherever it runs on the kernel's thread: after an `await`, in a timer or a
- *   callback. The cell's own synchronous start also runs under vm's breakOnSigint. If the cell is still
+ *   callback. (Without the kernel's SIGINT watcher thread, the cell's synchronous start runs under vm's
+ *   breakOnSigint instead.) If the cell is still
  *   running `cooperativeMs` later, the cell's timers refuse to start (setTimeout / setImmediate throw
  *   InterruptedError inside the cell, its setInterval callbacks stop), so a loop that awaits a timer
  *   between steps ends at its next await. A cell that has not stopped after `graceMs` is abandoned: its
@@ -26,7 +27,7 @@ import path from "path";
 import vm from "vm";
 import { format } from "util";
 import { InterruptedError, clearInterrupt, requestInterrupt } from "../runtime/interrupt";
-import { tslab, type ConvertResult, type TslabConverter, type TslabDiagnostic } from "./tslab";
+import { tslab, type CodeMetadata, type ConvertResult, type TslabConverter, type TslabDiagnostic } from "./tslab";
 import {
   IRQ_ERROR, IRQ_FLAG, declaredNames, exportsPreamble, instrumentLoops, mergeDeclarations, silencedByTrailingSemicolon,
   stripExportsPreamble, usesTopLevelAwait,
@@ -61,8 +62,8 @@ export interface CellExecutorOptions {
 const ABANDONED = "Interrupted asynchronously";
 
 /**
- * The interrupt flag in shared memory: 1 once an interrupt arrived and until a loop of cell code threw
- * for it or the next cell starts. The kernel's watcher threads set it (SIGINT, interrupt_request) while
+ * The interrupt flag in shared memory: 1 from an interrupt until the interrupted cell ends (or, when no
+ * cell runs, until the kernel has seen the interrupt). The kernel's watcher threads set it (SIGINT, interrupt_request) while
  * this thread may be busy.
  */
 export const interruptFlag = new Int32Array(new SharedArrayBuffer(4));
@@ -84,18 +85,16 @@ function installInterruptFlag(): void {
     Error.captureStackTrace(err, getter);
     return err;
   };
-  // Reading the name builds the error the loop throws (the flag is reset, lepton's loops are told too).
+  // Reading the name builds the error the loop throws (lepton's own loops are told too).
   Object.defineProperty(g, IRQ_ERROR, { get: getter, configurable: true, enumerable: false });
 }
 
 export class CellExecutor {
-  private readonly rootDir: string;
   private readonly graceMs: number;
   private readonly cooperativeMs: number;
   private readonly tslab = tslab();
   /** The notebook's variables: what the converted cells read and write as `exports.name`. */
   private readonly store: Record<string, unknown> = {};
-  readonly locals: Record<string, unknown>;
   /** Names assigned through the running cell's own exports (a declaration of it that ran). */
   private assigned = new Set<string>();
   /** vm's breakOnSigint for a cell's synchronous start: only without the kernel's SIGINT watcher thread. */
@@ -108,18 +107,17 @@ export class CellExecutor {
   private prevDecl = "";
   private node: TslabConverter | undefined;
   private browser: TslabConverter | undefined;
-  private precompiled: { prevDecl: string; src: string; result: ConvertResult } | undefined;
   private current: CellContext | undefined;
   private abandonTimer: NodeJS.Timeout | undefined;
   private abandon: ((err: Error) => void) | undefined;
 
   constructor(options: CellExecutorOptions = {}) {
-    this.rootDir = options.rootDir ?? process.cwd();
+    const rootDir = options.rootDir ?? process.cwd();
     this.cooperativeMs = options.cooperativeMs ?? 500;
     this.graceMs = Math.max(options.graceMs ?? 2000, this.cooperativeMs);
-    this.locals = this.exportsFor(new Set());
-    this.require = this.wrapRequire(this.tslab.createRequire(this.rootDir), this.rootDir);
-    this.cellGlobals = { exports: this.locals, require: this.require };
+    this.require = this.wrapRequire(this.tslab.createRequire(rootDir), rootDir);
+    // Each cell gets its own view of the variables (see exportsFor) before it runs.
+    this.cellGlobals = { exports: this.exportsFor(new Set()), require: this.require };
     vm.runInThisContext("(x) => { globalThis.__lepton_cell__ = x; }")(this.cellGlobals);
     installInterruptFlag();
     void this.nodeConverter(); // build the compiler program now, not on the first cell
@@ -189,13 +187,6 @@ export class CellExecutor {
     });
   }
 
-  private convert(prevDecl: string, src: string): ConvertResult {
-    const ahead = this.precompiled;
-    this.precompiled = undefined;
-    if (ahead && ahead.prevDecl === prevDecl && ahead.src === src) return ahead.result;
-    const node = this.nodeConverter();
-    return convertExpandingShorthand((p, s) => node.convert(p, s), prevDecl, src);
-  }
 
   /** Run one cell in `context`. Never throws: errors come back as an outcome. */
   async run(code: string, context: CellContext): Promise<CellOutcome> {
@@ -206,10 +197,15 @@ export class CellExecutor {
     try {
       // Compile first, then yield to the event loop before running: an interrupt that arrived while the
       // compiler was busy is handled now.
-      this.compileAhead(code);
+      const meta = this.tslab.getCodeMetadata(code);
+      const prevDecl = this.prevDecl;
+      const node = this.nodeConverter();
+      const converted = meta.module || meta.mode === "browser"
+        ? undefined
+        : convertExpandingShorthand((p, src) => node.convert(p, src), prevDecl, code);
       await new Promise<void>((resolve) => realSetImmediate(resolve));
       if (context.interrupted) return interruptedOutcome(false);
-      return await cellStorage.run(context, () => this.execute(code, context));
+      return await cellStorage.run(context, () => this.execute(code, context, meta, prevDecl, converted));
     } catch (err) {
       return describeError(err, context);
     } finally {
@@ -222,17 +218,14 @@ export class CellExecutor {
     }
   }
 
-  private async execute(code: string, context: CellContext): Promise<CellOutcome> {
-    const meta = this.tslab.getCodeMetadata(code);
+  private async execute(code: string, context: CellContext, meta: CodeMetadata, prevDecl: string, converted: ConvertResult | undefined): Promise<CellOutcome> {
     if (meta.module) {
       const conv = meta.mode === "browser" ? this.browserConverter() : this.nodeConverter();
       const diagnostics = conv.addModule(meta.module, code, meta);
       // Modules are registered whatever their errors, as in tslab.
       return diagnostics.length ? typeErrors(diagnostics, code) : { ok: true, hasValue: false };
     }
-    if (meta.mode === "browser") return { ok: true, hasValue: false };
-    const prevDecl = this.prevDecl;
-    const converted = this.convert(prevDecl, code);
+    if (meta.mode === "browser" || !converted) return { ok: true, hasValue: false };
     for (const out of converted.sideOutputs ?? []) {
       this.sideModules.delete(out.path);
       this.sideOutputs.set(out.path, out.data);
@@ -276,19 +269,6 @@ export class CellExecutor {
       if (value != null && !silencedByTrailingSemicolon(code)) return { ok: true, hasValue: true, value };
     }
     return { ok: true, hasValue: false };
-  }
-
-  private compileAhead(code: string): void {
-    const meta = this.tslab.getCodeMetadata(code);
-    if (meta.module || meta.mode === "browser") return;
-    try {
-      const prevDecl = this.prevDecl;
-      const node = this.nodeConverter();
-      const result = convertExpandingShorthand((p, s) => node.convert(p, s), prevDecl, code);
-      this.precompiled = { prevDecl, src: code, result };
-    } catch {
-      this.precompiled = undefined;
-    }
   }
 
   /** Jupyter's interrupt: ask the running cell (and lepton's loops) to stop. */
