@@ -16,7 +16,7 @@
  * (JupyterLab's console: Shift+Enter; jupyter console: Esc Enter).
  */
 import type * as TS from "typescript";
-import { tslab } from "./tslab";
+import { typescript } from "./tslab";
 
 export type IsCompleteStatus = "complete" | "incomplete" | "invalid";
 
@@ -30,11 +30,6 @@ export interface IsCompleteResult {
 export interface IsCompleteOptions {
   /** What a newly opened block adds to the indent: four spaces unless told otherwise. */
   indentUnit?: string;
-}
-
-function typescript(): typeof TS {
-  // The TypeScript that tslab itself compiles cells with.
-  return tslab().typescript() as unknown as typeof TS;
 }
 
 /** Diagnostic codes of TypeScript 5.0's scanner and parser that this module tells apart. */

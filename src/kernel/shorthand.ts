@@ -10,12 +10,7 @@
  */
 import type * as TS from "typescript";
 
-import { tslab } from "./tslab";
-
-function typescript(): typeof TS {
-  // The TypeScript that tslab itself compiles cells with.
-  return tslab().typescript() as unknown as typeof TS;
-}
+import { typescript } from "./tslab";
 
 /** `src` with every shorthand property `{ a }` written as `{ a: a }`; the same text when there is none. */
 export function expandShorthandProperties(src: string): string {

@@ -19,11 +19,7 @@
  * - `silencedByTrailingSemicolon`: IPython's rule, a last expression ending in `;` shows nothing.
  */
 import type * as TS from "typescript";
-import { tslab } from "./tslab";
-
-function ts(): typeof TS {
-  return tslab().typescript() as unknown as typeof TS;
-}
+import { typescript as ts } from "./tslab";
 
 export const IRQ_FLAG = "__lepton_irq__";
 export const IRQ_ERROR = "__lepton_interrupt__";
@@ -55,10 +51,8 @@ export function instrumentLoops(js: string): string {
   };
   visit(file);
   if (inserts.length === 0) return js;
-  // Apply from the end so earlier positions stay valid; at one position, a later-found insert goes first
-  // (a closing brace of an inner single-statement body before the outer one's).
-  inserts.forEach((ins, i) => ((ins as any).order = i));
-  inserts.sort((a, b) => b.pos - a.pos || (a as any).order - (b as any).order);
+  // Apply from the end so earlier positions stay valid (two inserts at one position are both " }").
+  inserts.sort((a, b) => b.pos - a.pos);
   let out = js;
   for (const { pos, text } of inserts) out = out.slice(0, pos) + text + out.slice(pos);
   return out;

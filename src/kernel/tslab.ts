@@ -169,3 +169,8 @@ let cached: Tslab | undefined;
 export function tslab(): Tslab {
   return (cached ??= loadTslab());
 }
+
+/** The TypeScript that tslab compiles cells with, for lepton's own parsing of cells. */
+export function typescript(): typeof import("typescript") {
+  return tslab().typescript();
+}
