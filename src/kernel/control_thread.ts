@@ -11,7 +11,7 @@
  */
 import { parentPort, workerData } from "worker_threads";
 import { DuplicateSignatureError, InvalidSignatureError, Signer, makeHeader } from "./wire";
-import { parentGone, type ParentWatch } from "./parent";
+import { whenParentGone, type ParentWatch } from "./parent";
 
 export interface ControlThreadData {
   hbAddress: string;
@@ -60,18 +60,15 @@ async function main(): Promise<void> {
     }
   });
   port.postMessage({ kind: "bound" });
-  if (data.parent) {
-    const watch = data.parent;
-    const timer = setInterval(() => {
-      if (!parentGone(watch)) return;
-      clearInterval(timer);
+  const watch = data.parent;
+  if (watch) {
+    whenParentGone(watch, () => {
       // Stop a busy cell so the main thread can shut down cleanly; if it cannot within 5 s (stuck in a
       // library's own loop), end the process (no SIGTERM handler is installed: the default ends it).
       Atomics.store(data.interruptFlag, 0, 1);
       port.postMessage({ kind: "parent-gone", pid: watch.pid });
       setTimeout(() => process.kill(process.pid, "SIGTERM"), 5000).unref();
-    }, watch.pollMs);
-    timer.unref();
+    });
   }
   void (async () => {
     for await (const frames of hb) await hb.send(frames);

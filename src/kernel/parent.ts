@@ -28,3 +28,13 @@ export function parentGone(watch: ParentWatch): boolean {
     return err?.code === "ESRCH";
   }
 }
+
+/** Call `gone` once, when the watched parent has ended (polled every `pollMs`; never keeps a thread alive). */
+export function whenParentGone(watch: ParentWatch, gone: () => void): void {
+  const timer = setInterval(() => {
+    if (!parentGone(watch)) return;
+    clearInterval(timer);
+    gone();
+  }, watch.pollMs);
+  timer.unref();
+}

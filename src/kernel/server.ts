@@ -12,7 +12,7 @@ import { CellExecutor, cellStorage, describeError, interruptFlag, type CellConte
 import { CellHistory } from "./history";
 import { isComplete } from "./is_complete";
 import { tslab } from "./tslab";
-import { parentGone, parentToWatch } from "./parent";
+import { parentToWatch, whenParentGone, type ParentWatch } from "./parent";
 import { noteCellStarted } from "../display/cells";
 import { plainText, setDisplaySink, toMimeBundle, type MimeBundle, type MimeMetadata } from "../display/display";
 import { setInputProvider, StdinNotAvailableError, type InputRequest } from "../runtime/stdin";
@@ -113,14 +113,15 @@ export class KernelServer {
   private pendingInput: { resolve: (value: string) => void; reject: (err: Error) => void } | undefined;
   private closed = false;
   private readonly reported = new WeakSet<object>();
-  private readonly parentPid: number;
+  /** The process whose end ends the kernel (see ./parent). */
+  private readonly parent: ParentWatch | undefined;
   private readonly graceMs: number | undefined;
 
   constructor(options: KernelServerOptions) {
     this.conn = JSON.parse(readFileSync(options.connectionFile, "utf8"));
     this.signer = new Signer(this.conn.key, this.conn.signature_scheme || "hmac-sha256", { rejectReplays: true });
     this.graceMs = options.graceMs;
-    this.parentPid = options.parentPid ?? process.ppid;
+    this.parent = parentToWatch(process.env, options.parentPid ?? process.ppid);
   }
 
   async start(): Promise<void> {
@@ -176,7 +177,7 @@ export class KernelServer {
       const worker = new Worker(path.join(__dirname, "control_thread.js"), {
         workerData: {
           hbAddress, controlAddress, key: c.key, scheme: c.signature_scheme || "hmac-sha256", session: this.session,
-          zeromq: require.resolve("zeromq"), interruptFlag, closed, parent: parentToWatch(process.env, this.parentPid),
+          zeromq: require.resolve("zeromq"), interruptFlag, closed, parent: this.parent,
         },
       });
       const status: any = await new Promise((resolve) => {
@@ -237,8 +238,7 @@ export class KernelServer {
         logToTerminal(String(m.text));
         return;
       case "parent-gone":
-        logToTerminal(`lepton kernel: the process that started it (pid ${m.pid}) has ended; shutting down`);
-        void this.shutdown();
+        this.parentEnded(Number(m.pid));
         return;
     }
   }
@@ -289,16 +289,14 @@ export class KernelServer {
   private watchParent(): void {
     // The control thread watches when it runs (this thread may be busy in a cell for a long time).
     if (this.controlThread) return;
-    const watch = parentToWatch(process.env, this.parentPid);
+    const watch = this.parent;
     if (!watch) return;
-    const timer = setInterval(() => {
-      if (parentGone(watch)) {
-        const parent = watch.pid;
-        logToTerminal(`lepton kernel: the process that started it (pid ${parent}) has ended; shutting down`);
-        void this.shutdown();
-      }
-    }, watch.pollMs);
-    timer.unref();
+    whenParentGone(watch, () => this.parentEnded(watch.pid));
+  }
+
+  private parentEnded(pid: number): void {
+    logToTerminal(`lepton kernel: the process that started it (pid ${pid}) has ended; shutting down`);
+    void this.shutdown();
   }
 
   /** Interrupt from any source: signal, control thread, or a message on the main thread. */
