@@ -19,3 +19,5 @@ export { record } from "./display/record";
 export * as models from "./models";
 export { train, fitOneCycle, evaluate, lrFind, summary, save, load, optimizer, Optimizer, History, EvaluationReport, LrFindResult, ModelSummary, NonFiniteLossError, callbacks } from "./training";
 export type { TrainOptions, EvaluateOptions, LrFindOptions, OptimizerSpec, ScheduleSpec, Callback, TrainContext, Logs, DataInput, Loaded } from "./training";
+export { predict, ClassPredictions, RegressionPredictions, RegressionReport, regressionMetrics } from "./training";
+export type { Predictions, PredictOptions, RegressionMetrics, OutputMetrics } from "./training";

@@ -23,3 +23,7 @@ export { sparseCrossEntropy, perSampleCrossEntropy } from "./losses";
 export type { DataInput } from "./inputs";
 export * as callbacks from "./callbacks";
 export type { Callback, TrainContext, Logs } from "./callbacks";
+export { predict, ClassPredictions, RegressionPredictions } from "./predict";
+export type { Predictions, PredictOptions } from "./predict";
+export { RegressionReport, regressionMetrics } from "./regression";
+export type { RegressionMetrics, OutputMetrics } from "./regression";
