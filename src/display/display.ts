@@ -27,6 +27,8 @@ export interface DisplaySink {
   update(bundle: MimeBundle, metadata: MimeMetadata, displayId: string): void;
   /** Clear the running cell's output (Jupyter's clear_output); `wait` defers it to the next output. */
   clear?(wait: boolean): void;
+  /** A token for the cell execution the code running now belongs to (the kernel: its execute_request's msg_id). */
+  outputCell?(): string | undefined;
 }
 
 /** A shown output that can be replaced in place (progress bars, live charts). */
@@ -68,6 +70,43 @@ export function currentSink(): DisplaySink {
 export function clearOutput(options: { wait?: boolean } = {}): void {
   const sink = currentSink();
   safely(() => sink.clear?.(!!options.wait));
+}
+
+/**
+ * The cell execution the running code belongs to: a token (the kernel gives its execute_request's
+ * msg_id; a new one each time a cell runs), or undefined outside a kernel. Compare it with
+ * cellResultOf() to know whether a value is the result of the cell that showed something.
+ */
+export function outputCell(): string | undefined {
+  const sink = (globalThis as any)[SINK_KEY] as DisplaySink | undefined;
+  try {
+    return sink?.outputCell?.();
+  } catch {
+    return undefined;
+  }
+}
+
+const RESULT_KEY = Symbol.for("lepton.cellResultOf");
+
+/**
+ * The mime bundle of `value` as the execute_result of cell execution `cell` (the kernel calls this for
+ * a cell's last value). While it runs, cellResultOf() answers `cell`, so a value's display method can
+ * show less when the same cell has already shown it (a training's History after its live chart).
+ */
+export function resultBundle(value: unknown, cell: string | undefined): MimeBundle {
+  const g = globalThis as any;
+  const before = g[RESULT_KEY];
+  g[RESULT_KEY] = cell;
+  try {
+    return toMimeBundle(value);
+  } finally {
+    g[RESULT_KEY] = before;
+  }
+}
+
+/** Inside resultBundle: the cell whose execute_result is being made; otherwise (display(), nested values) undefined. */
+export function cellResultOf(): string | undefined {
+  return (globalThis as any)[RESULT_KEY] as string | undefined;
 }
 
 /** True when a kernel has installed its display sink (we are running inside a notebook). */

@@ -14,7 +14,7 @@ import { isComplete } from "./is_complete";
 import { tslab } from "./tslab";
 import { parentToWatch, whenParentGone, type ParentWatch } from "./parent";
 import { noteCellStarted } from "../display/cells";
-import { plainText, setDisplaySink, toMimeBundle, type MimeBundle, type MimeMetadata } from "../display/display";
+import { plainText, resultBundle, setDisplaySink, type MimeBundle, type MimeMetadata } from "../display/display";
 import { setInputProvider, StdinNotAvailableError, type InputRequest } from "../runtime/stdin";
 import { InterruptedError } from "../runtime/interrupt";
 
@@ -498,7 +498,7 @@ export class KernelServer {
         if (outcome.hasValue && !silent) {
           let data: MimeBundle;
           try {
-            data = jsonifyBundle(toMimeBundle(outcome.value));
+            data = jsonifyBundle(resultBundle(outcome.value, msg.header.msg_id));
           } catch (err) {
             data = { "text/plain": `(the value could not be displayed: ${(err as Error).message})` };
           }
@@ -641,6 +641,8 @@ export class KernelServer {
         const parent = this.outputParent();
         cellStorage.exit(() => this.publish("clear_output", { wait }, parent));
       },
+      // The execution whose outputs these are (the same id resultBundle gets for its execute_result).
+      outputCell: () => this.outputParent().msg_id,
     });
     // tslab's own `display` API (import { display } from "tslab") goes to the same place.
     try {
