@@ -163,3 +163,24 @@ export function makeOptimizer(spec: OptimizerSpec | OptimizerName | Optimizer | 
   if (weightDecay !== undefined) s.weightDecay = weightDecay;
   return new Optimizer(s);
 }
+
+/**
+ * How an optimizer keeps its state, which decides whether saved state can be loaded into it:
+ * "sgd" (plain: the iteration count only), "momentum" (SGD with momentum or Nesterov: one
+ * `<weight>/momentum` tensor per weight), "adam" and "adamw" (`<weight>/m` for every weight, then
+ * `<weight>/v` for every weight). Adam and AdamW lay out the same tensors but are different runs.
+ */
+export type OptimizerStateKind = "sgd" | "momentum" | "adam" | "adamw";
+
+export function optimizerStateKind(spec: Pick<OptimizerSpec, "type" | "momentum" | "nesterov">): OptimizerStateKind {
+  if (spec.type === "sgd") return (spec.momentum ?? 0) > 0 || spec.nesterov ? "momentum" : "sgd";
+  return spec.type;
+}
+
+/** The optimizer in words, for messages: `adam`, `sgd with momentum 0.9`, `plain sgd (no momentum)`. */
+export function describeOptimizer(spec: Pick<OptimizerSpec, "type" | "momentum" | "nesterov">): string {
+  const kind = optimizerStateKind(spec);
+  if (kind === "sgd") return "plain sgd (no momentum)";
+  if (kind === "momentum") return `sgd with ${spec.nesterov ? "Nesterov " : ""}momentum ${spec.momentum ?? 0}`;
+  return kind;
+}
