@@ -530,7 +530,7 @@ async function restoreOptimizerState(optimizer: Optimizer, data: ArrayBuffer, sp
   }
 }
 
-async function buildOptimizer(r: Reader, files = readOptimizerFiles(r)): Promise<Optimizer | undefined> {
+async function buildOptimizer(r: Reader, files = readOptimizerFiles(r), model?: tf.LayersModel): Promise<Optimizer | undefined> {
   if (!files) return undefined;
   const { meta, data } = files;
   let optimizer: Optimizer;
@@ -541,7 +541,7 @@ async function buildOptimizer(r: Reader, files = readOptimizerFiles(r)): Promise
   }
   try {
     optimizer.setStepLr(meta.lr);
-    checkOptimizerFits(r, meta, optimizer);
+    checkOptimizerFits(r, meta, optimizer, model);
     await restoreOptimizerState(optimizer, data, meta.specs);
   } catch (err) {
     optimizer.dispose();
@@ -563,7 +563,7 @@ export async function load(dir: string): Promise<Loaded> {
   const model = await tf.loadLayersModel({ load: async () => artifacts });
   let optimizer: Optimizer | undefined;
   try {
-    optimizer = await buildOptimizer(r, optimizerFiles);
+    optimizer = await buildOptimizer(r, optimizerFiles, model);
   } catch (err) {
     model.dispose();
     throw err;
@@ -573,12 +573,14 @@ export async function load(dir: string): Promise<Loaded> {
 
 /**
  * The optimizer saved in `dir` (its type and spec, its step LR and baseLr, with its state), or
- * undefined when none was saved: to resume without an optimizer option. The caller disposes it.
+ * undefined when none was saved: to resume without an optimizer option. The caller disposes it. With
+ * `model`, the state must cover its trainable weights (as in loadOptimizerState).
  */
-export async function loadOptimizer(dir: string): Promise<Optimizer | undefined> {
+export async function loadOptimizer(dir: string, model?: tf.LayersModel): Promise<Optimizer | undefined> {
   const target = path.resolve(dir);
   recoverCheckpoint(target);
-  return buildOptimizer(new Reader(target, "load"));
+  const r = new Reader(target, "load");
+  return buildOptimizer(r, readOptimizerFiles(r), model);
 }
 
 /**
