@@ -21,3 +21,5 @@ export { train, fitOneCycle, evaluate, lrFind, summary, save, load, optimizer, O
 export type { TrainOptions, EvaluateOptions, LrFindOptions, OptimizerSpec, ScheduleSpec, Callback, TrainContext, Logs, DataInput, Loaded } from "./training";
 export { predict, ClassPredictions, RegressionPredictions, RegressionReport, regressionMetrics } from "./training";
 export type { Predictions, PredictOptions, RegressionMetrics, OutputMetrics } from "./training";
+export { defaultStep } from "./training";
+export type { StepFunction, StepContext, StepResult, BatchLogs, LossSpec, MetricSpec } from "./training";

@@ -258,19 +258,41 @@ describe("train", () => {
     net.dispose();
   });
 
-  it("stops on a NaN loss naming the epoch and batch and suggesting remedies", async () => {
+  it("a NaN input stops training at its batch, keeps the weights from before that batch, and says it is a data problem", async () => {
     const x = new Float32Array(40).fill(0.5);
     x[2 * 10] = NaN; // sample 10 → batch 3 of size 4
-    const data = fromTensors(x, new Int32Array(20), { inputShape: [2], classes: ["a", "b"] });
-    const model = mlp([2, 3, 2]);
+    const y = Int32Array.from({ length: 20 }, (_, i) => i % 2);
+    const data = fromTensors(x, y, { inputShape: [2], classes: ["a", "b"] });
+    const model = mlp([2, 3, 2], { seed: 3 });
+    const twin = mlp([2, 3, 2], { seed: 3 });
     const before = tf.memory().numTensors;
-    const h = await train(model, data, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0, optimizer: "sgd" });
+    const h = await train(model, data, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0, optimizer: "sgd", lr: 0.5 });
     expect(tf.memory().numTensors).toBe(before);
     expect(h.stopReason).toMatch(/NaN at epoch 1, batch 3 of 5/);
+    expect(h.stopReason).toMatch(/weights are those from before that batch/);
+    expect(h.stopReason).toMatch(/inputs of that batch contain NaN or infinite values: this is a data problem/);
+    expect(h.stopReason).not.toMatch(/lower learning rate/);
+    expect(h.epochs).toEqual([]);
+    // The same model trained on the first two batches only: the weights must be exactly these.
+    await train(twin, fromTensors(x.slice(0, 16), y.slice(0, 8), { inputShape: [2], classes: ["a", "b"] }), { epochs: 1, batchSize: 4, shuffle: false, verbose: 0, optimizer: "sgd", lr: 0.5 });
+    const a = model.getWeights().map((w) => Array.from(w.dataSync()));
+    const b = twin.getWeights().map((w) => Array.from(w.dataSync()));
+    expect(a.flat().every(Number.isFinite)).toBe(true);
+    expect(a).toEqual(b);
+    model.dispose();
+    twin.dispose();
+  });
+
+  it("a diverging loss with finite inputs suggests a lower learning rate, normalising and clipping", async () => {
+    const data = fromTensors(new Float32Array(40).map((_, i) => (i % 7) * 100), new Float32Array(20).map((_, i) => i * 50));
+    const model = mlp([2, 16, 1], { seed: 1 });
+    const h = await train(model, data, { epochs: 50, batchSize: 4, verbose: 0, optimizer: "sgd", lr: 1, seed: 0 });
+    expect(h.stopReason).toMatch(/Loss became (NaN|infinite)/);
+    expect(h.stopReason).toMatch(/inputs of that batch were finite/);
     expect(h.stopReason).toMatch(/lower learning rate/);
     expect(h.stopReason).toMatch(/normalise the inputs/);
     expect(h.stopReason).toMatch(/clip/);
-    expect(h.epochs).toEqual([]);
+    expect(model.getWeights().every((w) => Array.from(w.dataSync()).every(Number.isFinite))).toBe(true);
     model.dispose();
   });
 

@@ -3,40 +3,10 @@
  * (earlyStopping, checkpoint, reduceOnPlateau).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { History } from "./history";
-import type { Optimizer } from "./optimizers";
 import { save } from "./checkpoint_io";
 
-/** Metrics of one epoch: loss, accuracy, val_loss, val_accuracy, lr, time_s (absent ones omitted). */
-export type Logs = { [metric: string]: number };
-
-/** What callbacks see and may change while training runs. */
-export interface TrainContext {
-  model: tf.LayersModel;
-  optimizer: Optimizer;
-  history: History;
-  /** Total epochs requested. */
-  epochs: number;
-  stepsPerEpoch: number;
-  /** Ask training to stop after the current batch/epoch, giving a reason shown to the user. */
-  stop(reason: string): void;
-  /** Set once stop() was called. */
-  readonly stopRequested: boolean;
-  /** Factor applied on top of the LR schedule (reduceOnPlateau lowers it). Starts at 1. */
-  lrScale: number;
-  /** Print a line in the training output. */
-  log(message: string): void;
-}
-
-/** A callback: any of these methods. Epochs are numbered from 1, batches from 1 within an epoch. */
-export interface Callback {
-  onTrainBegin?(ctx: TrainContext): void | Promise<void>;
-  onEpochBegin?(epoch: number, ctx: TrainContext): void | Promise<void>;
-  /** Called after each batch with its loss (reading it every batch costs a device sync). */
-  onBatchEnd?(batch: number, logs: { loss: number; lr: number; epoch: number; size: number }, ctx: TrainContext): void | Promise<void>;
-  onEpochEnd?(epoch: number, logs: Logs, ctx: TrainContext): void | Promise<void>;
-  onTrainEnd?(ctx: TrainContext): void | Promise<void>;
-}
+export type { Logs, BatchLogs, TrainContext, Callback, MessageLevel, StepFunction, StepContext, StepResult } from "./engine";
+import type { Logs, TrainContext, Callback } from "./engine";
 
 type Mode = "min" | "max" | "auto";
 
@@ -146,7 +116,15 @@ export function checkpoint(options: CheckpointOptions): Callback {
         if (value === undefined || !monitor.improved(value)) return;
         monitor.best = value;
       }
-      await save(options.dir, ctx.model, ctx.optimizer, { epoch, history: ctx.history.metrics, epochs: ctx.history.epochs });
+      // Everything a resume needs to be the same run: epochs done, the schedule's position, the shuffle seed.
+      await save(options.dir, ctx.model, ctx.optimizer, {
+        version: 1,
+        epoch,
+        globalStep: ctx.globalStep,
+        seed: ctx.seed,
+        history: ctx.history.metrics,
+        epochs: ctx.history.epochs,
+      });
     },
   };
 }

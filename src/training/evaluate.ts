@@ -10,8 +10,10 @@ import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from 
 import { confusionMatrix as confusionPlot } from "../display/plot/teaching";
 import { imageGrid } from "../display/plot/images";
 import type { Figure } from "../display/plot/figure";
-import { classLogits, meanSquaredError, outputKind, perSampleCrossEntropy } from "./losses";
-import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
+import { checkFits, toDataset, type DataInput } from "./inputs";
+import { makeObjective, type LossSpec } from "./objective";
+import { RegressionReport } from "./regression";
+import { checkOptionNames } from "../util/options";
 import { classificationMetrics, type ClassMetrics } from "./metrics";
 import { formatMetric } from "./history";
 
@@ -20,6 +22,8 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** How many highest-loss samples to keep with their images (default 16). */
   topLosses?: number;
+  /** The loss to report (default: the compiled model's, else what the targets call for, as train()). */
+  loss?: LossSpec;
 }
 
 export interface TopLoss {
@@ -67,7 +71,23 @@ export class EvaluationReport implements Displayable {
     readonly sampleLosses: Float32Array,
     /** Highest-loss samples, worst first. */
     readonly topLosses: TopLoss[],
+    /** For regression data: MSE, RMSE, MAE, R², and the predicted-against-actual and residual charts. */
+    readonly regression?: RegressionReport,
   ) {}
+
+  /** Regression metrics (undefined for classifiers). */
+  get mse(): number | undefined {
+    return this.regression?.mse;
+  }
+  get rmse(): number | undefined {
+    return this.regression?.rmse;
+  }
+  get mae(): number | undefined {
+    return this.regression?.mae;
+  }
+  get r2(): number | undefined {
+    return this.regression?.r2;
+  }
 
   /** The `n` most frequent (actual, predicted) mistakes. */
   mostConfused(n = 5): ConfusedPair[] {
@@ -100,6 +120,7 @@ export class EvaluationReport implements Displayable {
 
   /** The per-class table as text (like scikit-learn's classification_report). */
   toString(): string {
+    if (this.regression) return this.regression.toString();
     if (!this.classes.length) return `loss ${formatMetric(this.loss)} over ${this.n} samples`;
     const w = Math.max(12, ...this.classes.map((c) => c.length));
     const row = (name: string, m: ClassMetrics) =>
@@ -136,6 +157,7 @@ export class EvaluationReport implements Displayable {
   }
 
   [DISPLAY_SYMBOL](): MimeBundle {
+    if (this.regression) return this.regression[DISPLAY_SYMBOL]();
     if (!this.classes.length) return { "text/plain": this.toString() };
     let markup = this.tableHtml();
     const figs: Figure[] = [this.confusionPlot()];
@@ -161,42 +183,52 @@ export class EvaluationReport implements Displayable {
  *   report.accuracy; report.perClass[3].f1; report.mostConfused(3);
  */
 export async function evaluate(model: tf.LayersModel, data: DataInput, options: EvaluateOptions = {}): Promise<EvaluationReport> {
+  checkOptionNames(options, ["batchSize", "topLosses", "loss"], "evaluate()");
   await ready();
   const ds = toDataset(data, "evaluate()", "data");
   checkFits(model, ds, "evaluate()");
   const batchSize = options.batchSize ?? 256;
   const keep = options.topLosses ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`evaluate(): batchSize must be a whole number >= 1; got ${batchSize}.`);
-  const classification = isClassification(ds);
-  const kind = outputKind(model);
+  if (!Number.isInteger(keep) || keep < 0) throw new Error(`evaluate(): topLosses must be a whole number >= 0; got ${keep}.`);
+  // The same objective as training: the loss a compiled model or train() would use, its regularisation.
+  const objective = await makeObjective(model, ds, { loss: options.loss, metrics: [] }, "evaluate()");
   const n = ds.size;
   const labels = new Int32Array(n);
   const preds = new Int32Array(n);
   const losses = new Float32Array(n);
+  const outUnits = model.outputs[0].shape.slice(1).reduce((a: number, d) => a * (d ?? 1), 1);
+  const regression = objective.isClassifier ? undefined : { pred: new Float32Array(n * outUnits), target: new Float32Array(n * outUnits) };
   let top: TopLoss[] = [];
   let offset = 0;
-  let regressionLoss = 0;
   for await (const b of ds.batches({ batchSize, shuffle: false })) {
     const bs = b.x.shape[0];
     if (interruptRequested()) {
       tf.dispose([b.x, b.y]);
       throw new InterruptedError(`evaluate() interrupted after ${offset} of ${n} samples; nothing was computed.`);
     }
-    if (!classification) {
-      const l = tf.tidy(() => meanSquaredError(model.apply(b.x, { training: false }) as tf.Tensor, b.y));
-      regressionLoss += (await l.data())[0] * bs;
-      tf.dispose([l, b.x, b.y]);
+    if (regression) {
+      const [lossT, outT] = tf.tidy(() => {
+        const out = model.apply(b.x, { training: false }) as tf.Tensor;
+        return [objective.perSample(out, b.y), out];
+      });
+      const [lv, ov, yv] = await Promise.all([lossT.data(), outT.data(), b.y.data()]);
+      losses.set(lv as Float32Array, offset);
+      regression.pred.set(ov as Float32Array, offset * outUnits);
+      regression.target.set(yv as Float32Array, offset * outUnits);
+      tf.dispose([lossT, outT, b.x, b.y]);
       offset += bs;
       continue;
     }
-    const [lossT, predT, probT] = tf.tidy(() => {
-      const out = classLogits(model.apply(b.x, { training: false }) as tf.Tensor, kind);
-      return [perSampleCrossEntropy(out, b.y), out.argMax(-1).toInt(), tf.softmax(out).max(-1)];
+    const [lossT, predT, probT, labT] = tf.tidy(() => {
+      const raw = model.apply(b.x, { training: false }) as tf.Tensor;
+      const out = objective.logits(raw);
+      return [objective.perSample(raw, b.y), out.argMax(-1).toInt(), tf.softmax(out).max(-1), objective.labelsOf(b.y)];
     });
-    const [lv, pv, prv, yv] = await Promise.all([lossT.data(), predT.data(), probT.data(), b.y.data()]);
+    const [lv, pv, prv, yv] = await Promise.all([lossT.data(), predT.data(), probT.data(), labT.data()]);
     losses.set(lv as Float32Array, offset);
     preds.set(pv as Int32Array, offset);
-    for (let i = 0; i < bs; i++) labels[offset + i] = yv[i];
+    labels.set(yv as Int32Array, offset);
     if (keep > 0) {
       const threshold = top.length >= keep ? top[top.length - 1].loss : -Infinity;
       const candidates: number[] = [];
@@ -213,19 +245,25 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
         top = top.sort((a, c) => c.loss - a.loss).slice(0, keep);
       }
     }
-    tf.dispose([lossT, predT, probT, b.x, b.y]);
+    tf.dispose([lossT, predT, probT, labT, b.x, b.y]);
     offset += bs;
   }
-  if (!classification) {
-    return new EvaluationReport(regressionLoss / Math.max(n, 1), NaN, n, [], [], [], emptyMetrics(n), emptyMetrics(n), labels, preds, losses, []);
+  let lossSum = 0;
+  for (let i = 0; i < n; i++) lossSum += losses[i];
+  // Keras's evaluate: the mean loss plus the regularisation penalties, as val_loss in training.
+  const reg = tf.tidy(() => objective.regularization());
+  const penalty = reg ? (await reg.data())[0] : 0;
+  reg?.dispose();
+  const loss = lossSum / Math.max(n, 1) + penalty;
+  if (regression) {
+    const report = RegressionReport.from(regression.pred, regression.target, outUnits, loss);
+    return new EvaluationReport(loss, NaN, n, [], [], [], emptyMetrics(n), emptyMetrics(n), labels, preds, losses, [], report);
   }
-  const units = kind === "binaryLogit" || kind === "binaryProbability" ? 2 : (model.outputs[0].shape[model.outputs[0].shape.length - 1] as number);
+  const units = objective.classes;
   const classes = ds.classes ? [...ds.classes] : [];
   while (classes.length < units) classes.push(String(classes.length));
   const m = classificationMetrics(labels, preds, classes.length);
-  let lossSum = 0;
-  for (let i = 0; i < n; i++) lossSum += losses[i];
-  return new EvaluationReport(lossSum / Math.max(n, 1), m.accuracy, n, classes, m.confusion, m.perClass, m.macro, m.weighted, labels, preds, losses, top);
+  return new EvaluationReport(loss, m.accuracy, n, classes, m.confusion, m.perClass, m.macro, m.weighted, labels, preds, losses, top);
 }
 
 function emptyMetrics(n: number): ClassMetrics {

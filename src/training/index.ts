@@ -27,3 +27,7 @@ export { predict, ClassPredictions, RegressionPredictions } from "./predict";
 export type { Predictions, PredictOptions } from "./predict";
 export { RegressionReport, regressionMetrics } from "./regression";
 export type { RegressionMetrics, OutputMetrics } from "./regression";
+export { defaultStep } from "./engine";
+export type { StepFunction, StepContext, StepResult, BatchLogs, MessageLevel } from "./engine";
+export type { LossSpec, LossName, LossFunction, MetricSpec, MetricName } from "./objective";
+export { readState, loadOptimizer } from "./checkpoint_io";

@@ -29,8 +29,12 @@ export function isClassification(ds: Dataset): boolean {
   return ds.classes !== undefined || (ds.targetShape.length === 0);
 }
 
-/** Check that inputs and targets of `ds` fit `model`; throws a clear Error otherwise. */
-export function checkFits(model: tf.LayersModel, ds: Dataset, fn: string): void {
+/**
+ * Check that inputs and targets of `ds` fit `model`; throws a clear Error otherwise. With
+ * `targets: false` only the model and the inputs are checked (the objective checks the targets of
+ * one-hot and float-label data itself).
+ */
+export function checkFits(model: tf.LayersModel, ds: Dataset, fn: string, options: { targets?: boolean } = {}): void {
   if (!model || typeof (model as any).apply !== "function" || !Array.isArray((model as any).inputs)) {
     throw new Error(`${fn}: the first argument must be a tf.LayersModel (e.g. lepton.models.lenet()).`);
   }
@@ -46,6 +50,7 @@ export function checkFits(model: tf.LayersModel, ds: Dataset, fn: string): void 
         `Build the model for this input shape (e.g. lenet({ inputShape: [${got.join(", ")}] })) or reshape/resize the data.`,
     );
   }
+  if (options.targets === false) return;
   const outShape = model.outputs[0].shape.slice(1);
   if (isClassification(ds)) {
     const units = outShape[outShape.length - 1];

@@ -5,13 +5,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../backend";
-import { interruptRequested } from "../runtime/interrupt";
 import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from "../display/display";
 import { line } from "../display/plot/charts";
 import type { Figure } from "../display/plot/figure";
 import { makeOptimizer, Optimizer, type NamedTensor, type OptimizerName, type OptimizerSpec } from "./optimizers";
-import { classLogits, meanSquaredError, outputKind, perSampleCrossEntropy } from "./losses";
-import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
+import { checkFits, toDataset, type DataInput } from "./inputs";
+import { makeObjective, type LossSpec } from "./objective";
+import { runEngine, type Callback } from "./engine";
+import { History } from "./history";
+import { checkNumber, checkOptionNames } from "../util/options";
 
 export interface LrFindOptions {
   /** Smallest LR tried (default 1e-7). */
@@ -26,12 +28,18 @@ export interface LrFindOptions {
   /** Stop once the smoothed loss exceeds this multiple of the best (default 4). */
   divergeFactor?: number;
   seed?: number;
+  /** As in train(): the sweep trains with the same objective and step. */
+  loss?: LossSpec;
+  labelSmoothing?: number;
+  clipNorm?: number;
 }
+
+const LR_FIND_OPTIONS = ["startLr", "endLr", "numIter", "batchSize", "optimizer", "divergeFactor", "seed", "loss", "labelSmoothing", "clipNorm"];
 
 export interface LrSuggestion {
   /** fastai's "valley": two thirds down the longest descending stretch of the curve. */
   valley: number;
-  /** Where the smoothed loss falls fastest (steepest negative slope vs log LR). */
+  /** Where the smoothed loss falls fastest (steepest negative slope vs log LR), leaving out the first tenth of the steps and the last five. */
   steepest: number;
   /** The LR with the lowest smoothed loss, divided by 10. */
   minimumDiv10: number;
@@ -95,11 +103,18 @@ export function suggestLr(lrs: number[], losses: number[]): LrSuggestion {
   const maxStart = maxEnd - lds[maxEnd] + 1;
   const sections = (maxEnd - maxStart) / 3;
   const valleyIdx = Math.min(n - 1, maxStart + Math.floor(sections) + Math.floor(sections / 2));
-  // Steepest: most negative d(loss)/d(log lr) by central differences.
-  let steepIdx = 1;
+  // Steepest: most negative d(loss)/d(log lr), as fastai's: leave out the first tenth of the steps
+  // (the EMA is still warming up and the weights are random: the slope there is noise) and the last
+  // five (divergence), and take the slope over two steps on each side.
+  const lo = Math.max(2, Math.floor(n / 10));
+  const hi = Math.max(lo + 1, n - 5);
+  let steepIdx = Math.min(n - 1, lo);
   let steepest = Infinity;
-  for (let i = 1; i < n - 1; i++) {
-    const g = (losses[i + 1] - losses[i - 1]) / (Math.log(lrs[i + 1]) - Math.log(lrs[i - 1]));
+  for (let i = lo; i < Math.min(hi, n); i++) {
+    const a = Math.max(0, i - 2);
+    const b = Math.min(n - 1, i + 2);
+    if (b === a) continue;
+    const g = (losses[b] - losses[a]) / (Math.log(lrs[b]) - Math.log(lrs[a]));
     if (g < steepest) {
       steepest = g;
       steepIdx = i;
@@ -117,66 +132,70 @@ export function suggestLr(lrs: number[], losses: number[]): LrSuggestion {
  *   const r = await lepton.lrFind(model, cifar.train);   // shows the curve; r.suggested is the LR
  */
 export async function lrFind(model: tf.LayersModel, data: DataInput, options: LrFindOptions = {}): Promise<LrFindResult> {
+  const fn = "lrFind()";
+  checkOptionNames(options, LR_FIND_OPTIONS, fn);
   await ready();
-  const ds = toDataset(data, "lrFind()", "data");
-  checkFits(model, ds, "lrFind()");
+  const ds = toDataset(data, fn, "data");
+  checkFits(model, ds, fn);
   const startLr = options.startLr ?? 1e-7;
   const endLr = options.endLr ?? 10;
   const numIter = options.numIter ?? 100;
   const batchSize = options.batchSize ?? 32;
   const diverge = options.divergeFactor ?? 4;
-  if (!(startLr > 0 && endLr > startLr)) throw new Error(`lrFind(): need 0 < startLr < endLr; got ${startLr} and ${endLr}.`);
-  if (!Number.isInteger(numIter) || numIter < 3) throw new Error(`lrFind(): numIter must be a whole number >= 3; got ${numIter}.`);
-  const classification = isClassification(ds);
-  const kind = outputKind(model);
+  if (!(startLr > 0 && endLr > startLr && Number.isFinite(endLr))) throw new Error(`${fn}: need 0 < startLr < endLr; got ${startLr} and ${endLr}.`);
+  if (!Number.isInteger(numIter) || numIter < 3) throw new Error(`${fn}: numIter must be a whole number >= 3; got ${numIter}.`);
+  checkNumber(batchSize, "batchSize", (v) => Number.isInteger(v) && v >= 1, "a whole number >= 1", fn);
+  checkNumber(diverge, "divergeFactor", (v) => v > 1, "a number > 1", fn);
+  checkNumber(options.clipNorm, "clipNorm", (v) => Number.isFinite(v) && v > 0, "a positive number", fn);
+  checkNumber(options.labelSmoothing, "labelSmoothing", (v) => v >= 0 && v < 1, "in [0, 1)", fn);
+  const objective = await makeObjective(model, ds, { loss: options.loss, labelSmoothing: options.labelSmoothing, metrics: [] }, fn);
 
   const external = options.optimizer instanceof Optimizer;
   const optimizer = makeOptimizer(options.optimizer ?? { type: "sgd", momentum: 0.9 });
   const savedLr = optimizer.lr;
   const savedOpt: NamedTensor[] = external ? await optimizer.getWeights() : [];
   const savedWeights = model.getWeights().map((w) => w.clone());
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
 
   const lrs: number[] = [];
   const losses: number[] = [];
   let avg = 0;
   let best = Infinity;
+  let i = 0;
+  // The sweep as a callback on the training engine: it sets each batch's LR and stops the run.
+  const sweep: Callback = {
+    batchLogs: "every",
+    onBatchBegin(_b, ctx) {
+      ctx.lr = startLr * Math.pow(endLr / startLr, i / (numIter - 1));
+    },
+    onBatchEnd(_b, logs, ctx) {
+      i++;
+      if (!Number.isFinite(logs.loss)) return ctx.stop("the loss diverged");
+      avg = 0.98 * avg + 0.02 * logs.loss;
+      const smoothed = avg / (1 - Math.pow(0.98, i));
+      lrs.push(logs.lr);
+      losses.push(smoothed);
+      if (smoothed < best) best = smoothed;
+      if (i > 10 && smoothed > diverge * best) ctx.stop("the loss diverged");
+      else if (i >= numIter) ctx.stop("done");
+    },
+  };
   try {
-    let i = 0;
-    let epoch = 0;
-    outer: while (i < numIter) {
-      let any = false;
-      for await (const b of ds.batches({ batchSize, shuffle: true, seed: options.seed === undefined ? undefined : options.seed + epoch })) {
-        any = true;
-        if (i >= numIter || interruptRequested()) {
-          tf.dispose([b.x, b.y]);
-          break outer;
-        }
-        const lr = startLr * Math.pow(endLr / startLr, i / (numIter - 1));
-        optimizer.setStepLr(lr);
-        const lossT = tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(() => {
-            const out = model.apply(b.x, { training: true }) as tf.Tensor;
-            return classification ? (perSampleCrossEntropy(classLogits(out, kind), b.y).mean() as tf.Scalar) : meanSquaredError(out, b.y);
-          }, vars);
-          optimizer.apply(grads, vars);
-          return value;
-        });
-        tf.dispose([b.x, b.y]);
-        const loss = (await lossT.data())[0];
-        lossT.dispose();
-        i++;
-        if (!Number.isFinite(loss)) break outer;
-        avg = 0.98 * avg + 0.02 * loss;
-        const smoothed = avg / (1 - Math.pow(0.98, i));
-        lrs.push(lr);
-        losses.push(smoothed);
-        if (smoothed < best) best = smoothed;
-        if (i > 10 && smoothed > diverge * best) break outer;
-      }
-      if (!any) break;
-      epoch++;
-    }
+    const stepsPerEpoch = Math.ceil(ds.size / batchSize);
+    await runEngine({
+      model,
+      data: ds,
+      objective,
+      optimizer,
+      history: new History(),
+      epochs: Math.ceil(numIter / stepsPerEpoch),
+      initialEpoch: 0,
+      batchSize,
+      shuffle: true,
+      seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
+      callbacks: [sweep],
+      clipNorm: options.clipNorm,
+      baseLr: startLr,
+    });
   } finally {
     model.setWeights(savedWeights);
     tf.dispose(savedWeights);

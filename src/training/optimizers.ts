@@ -3,6 +3,7 @@
  * changed every batch and weight decay (L2 added to the gradient for SGD and Adam, decoupled for AdamW).
  */
 import * as tf from "@tensorflow/tfjs";
+import { checkOptionNames } from "../util/options";
 
 /** A tensor with a name (optimizer state). */
 export interface NamedTensor {
@@ -26,6 +27,8 @@ export interface OptimizerSpec {
   /** Weight decay: L2 (coupled) for sgd/adam, decoupled for adamw (default 0, 0.01 for adamw). */
   weightDecay?: number;
 }
+
+const OPTIMIZER_SPEC_KEYS = ["type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "weightDecay"];
 
 /** A tfjs optimizer with its spec, a settable learning rate and weight decay. */
 export class Optimizer {
@@ -142,6 +145,31 @@ export class Optimizer {
     if (weights.length > 0) await this.inner.setWeights(weights);
   }
 
+  /**
+   * Wrap a tfjs optimizer (a compiled model's, or tf.train.sgd/momentum/adam(...)) so that training
+   * continues its state, as Keras's fit continues the compiled optimizer's.
+   */
+  static fromTf(raw: tf.Optimizer, lr?: number, weightDecay?: number): Optimizer {
+    const name = typeof (raw as any).getClassName === "function" ? (raw as any).getClassName() : String((raw as any).constructor?.name);
+    const c = (typeof (raw as any).getConfig === "function" ? (raw as any).getConfig() : {}) as Record<string, any>;
+    let spec: OptimizerSpec;
+    if (name === "SGD") spec = { type: "sgd", lr: c.learningRate };
+    else if (name === "Momentum") spec = { type: "sgd", lr: c.learningRate, momentum: c.momentum, nesterov: !!c.useNesterov };
+    else if (name === "Adam") spec = { type: "adam", lr: c.learningRate, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon };
+    else {
+      throw new Error(
+        `optimizer: lepton trains with SGD (with or without momentum), Adam and AdamW; this is tfjs's ${name}. ` +
+          `Pass optimizer: "adam" (or { type: "sgd", lr: 0.01, momentum: 0.9 }) to train(), or compile the model with tf.train.adam(...).`,
+      );
+    }
+    if (weightDecay !== undefined) spec.weightDecay = weightDecay;
+    const o = new Optimizer(spec);
+    o.inner.dispose();
+    o.inner = raw;
+    if (lr !== undefined) o.setLr(lr);
+    return o;
+  }
+
   dispose(): void {
     this.inner.dispose();
     // tfjs's MomentumOptimizer.dispose forgets its learning-rate scalar; disposing twice is harmless.
@@ -155,9 +183,9 @@ export function makeOptimizer(spec: OptimizerSpec | OptimizerName | Optimizer | 
     if (lr !== undefined) spec.setStepLr(lr);
     return spec;
   }
-  if (spec && typeof spec === "object" && "applyGradients" in (spec as any)) {
-    throw new Error("optimizer: pass a spec such as { type: \"adam\", lr: 1e-3 } (or lepton's Optimizer), not a raw tf.train optimizer.");
-  }
+  // A raw tf.train optimizer: wrapped, so its state carries on (not disposed by train()).
+  if (spec && typeof spec === "object" && "applyGradients" in (spec as any)) return Optimizer.fromTf(spec as unknown as tf.Optimizer, lr, weightDecay);
+  if (spec && typeof spec === "object") checkOptionNames(spec, OPTIMIZER_SPEC_KEYS, "optimizer");
   const s: OptimizerSpec = spec === undefined ? { type: "sgd" } : typeof spec === "string" ? { type: spec } : { ...spec };
   if (lr !== undefined) s.lr = lr;
   if (weightDecay !== undefined) s.weightDecay = weightDecay;
