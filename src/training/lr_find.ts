@@ -39,7 +39,7 @@ const LR_FIND_OPTIONS = ["startLr", "endLr", "numIter", "batchSize", "optimizer"
 export interface LrSuggestion {
   /** fastai's "valley": two thirds down the longest descending stretch of the curve. */
   valley: number;
-  /** Where the smoothed loss falls fastest (steepest negative slope vs log LR), leaving out the first tenth of the steps and the last five. */
+  /** Where the smoothed loss falls fastest (least-squares slope vs log LR over a window), leaving out the first tenth of the steps and the last five, among the points where the loss is below everything in that first tenth. */
   steepest: number;
   /** The LR with the lowest smoothed loss, divided by 10. */
   minimumDiv10: number;
@@ -103,23 +103,45 @@ export function suggestLr(lrs: number[], losses: number[]): LrSuggestion {
   const maxStart = maxEnd - lds[maxEnd] + 1;
   const sections = (maxEnd - maxStart) / 3;
   const valleyIdx = Math.min(n - 1, maxStart + Math.floor(sections) + Math.floor(sections / 2));
-  // Steepest: most negative d(loss)/d(log lr), as fastai's: leave out the first tenth of the steps
-  // (the EMA is still warming up and the weights are random: the slope there is noise) and the last
-  // five (divergence), and take the slope over two steps on each side.
+  // Steepest: most negative d(loss)/d(log lr). As fastai's, leave out the first tenth of the steps (the
+  // EMA is warming up and at tiny LRs the weights do not move: slopes there are batch-to-batch noise) and
+  // the last five (divergence). Further, only points where the loss has fallen below everything seen in
+  // that first tenth count (learning has begun), and the slope is a least-squares fit over a window of
+  // steps, not a difference of two noisy points.
   const lo = Math.max(2, Math.floor(n / 10));
   const hi = Math.max(lo + 1, n - 5);
-  let steepIdx = Math.min(n - 1, lo);
-  let steepest = Infinity;
-  for (let i = lo; i < Math.min(hi, n); i++) {
-    const a = Math.max(0, i - 2);
-    const b = Math.min(n - 1, i + 2);
-    if (b === a) continue;
-    const g = (losses[b] - losses[a]) / (Math.log(lrs[b]) - Math.log(lrs[a]));
-    if (g < steepest) {
-      steepest = g;
-      steepIdx = i;
+  let startMin = Infinity;
+  for (let i = 0; i < lo && i < n; i++) startMin = Math.min(startMin, losses[i]);
+  const half = Math.max(2, Math.round(n / 10));
+  const slope = (i: number): number => {
+    const a = Math.max(0, i - half);
+    const b = Math.min(n - 1, i + half);
+    let sx = 0, sy = 0, sxx = 0, sxy = 0;
+    const m = b - a + 1;
+    for (let j = a; j <= b; j++) {
+      const x = Math.log(lrs[j]);
+      sx += x;
+      sy += losses[j];
+      sxx += x * x;
+      sxy += x * losses[j];
     }
-  }
+    const den = m * sxx - sx * sx;
+    return den > 0 ? (m * sxy - sx * sy) / den : 0;
+  };
+  const pick = (requireBelowStart: boolean): number | undefined => {
+    let idx: number | undefined;
+    let best = Infinity;
+    for (let i = lo; i < Math.min(hi, n); i++) {
+      if (requireBelowStart && !(losses[i] < startMin)) continue;
+      const g = slope(i);
+      if (g < best) {
+        best = g;
+        idx = i;
+      }
+    }
+    return idx;
+  };
+  const steepIdx = pick(true) ?? pick(false) ?? Math.min(n - 1, lo);
   let minIdx = 0;
   for (let i = 1; i < n; i++) if (losses[i] < losses[minIdx]) minIdx = i;
   return { valley: lrs[valleyIdx], steepest: lrs[steepIdx], minimumDiv10: lrs[minIdx] / 10 };
