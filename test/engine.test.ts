@@ -267,9 +267,11 @@ describe("engine", () => {
     const a = mlp([3, 5, 3], { seed: 2 });
     const b = mlp([3, 5, 3], { seed: 2 });
     const before = tf.memory().numTensors;
+    let calls = 0;
     await train(a, data, {
       epochs: 2, batchSize: 8, lr: 0.1, shuffle: false, verbose: 0,
       step: (batch, s) => {
+        calls++;
         const half = batch.x.shape[0] / 2;
         const parts = [0, 1].map((i) => {
           const x = batch.x.slice([i * half, 0], [half, -1]);
@@ -288,6 +290,7 @@ describe("engine", () => {
       },
     });
     expect(tf.memory().numTensors).toBe(before);
+    expect(calls).toBe(4);
     await train(b, data, { epochs: 2, batchSize: 8, lr: 0.1, shuffle: false, verbose: 0 });
     const wb = weights(b).flat();
     weights(a).flat().forEach((v, i) => expect(v).toBeCloseTo(wb[i], 5));
@@ -417,6 +420,84 @@ describe("evaluate and lrFind on the shared objective", () => {
     const { suggestLr } = await import("../src/training");
     const s = suggestLr(lrs, losses);
     expect(lrs.indexOf(s.steepest)).toBeGreaterThanOrEqual(5);
+    m.dispose();
+  });
+});
+
+describe("edges (from review)", () => {
+  const cls = ["a", "b", "c"];
+  it("a custom step's result is checked (metric count, scalar loss) without leaking; its NaN is reported honestly", async () => {
+    const p = problem(16);
+    const data = fromTensors(p.x, p.y, { inputShape: [3], classes: cls });
+    const m = mlp([3, 3], { seed: 1 });
+    const before = tf.memory().numTensors;
+    await expect(train(m, data, { verbose: 0, step: (b, s) => { const g = s.gradients(b.x, b.y); tf.dispose([...g.metrics, ...Object.values(g.grads)]); return { loss: g.loss, metrics: [] }; } }))
+      .rejects.toThrow(/0 metric values for 1 metrics/);
+    expect(tf.memory().numTensors).toBe(before);
+    // A step that always updates, then hits NaN: the message must not claim the weights were kept.
+    const h = await train(m, data, { verbose: 0, batchSize: 8, step: (b, s) => {
+      const g = s.gradients(b.x, b.y);
+      s.applyGradients(g.grads);
+      tf.dispose([g.loss, ...Object.values(g.grads)]);
+      return { loss: tf.scalar(NaN), metrics: g.metrics };
+    } });
+    expect(h.stopReason).toMatch(/the step had already updated the weights/);
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
+  });
+
+  it("a user's tf.train optimizer survives lrFind and a resume; a refused resume leaves the model's weights as they were", async () => {
+    const p = problem(16);
+    const data = fromTensors(p.x, p.y, { inputShape: [3], classes: cls });
+    const m = mlp([3, 3], { seed: 1 });
+    const adam = tf.train.adam(0.01);
+    await lrFind(m, data, { numIter: 5, batchSize: 4, optimizer: adam as any });
+    await train(m, data, { verbose: 0, optimizer: adam as any }); // throws if lrFind disposed it
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lepton-edge-")), "ck");
+    await train(m, data, { epochs: 1, verbose: 0, optimizer: "adam", callbacks: [callbacks.checkpoint({ dir })] });
+    const other = mlp([3, 3], { seed: 7 });
+    const w0 = weights(other);
+    await expect(train(other, data, { epochs: 2, verbose: 0, resumeFrom: dir, optimizer: { type: "sgd", momentum: 0.9 } })).rejects.toThrow(/adam/);
+    expect(weights(other)).toEqual(w0);
+    await train(other, data, { epochs: 2, verbose: 0, resumeFrom: dir, optimizer: adam as any });
+    await train(m, data, { verbose: 0, optimizer: adam as any });
+    adam.dispose();
+    [m, other].forEach((x) => x.dispose());
+  });
+
+  it("refuses mismatched validation targets, smoothing a loss that ignores it, out-of-range float classes, weightDecay on an existing optimizer", async () => {
+    const p = problem(12);
+    const sparse = fromTensors(p.x, p.y, { inputShape: [3], classes: cls });
+    const oneHot = new Float32Array(36);
+    p.y.forEach((c, i) => (oneHot[i * 3 + c] = 1));
+    const m = mlp([3, 3]);
+    await expect(train(m, { x: tf.tensor2d(p.x, [12, 3]), y: tf.tensor2d(oneHot, [12, 3]) }, { verbose: 0, validationData: sparse })).rejects.toThrow(/validationData has class indices/);
+    await expect(train(m, sparse, { verbose: 0, labelSmoothing: 0.1, loss: (a: tf.Tensor, b: tf.Tensor) => b.sub(a.toFloat().reshape([-1, 1])).square().mean() })).rejects.toThrow(/labelSmoothing/);
+    await expect(train(m, { x: tf.tensor2d(p.x, [12, 3]), y: tf.tensor1d(new Float32Array(12).fill(7)) }, { verbose: 0, loss: "sparseCategoricalCrossentropy" })).rejects.toThrow(/class index 7 but the model outputs 3 classes/);
+    const o = optimizer("adam");
+    await expect(train(m, sparse, { verbose: 0, optimizer: o, weightDecay: 0.1 })).rejects.toThrow(/weightDecay 0.1 cannot be changed/);
+    expect(() => optimizer({ type: "adam", beta1: 1.5 })).toThrow(/beta1 must be in \[0, 1\)/);
+    o.dispose();
+    // evaluate and lrFind accept what train accepts.
+    const fx = { x: tf.tensor2d(p.x, [12, 3]), y: tf.tensor1d(Float32Array.from(p.y)) };
+    const r = await evaluate(m, fx, { loss: "sparseCategoricalCrossentropy" });
+    expect(r.accuracy).toBeGreaterThanOrEqual(0);
+    await lrFind(m, fx, { numIter: 4, batchSize: 4, loss: "sparseCategoricalCrossentropy" });
+    m.dispose();
+  });
+
+  it("a checkpoint skips an epoch stopped midway, and a resume keeps reduceOnPlateau's LR factor", async () => {
+    const p = problem(16);
+    const data = fromTensors(p.x, p.y, { inputShape: [3], classes: cls });
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lepton-edge-")), "ck");
+    const m = mlp([3, 3], { seed: 1 });
+    const scale: Callback = { onEpochBegin: (e, ctx) => void (e === 1 && (ctx.lrScale = 0.01)) };
+    const midway: Callback = { onBatchBegin: (b, ctx) => void (ctx.epoch === 2 && b === 2 && ctx.stop("midway")) };
+    await train(m, data, { epochs: 3, batchSize: 4, lr: 0.1, verbose: 0, callbacks: [scale, midway, callbacks.checkpoint({ dir })] });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8")).epoch).toBe(1);
+    const lrs: number[] = [];
+    await train(m, data, { epochs: 2, batchSize: 4, lr: 0.1, verbose: 0, resumeFrom: dir, callbacks: [{ onBatchEnd: (_b, l) => void lrs.push(l.lr) }] });
+    expect(lrs[0]).toBeCloseTo(0.001, 9);
     m.dispose();
   });
 });

@@ -393,6 +393,7 @@ describe("predict", () => {
   });
 
   it("is exported as lepton.predict with the report helpers", () => {
+    expect(typeof predict).toBe("function");
     expect(lepton.predict).toBe(predict);
     expect(lepton.RegressionReport).toBe(RegressionReport);
     expect(lepton.regressionMetrics).toBe(regressionMetrics);

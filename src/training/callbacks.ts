@@ -110,6 +110,11 @@ export function checkpoint(options: CheckpointOptions): Callback {
       monitor = undefined;
     },
     async onEpochEnd(epoch, logs, ctx) {
+      if (ctx.batch < ctx.stepsPerEpoch) {
+        // Stopped mid-epoch: these weights are not those of a whole epoch, and a resume would skip the rest of it.
+        ctx.log(`checkpoint: epoch ${epoch} stopped after batch ${ctx.batch} of ${ctx.stepsPerEpoch}, so it was not saved; ${options.dir} keeps the last whole epoch.`);
+        return;
+      }
       if (options.keepBest) {
         monitor ??= new Monitor(defaultMonitor(logs, options.monitor), options.mode ?? "auto", 0);
         const value = monitor.read(logs, ctx, "checkpoint");
@@ -122,6 +127,7 @@ export function checkpoint(options: CheckpointOptions): Callback {
         epoch,
         globalStep: ctx.globalStep,
         seed: ctx.seed,
+        lrScale: ctx.lrScale,
         history: ctx.history.metrics,
         epochs: ctx.history.epochs,
       });

@@ -132,12 +132,17 @@ export type StepFunction = (batch: Batch, s: StepContext) => StepResult;
 /** The default step: gradients, a finiteness check of the loss, the update. */
 export const defaultStep: StepFunction = (batch, s) => {
   const g = s.gradients(batch.x, batch.y);
-  if (s.guardNonFinite && !Number.isFinite(g.loss.dataSync()[0])) {
+  try {
+    if (s.guardNonFinite && !Number.isFinite(g.loss.dataSync()[0])) {
+      return { loss: g.loss, metrics: g.metrics, skipped: true, inputsFinite: allFinite(batch.x) };
+    }
+    s.applyGradients(g.grads);
+  } catch (e) {
+    tf.dispose([g.loss, ...g.metrics]);
+    throw e;
+  } finally {
     tf.dispose(Object.values(g.grads));
-    return { loss: g.loss, metrics: g.metrics, skipped: true, inputsFinite: allFinite(batch.x) };
   }
-  s.applyGradients(g.grads);
-  tf.dispose(Object.values(g.grads));
   return { loss: g.loss, metrics: g.metrics };
 };
 
@@ -158,12 +163,18 @@ export function makeStepContext(model: tf.LayersModel, optimizer: Optimizer, obj
     guardNonFinite: backend !== "webgl" && backend !== "webgpu",
     gradients(x, y) {
       const metrics: tf.Scalar[] = [];
-      const { value, grads } = tf.variableGrads(() => {
-        const out = model.apply(x, { training: true }) as tf.Tensor;
-        for (const m of objective.metrics) metrics.push(tf.keep(m.batchSum(out, y)));
-        return objective.batchLoss(out, y, true);
-      }, vars);
-      return { loss: value, metrics, grads };
+      try {
+        const { value, grads } = tf.variableGrads(() => {
+          const out = model.apply(x, { training: true }) as tf.Tensor;
+          const loss = objective.batchLoss(out, y, true);
+          for (const m of objective.metrics) metrics.push(tf.keep(m.batchSum(out, y)));
+          return loss;
+        }, vars);
+        return { loss: value, metrics, grads };
+      } catch (e) {
+        tf.dispose(metrics);
+        throw e;
+      }
     },
     applyGradients(grads) {
       tf.tidy(() => {
@@ -187,12 +198,16 @@ export async function validate(model: tf.LayersModel, ds: Dataset, objective: Ob
   let n = 0;
   for await (const b of ds.batches({ batchSize, shuffle: false })) {
     const bs = b.x.shape[0];
-    const stacked = tf.tidy(() => {
-      const out = model.apply(b.x, { training: false }) as tf.Tensor;
-      const loss = objective.batchLoss(out, b.y, false).mul(bs);
-      return tf.stack([loss, ...objective.metrics.map((m) => m.batchSum(out, b.y))]);
-    });
-    tf.dispose([b.x, b.y]);
+    let stacked: tf.Tensor;
+    try {
+      stacked = tf.tidy(() => {
+        const out = model.apply(b.x, { training: false }) as tf.Tensor;
+        const loss = objective.batchLoss(out, b.y, false).mul(bs);
+        return tf.stack([loss, ...objective.metrics.map((m) => m.batchSum(out, b.y))]);
+      });
+    } finally {
+      tf.dispose([b.x, b.y]);
+    }
     const v = await stacked.data();
     stacked.dispose();
     for (let i = 0; i < v.length; i++) sums[i] += v[i];
@@ -225,6 +240,8 @@ export interface EngineConfig {
   clipNorm?: number;
   /** The LR before any callback sets one (the optimizer's base LR). */
   baseLr: number;
+  /** ctx.lrScale at the start (a resumed run's reduceOnPlateau factor); default 1. */
+  initialLrScale?: number;
 }
 
 export interface EngineResult {
@@ -232,6 +249,8 @@ export interface EngineResult {
   interrupted: boolean;
   /** Set when a non-finite loss stopped training. */
   nonFinite?: { epoch: number; batch: number; inputsFinite?: boolean };
+  /** What the weights are after a non-finite loss (kept, put back, or not). */
+  nonFiniteWeights?: string;
 }
 
 interface Pending {
@@ -258,6 +277,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
   let interrupted = false;
   let skip = false;
   let nonFinite: EngineResult["nonFinite"];
+  let nonFiniteWeights: string | undefined;
   const ctx: TrainContext = {
     model,
     optimizer,
@@ -270,7 +290,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
     globalStep: cfg.initialStep ?? cfg.initialEpoch * stepsPerEpoch,
     seed: cfg.seed,
     lr: cfg.baseLr,
-    lrScale: 1,
+    lrScale: cfg.initialLrScale ?? 1,
     stop(reason: string, level: MessageLevel = "info") {
       if (stopReason) return;
       stopReason = reason;
@@ -297,17 +317,20 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
     for (const c of callbacks) await c[name]?.(ctx);
   };
 
-  // Weights at the last read, to put back when a non-finite loss is found after an unchecked step.
+  // Weights at the last read, to put back when a non-finite loss is found after an unchecked step
+  // (GPU backends, where the default step does not read the loss before updating).
   let snapshot: tf.Tensor[] | undefined;
-  const takeSnapshot = () => {
+  let snapshotAt = "the start of training";
+  const takeSnapshot = (where: string) => {
     if (s.guardNonFinite) return;
     if (snapshot) tf.dispose(snapshot);
     snapshot = model.getWeights().map((w) => w.clone());
+    snapshotAt = where;
   };
 
   try {
     await emit("onTrainBegin");
-    takeSnapshot();
+    takeSnapshot("the start of training");
     for (let epoch = cfg.initialEpoch + 1; epoch <= cfg.epochs && !stopReason; epoch++) {
       ctx.epoch = epoch;
       ctx.batch = 0;
@@ -325,10 +348,17 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
         const group = pending;
         pending = [];
         const width = 1 + objective.metrics.length;
-        const stacked = tf.stack(group.flatMap((p) => [p.result.loss, ...p.result.metrics]));
-        const values = await stacked.data();
-        stacked.dispose();
-        for (const p of group) tf.dispose([p.result.loss, ...p.result.metrics]);
+        let values: Float32Array | Int32Array | Uint8Array;
+        try {
+          const stacked = tf.stack(group.flatMap((p) => [p.result.loss, ...p.result.metrics]));
+          try {
+            values = await stacked.data();
+          } finally {
+            stacked.dispose();
+          }
+        } finally {
+          for (const p of group) tf.dispose([p.result.loss, ...p.result.metrics]);
+        }
         lastRead = Date.now();
         for (let g = 0; g < group.length; g++) {
           const p = group[g];
@@ -341,13 +371,22 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
             seen += p.n;
           } else if (!nonFinite) {
             nonFinite = { epoch: p.epoch, batch: p.batch, inputsFinite: p.result.inputsFinite };
-            if (!p.result.skipped && snapshot) model.setWeights(snapshot);
+            // What the weights are now, for the message: kept (the step did not update), put back from
+            // the last checked point, or left as the step made them (a custom step on a CPU backend).
+            let weights: string;
+            if (p.result.skipped) weights = "the weights are those from before that batch";
+            else if (snapshot) {
+              model.setWeights(snapshot);
+              weights = `the weights were put back to those of ${snapshotAt} (the optimizer's state was not)`;
+            } else weights = "the step had already updated the weights, which may now be unusable";
+            nonFiniteWeights = weights;
+            (logs as any).weights = weights;
             logs.inputsFinite = p.result.inputsFinite === undefined ? NaN : p.result.inputsFinite ? 1 : 0;
           }
           for (const c of callbacks) await c.onBatchEnd?.(p.batch, logs, ctx);
           if (nonFinite) break;
         }
-        if (!nonFinite) takeSnapshot();
+        if (!nonFinite) takeSnapshot(`epoch ${epoch}, batch ${group[group.length - 1].batch}`);
       };
 
       try {
@@ -381,8 +420,10 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
           } finally {
             tf.dispose([b.x, b.y]);
           }
-          if (!result || !(result.loss instanceof tf.Tensor) || result.metrics === undefined) {
-            throw new Error("train(): a custom step must return { loss: tf.Scalar, metrics: tf.Scalar[] } (use s.gradients(x, y) and s.applyGradients(grads)).");
+          const problem = checkStepResult(result, objective.metrics.length);
+          if (problem) {
+            if (result && typeof result === "object") tf.dispose([result.loss, ...(Array.isArray(result.metrics) ? result.metrics : [])].filter((t) => t instanceof tf.Tensor));
+            throw new Error(`train(): the step returned ${problem}; a step returns { loss: tf.Scalar, metrics: tf.Scalar[] } with one batch sum per metric (${objective.metrics.map((m) => m.name).join(", ") || "none"}), e.g. from s.gradients(x, y).`);
           }
           pending.push({ result, n: b.x.shape[0], epoch, batch: ctx.batch, lr });
           ctx.globalStep++;
@@ -425,5 +466,17 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
     }
   }
   void stopLevel;
-  return { stopReason, interrupted, nonFinite };
+  return { stopReason, interrupted, nonFinite, nonFiniteWeights };
+}
+
+/** What is wrong with a step's result, or undefined. */
+function checkStepResult(r: StepResult, metrics: number): string | undefined {
+  if (!r || typeof r !== "object") return String(r);
+  if (!(r.loss instanceof tf.Tensor)) return "no loss tensor";
+  if (r.loss.size !== 1) return `a loss of shape [${r.loss.shape.join(", ")}] (it must be a scalar)`;
+  if (!Array.isArray(r.metrics)) return "no metrics list";
+  if (r.metrics.length !== metrics) return `${r.metrics.length} metric values for ${metrics} metrics`;
+  const bad = r.metrics.find((m) => !(m instanceof tf.Tensor) || m.size !== 1);
+  if (bad) return "a metric value that is not a scalar tensor";
+  return undefined;
 }

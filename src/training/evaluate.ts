@@ -10,7 +10,7 @@ import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from 
 import { confusionMatrix as confusionPlot } from "../display/plot/teaching";
 import { imageGrid } from "../display/plot/images";
 import type { Figure } from "../display/plot/figure";
-import { checkFits, toDataset, type DataInput } from "./inputs";
+import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
 import { makeObjective, type LossSpec } from "./objective";
 import { RegressionReport } from "./regression";
 import { checkOptionNames } from "../util/options";
@@ -186,13 +186,17 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
   checkOptionNames(options, ["batchSize", "topLosses", "loss"], "evaluate()");
   await ready();
   const ds = toDataset(data, "evaluate()", "data");
-  checkFits(model, ds, "evaluate()");
+  checkFits(model, ds, "evaluate()", { targets: false });
   const batchSize = options.batchSize ?? 256;
   const keep = options.topLosses ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`evaluate(): batchSize must be a whole number >= 1; got ${batchSize}.`);
   if (!Number.isInteger(keep) || keep < 0) throw new Error(`evaluate(): topLosses must be a whole number >= 0; got ${keep}.`);
   // The same objective as training: the loss a compiled model or train() would use, its regularisation.
   const objective = await makeObjective(model, ds, { loss: options.loss, metrics: [] }, "evaluate()");
+  checkFits(model, ds, "evaluate()", { targets: objective.targets === "values" || isClassification(ds) });
+  if (objective.multiLabel) {
+    throw new Error("evaluate(): this model has several sigmoid outputs (multi-label); evaluate reports single-label classification and regression. Use lepton.predict(model, data) and compare its values with the targets.");
+  }
   const n = ds.size;
   const labels = new Int32Array(n);
   const preds = new Int32Array(n);
@@ -208,10 +212,10 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
       throw new InterruptedError(`evaluate() interrupted after ${offset} of ${n} samples; nothing was computed.`);
     }
     if (regression) {
-      const [lossT, outT] = tf.tidy(() => {
+      const [lossT, outT] = guard(b, () => tf.tidy(() => {
         const out = model.apply(b.x, { training: false }) as tf.Tensor;
         return [objective.perSample(out, b.y), out];
-      });
+      }));
       const [lv, ov, yv] = await Promise.all([lossT.data(), outT.data(), b.y.data()]);
       losses.set(lv as Float32Array, offset);
       regression.pred.set(ov as Float32Array, offset * outUnits);
@@ -220,11 +224,11 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
       offset += bs;
       continue;
     }
-    const [lossT, predT, probT, labT] = tf.tidy(() => {
+    const [lossT, predT, probT, labT] = guard(b, () => tf.tidy(() => {
       const raw = model.apply(b.x, { training: false }) as tf.Tensor;
       const out = objective.logits(raw);
       return [objective.perSample(raw, b.y), out.argMax(-1).toInt(), tf.softmax(out).max(-1), objective.labelsOf(b.y)];
-    });
+    }));
     const [lv, pv, prv, yv] = await Promise.all([lossT.data(), predT.data(), probT.data(), labT.data()]);
     losses.set(lv as Float32Array, offset);
     preds.set(pv as Int32Array, offset);
@@ -264,6 +268,16 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
   while (classes.length < units) classes.push(String(classes.length));
   const m = classificationMetrics(labels, preds, classes.length);
   return new EvaluationReport(loss, m.accuracy, n, classes, m.confusion, m.perClass, m.macro, m.weighted, labels, preds, losses, top);
+}
+
+/** Run `f`; if it throws, dispose the batch first. */
+function guard<T>(b: { x: tf.Tensor; y: tf.Tensor }, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    tf.dispose([b.x, b.y]);
+    throw e;
+  }
 }
 
 function emptyMetrics(n: number): ClassMetrics {

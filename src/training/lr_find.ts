@@ -9,7 +9,7 @@ import { DISPLAY_SYMBOL, toMimeBundle, type Displayable, type MimeBundle } from 
 import { line } from "../display/plot/charts";
 import type { Figure } from "../display/plot/figure";
 import { makeOptimizer, Optimizer, type NamedTensor, type OptimizerName, type OptimizerSpec } from "./optimizers";
-import { checkFits, toDataset, type DataInput } from "./inputs";
+import { checkFits, isClassification, toDataset, type DataInput } from "./inputs";
 import { makeObjective, type LossSpec } from "./objective";
 import { runEngine, type Callback } from "./engine";
 import { History } from "./history";
@@ -158,7 +158,7 @@ export async function lrFind(model: tf.LayersModel, data: DataInput, options: Lr
   checkOptionNames(options, LR_FIND_OPTIONS, fn);
   await ready();
   const ds = toDataset(data, fn, "data");
-  checkFits(model, ds, fn);
+  checkFits(model, ds, fn, { targets: false });
   const startLr = options.startLr ?? 1e-7;
   const endLr = options.endLr ?? 10;
   const numIter = options.numIter ?? 100;
@@ -170,10 +170,15 @@ export async function lrFind(model: tf.LayersModel, data: DataInput, options: Lr
   checkNumber(diverge, "divergeFactor", (v) => v > 1, "a number > 1", fn);
   checkNumber(options.clipNorm, "clipNorm", (v) => Number.isFinite(v) && v > 0, "a positive number", fn);
   checkNumber(options.labelSmoothing, "labelSmoothing", (v) => v >= 0 && v < 1, "in [0, 1)", fn);
+  checkNumber(options.seed, "seed", (v) => Number.isInteger(v), "a whole number", fn);
   const objective = await makeObjective(model, ds, { loss: options.loss, labelSmoothing: options.labelSmoothing, metrics: [] }, fn);
+  checkFits(model, ds, fn, { targets: objective.targets === "values" || isClassification(ds) });
 
-  const external = options.optimizer instanceof Optimizer;
-  const optimizer = makeOptimizer(options.optimizer ?? { type: "sgd", momentum: 0.9 });
+  // A lepton Optimizer's state is saved and put back; a tf.train optimizer of the user's is never
+  // touched: the sweep runs on a fresh copy of its settings.
+  let optimizer = makeOptimizer(options.optimizer ?? { type: "sgd", momentum: 0.9 });
+  if (optimizer.isBorrowed) optimizer = optimizer.copySpec();
+  const external = optimizer === options.optimizer;
   const savedLr = optimizer.lr;
   const savedOpt: NamedTensor[] = external ? await optimizer.getWeights() : [];
   const savedWeights = model.getWeights().map((w) => w.clone());

@@ -123,8 +123,8 @@ export class Objective {
   ) {
     this.custom = custom;
     this.lossLabel = loss === "custom" ? custom!.name || "custom loss" : loss;
-    if (labelSmoothing > 0 && !this.isClassifier) {
-      throw new Error(`${who}: labelSmoothing applies to classification losses; this run trains ${this.lossLabel} on ${targets} targets. Remove labelSmoothing.`);
+    if (labelSmoothing > 0 && (!this.isClassifier || loss === "custom" || this.multiLabel)) {
+      throw new Error(`${who}: labelSmoothing applies to lepton's single-label cross-entropy losses; this run trains ${this.lossLabel}${this.multiLabel ? " on several sigmoid outputs" : ""}, which would ignore it. Remove labelSmoothing${loss === "custom" ? " (or smooth the targets in your loss function)" : ""}.`);
     }
     this.metrics = metrics.map((m) => this.metric(m, who));
     const names = new Set<string>();
@@ -136,6 +136,11 @@ export class Objective {
 
   get isClassifier(): boolean {
     return this.targets !== "values";
+  }
+
+  /** Several independent sigmoid outputs trained with binary cross-entropy (multi-label). */
+  get multiLabel(): boolean {
+    return this.loss === "binaryCrossentropy" && this.kind !== "binaryLogit" && this.kind !== "binaryProbability";
   }
 
   /** Class logits [b, k] of a classifier's raw output. */
@@ -381,6 +386,11 @@ export async function makeObjective(model: tf.LayersModel, ds: Dataset, options:
     if (loss === "sparseCategoricalCrossentropy") {
       if (!(t.length === 1 && k === 1 && whole)) {
         throw new Error(`${who}: loss "sparseCategoricalCrossentropy" needs one whole-number class index per sample; ${ds.name} has targets of shape [${t.join(", ")}]${whole ? "" : " that are not whole numbers ≥ 0"}.`);
+      }
+      const classesOut = binaryOut ? 2 : units;
+      const top = vals.reduce((a, v) => Math.max(a, v), 0);
+      if (top >= classesOut) {
+        throw new Error(`${who}: ${ds.name} has class index ${top} but the model outputs ${classesOut} classes (0..${classesOut - 1}); make the last layer output one logit per class.`);
       }
       targets = "sparse";
     } else if (loss === "categoricalCrossentropy") {

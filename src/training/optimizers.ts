@@ -36,6 +36,8 @@ export class Optimizer {
   readonly spec: Required<Pick<OptimizerSpec, "type" | "lr" | "weightDecay">> & OptimizerSpec;
   private currentLr: number;
   private base: number;
+  /** A user's tf optimizer (fromTf): its state is theirs, so it is never disposed or rebuilt here. */
+  private borrowed = false;
 
   constructor(spec: OptimizerSpec | OptimizerName) {
     const s: OptimizerSpec = typeof spec === "string" ? { type: spec } : { ...spec };
@@ -52,6 +54,10 @@ export class Optimizer {
     this.base = lr;
     const m = s.momentum ?? 0;
     if (!(m >= 0 && m < 1)) throw new Error(`optimizer: momentum must be in [0, 1); got ${m}.`);
+    for (const [k, v] of [["beta1", s.beta1], ["beta2", s.beta2]] as const) {
+      if (v !== undefined && !(v >= 0 && v < 1)) throw new Error(`optimizer: ${k} must be in [0, 1); got ${v}.`);
+    }
+    if (s.epsilon !== undefined && !(s.epsilon > 0 && Number.isFinite(s.epsilon))) throw new Error(`optimizer: epsilon must be a positive number; got ${s.epsilon}.`);
     this.build();
   }
 
@@ -73,8 +79,24 @@ export class Optimizer {
 
   /** Forget all state (moments, iteration count), as if new. */
   reset(): void {
+    if (this.borrowed) {
+      throw new Error("optimizer: this wraps your own tf.train optimizer, whose state lepton does not reset; make a new one (tf.train.adam(...)) or pass a spec such as { type: \"adam\" }.");
+    }
     this.dispose();
     this.build();
+  }
+
+  /** True when this wraps a tf optimizer the caller made (Optimizer.fromTf). */
+  get isBorrowed(): boolean {
+    return this.borrowed;
+  }
+
+  /** A new optimizer with the same spec and learning rates and no state (the caller disposes it). */
+  copySpec(): Optimizer {
+    const o = new Optimizer(this.spec);
+    o.base = this.base;
+    o.setStepLr(this.currentLr);
+    return o;
   }
 
   /** The LR of the latest step (a schedule changes it every batch). */
@@ -166,11 +188,13 @@ export class Optimizer {
     const o = new Optimizer(spec);
     o.inner.dispose();
     o.inner = raw;
+    o.borrowed = true;
     if (lr !== undefined) o.setLr(lr);
     return o;
   }
 
   dispose(): void {
+    if (this.borrowed) return;
     this.inner.dispose();
     // tfjs's MomentumOptimizer.dispose forgets its learning-rate scalar; disposing twice is harmless.
     (this.inner as any).c?.dispose?.();
@@ -180,6 +204,9 @@ export class Optimizer {
 /** An Optimizer from a spec, a name, or an existing Optimizer (returned as is). */
 export function makeOptimizer(spec: OptimizerSpec | OptimizerName | Optimizer | undefined, lr?: number, weightDecay?: number): Optimizer {
   if (spec instanceof Optimizer) {
+    if (weightDecay !== undefined && weightDecay !== spec.spec.weightDecay) {
+      throw new Error(`optimizer: weightDecay ${weightDecay} cannot be changed on an existing optimizer (it has ${spec.spec.weightDecay}); make it with lepton.optimizer({ type: "${spec.spec.type}", weightDecay: ${weightDecay} }).`);
+    }
     if (lr !== undefined) spec.setStepLr(lr);
     return spec;
   }

@@ -115,7 +115,7 @@ export function nonFiniteStop(stepsPerEpoch: number): Callback & { error?: NonFi
       if (Number.isFinite(logs.loss) || cb.error) return;
       const what = Number.isNaN(logs.loss) ? "NaN" : "infinite";
       const where = `epoch ${logs.epoch}, batch ${batch} of ${stepsPerEpoch} (lr ${logs.lr.toExponential(2)})`;
-      const restored = "Training stopped; the weights are those from before that batch.";
+      const restored = `Training stopped; ${(logs as any).weights ?? "the weights are those from before that batch"}.`;
       let advice: string;
       if (logs.inputsFinite === 0) {
         advice = `The inputs of that batch contain NaN or infinite values: this is a data problem, not a learning-rate one. Find them with tf.isNaN(x).any() on the data, and clean or drop those samples.`;
@@ -172,6 +172,7 @@ interface Start {
   epoch: number;
   step?: number;
   seed?: number;
+  lrScale?: number;
 }
 
 async function resume(dir: string, model: tf.LayersModel, opts: TrainOptions, history: History): Promise<Start> {
@@ -181,22 +182,27 @@ async function resume(dir: string, model: tf.LayersModel, opts: TrainOptions, hi
     throw new Error(`${FN}: resumeFrom folder ${abs} has no checkpoint (model.json); save one with lepton.callbacks.checkpoint({ dir }) or lepton.save().`);
   }
   const state = ckpt.readState(abs);
-  await ckpt.loadWeightsInto(abs, model);
+  // The optimizer first (its checks refuse another type or another model), then the weights: a refusal
+  // leaves the model as it was.
   let optimizer: Optimizer;
   let ownsOptimizer = true;
   if (opts.optimizer !== undefined) {
-    ownsOptimizer = ownsSpec(opts.optimizer);
+    ownsOptimizer = opts.optimizer instanceof Optimizer && !opts.optimizer.isBorrowed ? false : true;
     optimizer = makeOptimizer(opts.optimizer, opts.lr, opts.weightDecay);
-    try {
-      await ckpt.loadOptimizerState(abs, optimizer);
-    } catch (e) {
-      if (ownsOptimizer) optimizer.dispose();
-      throw e;
-    }
+    // A tf.train optimizer of the user's is not overwritten: its spec is used with the saved state.
+    if (optimizer.isBorrowed) optimizer = optimizer.copySpec();
   } else {
-    const saved = await ckpt.loadOptimizer(abs);
+    const saved = await ckpt.loadOptimizer(abs, model);
     optimizer = saved ?? makeOptimizer(undefined, opts.lr, opts.weightDecay);
     if (saved && opts.lr !== undefined) optimizer.setLr(opts.lr);
+    if (saved && opts.weightDecay !== undefined) (optimizer.spec as { weightDecay: number }).weightDecay = opts.weightDecay;
+  }
+  try {
+    if (opts.optimizer !== undefined) await ckpt.loadOptimizerState(abs, optimizer, model);
+    await ckpt.loadWeightsInto(abs, model);
+  } catch (e) {
+    if (ownsOptimizer) optimizer.dispose();
+    throw e;
   }
   const epochs = state?.epochs ?? [];
   epochs.forEach((e, i) => {
@@ -204,7 +210,8 @@ async function resume(dir: string, model: tf.LayersModel, opts: TrainOptions, hi
     for (const [k, v] of Object.entries(state?.history ?? {})) logs[k] = (v as number[])[i];
     history.record(e, logs);
   });
-  return { optimizer, ownsOptimizer, epoch: state?.epoch ?? 0, step: state?.globalStep, seed: state?.seed };
+  const lrScale = typeof state?.lrScale === "number" && state.lrScale > 0 ? state.lrScale : undefined;
+  return { optimizer, ownsOptimizer, epoch: state?.epoch ?? 0, step: state?.globalStep, seed: state?.seed, lrScale };
 }
 
 /** train() disposes optimizers it made from a spec; a lepton Optimizer or a raw tf one belongs to the caller. */
@@ -249,7 +256,14 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
   const objective = await makeObjective(model, trainDs, opts, FN);
   // Regression targets must have the output's shape; class targets were checked by the objective.
   checkFits(model, trainDs, FN, { targets: objective.targets === "values" || isClassification(trainDs) });
-  if (valDs) checkFits(model, valDs, `${FN} validationData`, { targets: objective.targets === "values" || isClassification(valDs) });
+  if (valDs) {
+    checkFits(model, valDs, `${FN} validationData`, { targets: objective.targets === "values" || isClassification(valDs) });
+    const same = isClassification(valDs) === isClassification(trainDs) && valDs.targetShape.join(",") === trainDs.targetShape.join(",");
+    if (!same) {
+      const kind = (d: Dataset) => (isClassification(d) ? "class indices" : `float targets of shape [${d.targetShape.join(", ")}]`);
+      throw new Error(`${FN}: the training data has ${kind(trainDs)} but validationData has ${kind(valDs)}; give both the same kind (both int32 labels, or both one-hot rows).`);
+    }
+  }
 
   const history = new History();
   const stepsPerEpoch = Math.ceil(trainDs.size / batchSize);
@@ -294,6 +308,7 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
       step: opts.step,
       clipNorm: opts.clipNorm,
       baseLr,
+      initialLrScale: start.lrScale,
     });
     if (result.stopReason) {
       history.stopReason = result.stopReason;
