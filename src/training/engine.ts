@@ -271,7 +271,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
   const stepsPerEpoch = Math.ceil(data.size / cfg.batchSize);
   const s = makeStepContext(model, optimizer, objective, cfg.clipNorm);
   const step = cfg.step ?? defaultStep;
-  const everyBatch = s.guardNonFinite || callbacks.some((c) => typeof c.onBatchEnd === "function" && (c.batchLogs ?? "every") === "every");
+  const everyBatch = callbacks.some((c) => typeof c.onBatchEnd === "function" && (c.batchLogs ?? "every") === "every");
 
   let stopReason: string | undefined;
   let interrupted = false;
