@@ -1,5 +1,6 @@
 /**
- * Loss and accuracy on model outputs. Classifiers output logits; labels are int32 class indices.
+ * Cross-entropy helpers and how a classifier's output is read (logits, probabilities, binary). The
+ * objective that training, validation, evaluate and lrFind share is in objective.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -22,16 +23,6 @@ export function perSampleCrossEntropy(logits: tf.Tensor, labels: tf.Tensor, eps 
     const target = eps > 0 ? oneHot.mul(1 - eps).add(eps / k) : oneHot;
     return target.mul(logp).sum(-1).neg() as tf.Tensor1D;
   });
-}
-
-/** Number of samples whose arg-max logit is the label (a float scalar, not read back). */
-export function correctCount(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.equal(logits.argMax(-1), labels.toInt()).toFloat().sum() as tf.Scalar);
-}
-
-/** Mean squared error for regression targets [b, k]. */
-export function meanSquaredError(pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => pred.sub(target.reshape(pred.shape)).square().mean() as tf.Scalar);
 }
 
 /**
