@@ -5,7 +5,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend";
 import { mlp, neuron, lenet } from "../src/models";
-import { train, lrFind, save, load, optimizer, callbacks, suggestLr, makeSchedule, sparseCrossEntropy, History } from "../src/training";
+import { train, evaluate, lrFind, save, load, optimizer, callbacks, suggestLr, makeSchedule, sparseCrossEntropy, History } from "../src/training";
 import { fromTensors } from "../src/data";
 import { requestInterrupt, clearInterrupt } from "../src/runtime/interrupt";
 import { setDisplaySink, DISPLAY_SYMBOL } from "../src/display/display";
@@ -258,27 +258,52 @@ describe("train", () => {
     net.dispose();
   });
 
-  it("a NaN input stops training at its batch, keeps the weights from before that batch, and says it is a data problem", async () => {
+  it("NaN inputs are refused before the first step, naming the dataset and the sample", async () => {
     const x = new Float32Array(40).fill(0.5);
-    x[2 * 10] = NaN; // sample 10 → batch 3 of size 4
+    x[2 * 10] = NaN; // sample 10
     const y = Int32Array.from({ length: 20 }, (_, i) => i % 2);
-    const data = fromTensors(x, y, { inputShape: [2], classes: ["a", "b"] });
+    const data = fromTensors(x, y, { inputShape: [2], classes: ["a", "b"], name: "pixels" });
+    expect(data.check().ok).toBe(false);
+    expect(data.check().nonFinite).toEqual([{ index: 10, part: "input" }]);
+    const model = mlp([2, 3, 2], { seed: 3 });
+    const w0 = model.getWeights().map((w) => Array.from(w.dataSync()));
+    await expect(train(model, data, { epochs: 3, batchSize: 4, verbose: 0 })).rejects.toThrow(/data pixels: 1 of 20 samples have NaN or infinite values, e.g. sample 10 \(input\)/);
+    expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(w0);
+    await expect(evaluate(model, data, { batchSize: 8 })).rejects.toThrow(/sample 10 of pixels has NaN or infinite inputs/);
+    model.dispose();
+  });
+
+  it("a non-finite batch from a streaming dataset stops training at that batch, keeps the weights from before it, and says it is a data problem", async () => {
+    const x = new Float32Array(40).map((_, i) => (i % 7) / 7);
+    const y = Int32Array.from({ length: 20 }, (_, i) => i % 2);
+    const raw = fromTensors(x, y, { inputShape: [2], classes: ["a", "b"] });
+    // A dataset without check(): batch 2 carries a NaN (as a broken decoder or transform would).
+    const stream = {
+      name: "stream", size: 20, classes: raw.classes, inputShape: raw.inputShape, targetShape: raw.targetShape,
+      async *batches(o: { batchSize: number }) {
+        let i = 0;
+        for await (const b of raw.batches({ batchSize: o.batchSize, shuffle: false })) {
+          if (++i === 2) {
+            const bad = tf.tidy(() => b.x.add(tf.oneHot([0], b.x.size).reshape(b.x.shape).mul(NaN)));
+            b.x.dispose();
+            yield { x: bad, y: b.y };
+          } else yield b;
+        }
+      },
+      split: () => { throw new Error("no"); }, take: () => { throw new Error("no"); },
+    };
     const model = mlp([2, 3, 2], { seed: 3 });
     const twin = mlp([2, 3, 2], { seed: 3 });
     const before = tf.memory().numTensors;
-    const h = await train(model, data, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0, optimizer: "sgd", lr: 0.5 });
+    const h = await train(model, stream as any, { epochs: 3, batchSize: 4, verbose: 0, optimizer: "sgd", lr: 0.5 });
     expect(tf.memory().numTensors).toBe(before);
-    expect(h.stopReason).toMatch(/NaN at epoch 1, batch 3 of 5/);
+    expect(h.stopReason).toMatch(/NaN or infinite inputs in the data at epoch 1, batch 2 of 5/);
     expect(h.stopReason).toMatch(/weights are those from before that batch/);
-    expect(h.stopReason).toMatch(/inputs of that batch contain NaN or infinite values: this is a data problem/);
+    expect(h.stopReason).toMatch(/data problem/);
     expect(h.stopReason).not.toMatch(/lower learning rate/);
     expect(h.epochs).toEqual([]);
-    // The same model trained on the first two batches only: the weights must be exactly these.
-    await train(twin, fromTensors(x.slice(0, 16), y.slice(0, 8), { inputShape: [2], classes: ["a", "b"] }), { epochs: 1, batchSize: 4, shuffle: false, verbose: 0, optimizer: "sgd", lr: 0.5 });
-    const a = model.getWeights().map((w) => Array.from(w.dataSync()));
-    const b = twin.getWeights().map((w) => Array.from(w.dataSync()));
-    expect(a.flat().every(Number.isFinite)).toBe(true);
-    expect(a).toEqual(b);
+    await train(twin, fromTensors(x.slice(0, 8), y.slice(0, 4), { inputShape: [2], classes: ["a", "b"] }), { epochs: 1, batchSize: 4, shuffle: false, verbose: 0, optimizer: "sgd", lr: 0.5 });
+    expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(twin.getWeights().map((w) => Array.from(w.dataSync())));
     model.dispose();
     twin.dispose();
   });

@@ -81,6 +81,32 @@ function prod(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** What dataset.check() found: samples with NaN or infinite inputs or targets. */
+export class DataCheck implements Displayable {
+  constructor(
+    readonly name: string,
+    readonly samples: number,
+    /** Number of samples with a non-finite input or target value. */
+    readonly count: number,
+    /** The first (up to 10) of them: position in the dataset and which part. */
+    readonly nonFinite: { index: number; part: "input" | "target" }[],
+  ) {}
+
+  get ok(): boolean {
+    return this.count === 0;
+  }
+
+  toString(): string {
+    if (this.ok) return `${this.name}: all ${this.samples} samples have finite inputs and targets.`;
+    const list = this.nonFinite.map((f) => `${f.index} (${f.part})`).join(", ");
+    return `${this.name}: ${this.count} of ${this.samples} samples have NaN or infinite values, e.g. sample ${list}${this.count > this.nonFinite.length ? ", ..." : ""}.`;
+  }
+
+  [DISPLAY_SYMBOL](): MimeBundle {
+    return { "text/plain": this.toString() };
+  }
+}
+
 /** A dataset over a SampleStore, a list of sample indices and a chain of batch transforms. */
 export class InMemoryDataset implements Dataset, Displayable {
   readonly name: string;
@@ -225,6 +251,34 @@ export class InMemoryDataset implements Dataset, Displayable {
       this.derive(`${this.name}[split ${first.length}]`, Int32Array.from(first), this.transforms),
       this.derive(`${this.name}[split ${second.length}]`, Int32Array.from(second), this.transforms),
     ];
+  }
+
+  /**
+   * Look for NaN and infinite values in the stored inputs and targets of this dataset's samples
+   * (uint8 and int32 storage cannot hold them). train() runs it before the first step.
+   *
+   *   const c = ds.check();   // c.ok; c.nonFinite: [{ index, part: "input" | "target" }, ...] (first 10)
+   */
+  check(): DataCheck {
+    const found: { index: number; part: "input" | "target" }[] = [];
+    let count = 0;
+    const scan = (values: Uint8Array | Int32Array | Float32Array, per: number, part: "input" | "target") => {
+      if (!(values instanceof Float32Array)) return;
+      for (let i = 0; i < this.size; i++) {
+        const r = this.indices[i];
+        for (let j = r * per, end = r * per + per; j < end; j++) {
+          if (!Number.isFinite(values[j])) {
+            count++;
+            if (found.length < 10) found.push({ index: i, part });
+            break;
+          }
+        }
+      }
+    };
+    scan(this.store.x, prod(this.inputShape), "input");
+    scan(this.store.y, Math.max(1, prod(this.targetShape)), "target");
+    found.sort((a, b) => a.index - b.index);
+    return new DataCheck(this.name, this.size, count, found);
   }
 
   /** The first n samples (all of them if n >= size). */

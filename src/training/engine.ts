@@ -102,8 +102,10 @@ export interface StepResult {
   metrics: tf.Scalar[];
   /** True when the update was not applied (a non-finite loss: the weights are as before the batch). */
   skipped?: boolean;
-  /** Whether the batch's inputs were all finite (filled in when the loss was not finite). */
+  /** Whether the batch's inputs were all finite (the default step checks on wasm and cpu). */
   inputsFinite?: boolean;
+  /** Whether the batch's targets were all finite. */
+  targetsFinite?: boolean;
 }
 
 /** The tools a step works with: the model, optimizer and objective, and the two halves of a step. */
@@ -129,12 +131,25 @@ export interface StepContext {
  */
 export type StepFunction = (batch: Batch, s: StepContext) => StepResult;
 
-/** The default step: gradients, a finiteness check of the loss, the update. */
+/**
+ * The default step: gradients, a check that the loss, the inputs and the targets are finite (one read
+ * of three numbers, on backends where reads are free), the update only if they are. A NaN pixel is
+ * caught even where the model would hide it (ReLU turns NaN into 0 on the WebAssembly backend).
+ */
 export const defaultStep: StepFunction = (batch, s) => {
   const g = s.gradients(batch.x, batch.y);
   try {
-    if (s.guardNonFinite && !Number.isFinite(g.loss.dataSync()[0])) {
-      return { loss: g.loss, metrics: g.metrics, skipped: true, inputsFinite: allFinite(batch.x) };
+    if (s.guardNonFinite) {
+      // A sum is finite exactly when every value is (short of float overflow, which the exact check
+      // below tells apart): one fast reduction per tensor instead of an element-wise isFinite.
+      const sums = tf.tidy(() => tf.stack([g.loss, batch.x.sum(), batch.y.toFloat().sum()]));
+      const [loss, xs, ys] = sums.dataSync();
+      sums.dispose();
+      if (!Number.isFinite(loss) || !Number.isFinite(xs) || !Number.isFinite(ys)) {
+        const xOk = Number.isFinite(xs) || allFinite(batch.x);
+        const yOk = Number.isFinite(ys) || allFinite(batch.y);
+        if (!Number.isFinite(loss) || !xOk || !yOk) return { loss: g.loss, metrics: g.metrics, skipped: true, inputsFinite: xOk, targetsFinite: yOk };
+      }
     }
     s.applyGradients(g.grads);
   } catch (e) {
@@ -148,7 +163,7 @@ export const defaultStep: StepFunction = (batch, s) => {
 
 /** True when every value of `t` is finite (one device read). */
 export function allFinite(t: tf.Tensor): boolean {
-  return tf.tidy(() => tf.isFinite(t).all().dataSync()[0] === 1);
+  return tf.tidy(() => tf.isFinite(t.dtype === "float32" ? t : t.toFloat()).all().dataSync()[0] === 1);
 }
 
 export function makeStepContext(model: tf.LayersModel, optimizer: Optimizer, objective: Objective, clipNorm?: number): StepContext {
@@ -365,7 +380,8 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
           const loss = values[g * width];
           const logs: BatchLogs = { loss, lr: p.lr, epoch: p.epoch, size: p.n };
           objective.metrics.forEach((m, j) => (logs[m.name] = m.finish(values[g * width + 1 + j], p.n)));
-          if (Number.isFinite(loss)) {
+          const badData = p.result.inputsFinite === false || p.result.targetsFinite === false;
+          if (Number.isFinite(loss) && !badData) {
             lossSum += loss * p.n;
             objective.metrics.forEach((_, j) => (sums[j] += values[g * width + 1 + j]));
             seen += p.n;
@@ -382,6 +398,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
             nonFiniteWeights = weights;
             (logs as any).weights = weights;
             logs.inputsFinite = p.result.inputsFinite === undefined ? NaN : p.result.inputsFinite ? 1 : 0;
+            logs.targetsFinite = p.result.targetsFinite === undefined ? NaN : p.result.targetsFinite ? 1 : 0;
           }
           for (const c of callbacks) await c.onBatchEnd?.(p.batch, logs, ctx);
           if (nonFinite) break;

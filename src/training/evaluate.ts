@@ -211,6 +211,12 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
       tf.dispose([b.x, b.y]);
       throw new InterruptedError(`evaluate() interrupted after ${offset} of ${n} samples; nothing was computed.`);
     }
+    // A loss over NaN inputs can look finite (ReLU turns NaN into 0 on wasm): refuse them, by sample.
+    const bad = firstNonFinite(b.x);
+    if (bad >= 0) {
+      tf.dispose([b.x, b.y]);
+      throw new Error(`evaluate(): sample ${offset + bad} of ${ds.name} has NaN or infinite inputs, so no loss or accuracy over it means anything. Find them with ${ds.name}.check() and clean or drop them.`);
+    }
     if (regression) {
       const [lossT, outT] = guard(b, () => tf.tidy(() => {
         const out = model.apply(b.x, { training: false }) as tf.Tensor;
@@ -268,6 +274,15 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
   while (classes.length < units) classes.push(String(classes.length));
   const m = classificationMetrics(labels, preds, classes.length);
   return new EvaluationReport(loss, m.accuracy, n, classes, m.confusion, m.perClass, m.macro, m.weighted, labels, preds, losses, top);
+}
+
+/** Index of the first sample of a batch with a non-finite value, or -1 (one read). */
+function firstNonFinite(x: tf.Tensor): number {
+  const ok = tf.tidy(() => tf.isFinite(x).reshape([x.shape[0], -1]).all(1).toInt());
+  const v = ok.dataSync();
+  ok.dispose();
+  for (let i = 0; i < v.length; i++) if (v[i] !== 1) return i;
+  return -1;
 }
 
 /** Run `f`; if it throws, dispose the batch first. */

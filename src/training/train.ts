@@ -107,24 +107,27 @@ export function scheduleCallback(lrAt: LrFunction): Callback {
 }
 
 /** The NaN stop: a non-finite loss stops training, says where and whether the inputs were finite. */
-export function nonFiniteStop(stepsPerEpoch: number): Callback & { error?: NonFiniteLossError } {
+export function nonFiniteStop(stepsPerEpoch: number, dataName = "dataset"): Callback & { error?: NonFiniteLossError } {
   const cb: Callback & { error?: NonFiniteLossError } = {
     order: -90,
     batchLogs: "batched",
     onBatchEnd(batch, logs, ctx) {
-      if (Number.isFinite(logs.loss) || cb.error) return;
-      const what = Number.isNaN(logs.loss) ? "NaN" : "infinite";
+      const badData = logs.inputsFinite === 0 || logs.targetsFinite === 0;
+      if ((Number.isFinite(logs.loss) && !badData) || cb.error) return;
       const where = `epoch ${logs.epoch}, batch ${batch} of ${stepsPerEpoch} (lr ${logs.lr.toExponential(2)})`;
       const restored = `Training stopped; ${(logs as any).weights ?? "the weights are those from before that batch"}.`;
+      const what = badData ? `NaN or infinite ${logs.inputsFinite === 0 ? "inputs" : "targets"} in the data` : `a ${Number.isNaN(logs.loss) ? "NaN" : "infinite"} loss`;
       let advice: string;
-      if (logs.inputsFinite === 0) {
+      if (badData) {
+        advice = `This is a data problem, not a learning-rate one: find the samples with ${dataName}.check() (in-memory datasets), or tf.isNaN(x).any() on your tensors, and clean or drop them. A normalize() with a zero standard deviation also makes them.`;
+      } else if (logs.inputsFinite === 0) {
         advice = `The inputs of that batch contain NaN or infinite values: this is a data problem, not a learning-rate one. Find them with tf.isNaN(x).any() on the data, and clean or drop those samples.`;
       } else {
         advice =
           `${logs.inputsFinite === 1 ? "The inputs of that batch were finite, so the model diverged: " : ""}try a lower learning rate (e.g. lr/10, or find one with lepton.lrFind), ` +
           `normalise the inputs (scale to [0, 1] or mean 0 / std 1), or clip gradients (clipNorm: 1).`;
       }
-      const message = `Loss became ${what} at ${where}. ${restored} ${advice}`;
+      const message = `${badData ? `Found ${what}` : `Loss became ${Number.isNaN(logs.loss) ? "NaN" : "infinite"}`} at ${where}. ${restored} ${advice}`;
       cb.error = new NonFiniteLossError(message, logs.epoch, batch);
       ctx.stop(message, "warning");
     },
@@ -253,6 +256,13 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
   if (opts.validationSplit) [trainDs, valDs] = trainDs.split(1 - opts.validationSplit, { seed: opts.seed ?? 0 });
   if (trainDs.size === 0) throw new Error(`${FN}: the training data is empty.`);
   checkFits(model, trainDs, FN, { targets: false });
+  // Non-finite values found before any step, by sample (in-memory datasets; others are checked per batch).
+  for (const [ds, what] of [[trainDs, "data"], [valDs, "validationData"]] as const) {
+    const check = ds && typeof (ds as any).check === "function" ? (ds as any).check() : undefined;
+    if (check && !check.ok) {
+      throw new Error(`${FN}: ${what} ${check.toString()} Clean or drop those samples (e.g. ${ds!.name}.take(...) around them, or fix the source), or check the normalisation (a zero standard deviation divides by 0).`);
+    }
+  }
   const objective = await makeObjective(model, trainDs, opts, FN);
   // Regression targets must have the output's shape; class targets were checked by the objective.
   checkFits(model, trainDs, FN, { targets: objective.targets === "values" || isClassification(trainDs) });
@@ -287,7 +297,7 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
     // earlier run's schedule left a reused optimizer.
     const baseLr = opts.lr ?? optimizer.baseLr;
     const lrAt = makeSchedule(opts.schedule, baseLr, stepsPerEpoch, epochs);
-    const nan = nonFiniteStop(stepsPerEpoch);
+    const nan = nonFiniteStop(stepsPerEpoch, trainDs.name);
     for (const note of objective.notes) view.message(note, "info");
     if (start.epoch >= epochs) view.message(`Already trained ${start.epoch} epochs (epochs: ${epochs}); nothing to do. Pass a larger epochs to continue.`);
     const result = await runEngine({
