@@ -22,6 +22,8 @@ export { csv } from "./csv";
 export { DataTable } from "./table";
 export type { Cell } from "./table";
 export type { CsvOptions, CsvDataset } from "./csv";
+export { DEFAULT_MISSING_VALUES } from "./csv";
+export type { CsvColumnInfo, CsvInference, CsvMissing } from "./csv";
 export { imageFolder, decodeImage } from "./image_folder";
 export type { ImageFolderOptions } from "./image_folder";
 export { randomCrop, randomFlip, cutout, normalizeTransform, transformPath } from "./transforms";
