@@ -2,12 +2,25 @@
  * Images in class subfolders (dir/<class>/<image>.jpg|.jpeg|.png), decoded with jpeg-js and pngjs,
  * resized (bilinear) to size x size, kept as uint8 RGB (or grey) in memory. Classes are the
  * subfolder names in sorted order; files with other extensions and hidden files are skipped.
+ *
+ * Decoding is bounded (caps in ./limits): a file larger than LEPTON_MAX_IMAGE_BYTES (64 MiB) is
+ * refused unread, and an image of more than LEPTON_MAX_IMAGE_PIXELS (50 megapixels) is refused
+ * before decoding: a PNG's width and height are read from its IHDR chunk, a JPEG's by jpeg-js's own
+ * maxResolutionInMP (set to the same cap) and maxMemoryUsageInMB. Options { maxPixels, maxBytes }
+ * raise them per call.
+ *
+ * Empty class folders (no image files) are kept as classes, so that label numbers follow the folder
+ * names, but each load says so in a "Notice:" line naming them (a class without examples is almost
+ * always a mistake), shown with display() or passed to { onNotice } when given. If every class
+ * folder is empty the load is refused.
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as jpeg from "jpeg-js";
 import { PNG } from "pngjs";
+import { display } from "../display/display";
 import { DataFormatError, DataNotFoundError } from "./errors";
+import { LIMITS, LimitError, limitValue } from "./limits";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
 
 export interface ImageFolderOptions {
@@ -15,6 +28,26 @@ export interface ImageFolderOptions {
   size: number | readonly [number, number];
   /** 3 for RGB (default) or 1 for grey (mean of R, G, B). */
   channels?: 1 | 3;
+  /** The most pixels (width x height) one image may have (default 50,000,000, LEPTON_MAX_IMAGE_PIXELS). */
+  maxPixels?: number;
+  /** The most bytes one image file may have (default 64 MiB, LEPTON_MAX_IMAGE_BYTES). */
+  maxBytes?: number;
+  /** Receives notices (e.g. empty class folders) instead of their being shown with display(). */
+  onNotice?: (text: string) => void;
+}
+
+/** Caps for decodeImage. */
+export interface DecodeLimits {
+  maxPixels?: number;
+  maxBytes?: number;
+}
+
+/** Width and height from a PNG's IHDR chunk (the first chunk, right after the 8-byte signature). */
+export function pngSize(buf: Uint8Array): { width: number; height: number } | undefined {
+  if (buf.length < 24) return undefined;
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.toString("latin1", 12, 16) !== "IHDR") return undefined;
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
 }
 
 /** Decoded RGBA pixels. */
@@ -25,18 +58,34 @@ export interface RgbaImage {
 }
 
 /** Decode a JPEG or PNG file (chosen by its first bytes) to RGBA. */
-export function decodeImage(file: string): RgbaImage {
+export function decodeImage(file: string, limits: DecodeLimits = {}): RgbaImage {
+  const maxPixels = limitValue(LIMITS.imagePixels, limits.maxPixels);
+  const maxBytes = limitValue(LIMITS.imageBytes, limits.maxBytes);
+  const size = fs.statSync(file).size;
+  if (size > maxBytes) throw new LimitError(file, `the image file is ${size.toLocaleString("en-US")} bytes`, LIMITS.imageBytes, maxBytes);
   const buf = fs.readFileSync(file);
+  const tooMany = (w: number, h: number) =>
+    new LimitError(file, `the image is ${w} x ${h} = ${(w * h).toLocaleString("en-US")} pixels`, LIMITS.imagePixels, maxPixels);
   try {
     if (buf.length > 3 && buf[0] === 0xff && buf[1] === 0xd8) {
-      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512 });
+      const img = jpeg.decode(buf, {
+        useTArray: true, formatAsRGBA: true, maxResolutionInMP: maxPixels / 1e6,
+        maxMemoryUsageInMB: Math.max(512, Math.ceil((maxPixels * 8) / (1024 * 1024))),
+      });
       return { width: img.width, height: img.height, data: img.data };
     }
     if (buf.length > 8 && buf.subarray(1, 4).toString("latin1") === "PNG") {
+      const dims = pngSize(buf);
+      if (dims && dims.width * dims.height > maxPixels) throw tooMany(dims.width, dims.height);
       const img = PNG.sync.read(buf);
       return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length) };
     }
   } catch (err) {
+    if (err instanceof LimitError) throw err;
+    const m = /maxResolutionInMP limit exceeded by ([\d.]+)MP/.exec((err as Error).message);
+    if (m) {
+      throw new LimitError(file, `the JPEG image exceeds the pixel cap by ${m[1]} megapixels`, LIMITS.imagePixels, maxPixels);
+    }
     throw new DataFormatError(`${file}: cannot decode the image (${(err as Error).message}); remove or replace the file.`);
   }
   throw new DataFormatError(`${file}: not a JPEG or PNG file (by its first bytes); remove it or convert it.`);
@@ -82,17 +131,33 @@ export function imageFolder(dir: string, options: ImageFolderOptions): InMemoryD
     .sort();
   if (classes.length === 0) throw new DataNotFoundError(`imageFolder(): ${dir} has no class subfolders; put images in ${dir}/<class name>/.`);
   const files: { file: string; label: number }[] = [];
+  const empty: string[] = [];
   classes.forEach((c, label) => {
+    const before = files.length;
     for (const f of fs.readdirSync(path.join(dir, c)).sort()) {
       if (!f.startsWith(".") && IMAGE_EXT.has(path.extname(f).toLowerCase())) files.push({ file: path.join(dir, c, f), label });
     }
+    if (files.length === before) empty.push(c);
   });
-  if (files.length === 0) throw new DataNotFoundError(`imageFolder(): no .jpg, .jpeg or .png files in the subfolders of ${dir}.`);
+  if (files.length === 0) {
+    throw new DataNotFoundError(`imageFolder(): no .jpg, .jpeg or .png files in the subfolders of ${dir} ` +
+      `(every class folder is empty: ${classes.join(", ")}).`);
+  }
+  const notices: string[] = [];
+  if (empty.length > 0) {
+    notices.push(`imageFolder(${dir}): ${empty.length} of ${classes.length} class folders hold no .jpg, .jpeg or .png files: ` +
+      `${empty.join(", ")}. They are kept as classes without examples (labels follow the sorted folder names); ` +
+      `add images to them, or remove them if they are not classes.`);
+  }
+  for (const n of notices) {
+    if (options.onNotice) options.onNotice(n);
+    else display(`Notice: ${n}`);
+  }
   const per = h * w * channels;
   const x = new Uint8Array(files.length * per);
   const y = new Int32Array(files.length);
   files.forEach(({ file, label }, i) => {
-    resizeInto(decodeImage(file), h, w, channels, x, i * per);
+    resizeInto(decodeImage(file, { maxPixels: options.maxPixels, maxBytes: options.maxBytes }), h, w, channels, x, i * per);
     y[i] = label;
   });
   return fromStore(`imageFolder:${path.basename(path.resolve(dir))}`, { x, scale: 1 / 255, y, inputShape: [h, w, channels], targetShape: [], classes });

@@ -5,12 +5,18 @@
  * cache; only an explicit `dir` may also hold them directly (the caller said which set it is).
  * Counts (60,000 / 10,000) and 28x28 shapes are checked. Images stay uint8; batches are float32
  * [b, 28, 28, 1] in [0, 1].
+ *
+ * Reading is bounded (cap LEPTON_MAX_IDX_BYTES / { maxBytes }, default 64 MiB, see ./limits): a
+ * plain IDX file's header is read first (a few bytes through a file descriptor) and its dimensions
+ * are checked against the file size and the cap before the body is read; a .gz file may be at most
+ * the cap in size and its gunzip stops as soon as the output passes the cap.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { gunzipSync } from "zlib";
 import { downloadFile } from "./download";
 import { DataFormatError, DataNotFoundError } from "./errors";
+import { LIMITS, LimitError, limitValue } from "./limits";
 import { defaultCacheDir, requireGivenDir, searchDirs } from "./paths";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
 
@@ -96,8 +102,8 @@ export interface Idx {
   data: Uint8Array;
 }
 
-/** The most bytes a gzip IDX file may expand to (MNIST's largest file is 47,040,016 bytes). */
-export const IDX_MAX_BYTES = 64 * 1024 * 1024;
+/** The default cap on an IDX file's bytes after gunzip (MNIST's largest file is 47,040,016 bytes); LEPTON_MAX_IDX_BYTES raises it. */
+export const IDX_MAX_BYTES = LIMITS.idxBytes.default;
 
 /**
  * Parse an IDX file (gzip or plain) of unsigned bytes; `fileName` names it in errors. Gzip data
@@ -105,19 +111,19 @@ export const IDX_MAX_BYTES = 64 * 1024 * 1024;
  */
 export function parseIdx(raw: Uint8Array, fileName: string, options: { maxBytes?: number } = {}): Idx {
   let buf = raw;
-  const maxBytes = options.maxBytes ?? IDX_MAX_BYTES;
+  const maxBytes = limitValue(LIMITS.idxBytes, options.maxBytes);
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {
       buf = gunzipSync(buf, { maxOutputLength: maxBytes });
     } catch (err) {
       if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
-        throw new DataFormatError(`${fileName}: the gzip data expands to more than ${maxBytes} bytes, more than any MNIST-style ` +
-          `IDX file; it is not one of these files. Replace it with a fresh copy.`);
+        throw new LimitError(fileName, `the gzip data expands to more than ${maxBytes} bytes, more than any MNIST-style IDX file ` +
+          `(it may not be one; if it is damaged, replace it with a fresh copy)`, LIMITS.idxBytes, maxBytes);
       }
       throw new DataFormatError(`${fileName}: damaged gzip data (${(err as Error).message}). Replace it with a fresh copy.`);
     }
   }
-  if (buf.length > maxBytes) throw new DataFormatError(`${fileName}: ${buf.length} bytes is more than the ${maxBytes} an IDX file here may have.`);
+  if (buf.length > maxBytes) throw new LimitError(fileName, `${buf.length} bytes is more than an IDX file here may have`, LIMITS.idxBytes, maxBytes);
   if (buf.length < 4) throw new DataFormatError(`${fileName}: ${buf.length} bytes is too short for an IDX header.`);
   if (buf[0] !== 0 || buf[1] !== 0) throw new DataFormatError(`${fileName}: bytes 0-1 are ${buf[0]}, ${buf[1]}, not the IDX magic 0, 0; this is not an IDX file.`);
   if (buf[2] !== 0x08) throw new DataFormatError(`${fileName}: byte 2 says data type 0x${buf[2].toString(16)}; only unsigned bytes (0x08) are supported.`);
@@ -134,6 +140,65 @@ export function parseIdx(raw: Uint8Array, fileName: string, options: { maxBytes?
       `but the file has ${have}; it is damaged or cut short at byte offset ${buf.length}.`);
   }
   return { dims, data: buf.subarray(headerEnd) };
+}
+
+/**
+ * Read and parse an IDX file (gzip or plain) from disk with bounded work: the header of a plain
+ * file is read first and its dimensions checked against the file size and the cap before the body
+ * is read; a gzip file larger than the cap is refused unread, and its gunzip stops at the cap.
+ */
+export function readIdxFile(file: string, options: { maxBytes?: number } = {}): Idx {
+  const maxBytes = limitValue(LIMITS.idxBytes, options.maxBytes);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch (err) {
+    throw new DataNotFoundError(`${file}: cannot open the IDX file (${(err as Error).message}).`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const head = Buffer.alloc(Math.min(size, 4 + 4 * 255));
+    const got = fs.readSync(fd, head, 0, head.length, 0);
+    const h = head.subarray(0, got);
+    if (h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b) {
+      // gzip never shrinks an IDX file below ~1/1000 of its size, nor grows it much: bigger than the cap is not one.
+      if (size > maxBytes) throw new LimitError(file, `the gzip file is ${size.toLocaleString("en-US")} bytes`, LIMITS.idxBytes, maxBytes);
+      return parseIdx(readAll(fd, size), file, { maxBytes });
+    }
+    if (h.length >= 4 && h[0] === 0 && h[1] === 0 && h[2] === 0x08 && h[3] >= 1 && h.length >= 4 + 4 * h[3]) {
+      const ndim = h[3];
+      const headerEnd = 4 + 4 * ndim;
+      const dims: number[] = [];
+      for (let i = 0; i < ndim; i++) dims.push(h.readUInt32BE(4 + 4 * i));
+      const expected = headerEnd + dims.reduce((a, b) => a * b, 1);
+      if (expected > maxBytes) {
+        throw new LimitError(file, `its header claims dimensions [${dims.join(", ")}], ${expected.toLocaleString("en-US")} bytes ` +
+          `(the file has ${size.toLocaleString("en-US")})`, LIMITS.idxBytes, maxBytes);
+      }
+      if (size !== expected) {
+        throw new DataFormatError(`${file}: dimensions [${dims.join(", ")}] need ${expected - headerEnd} data bytes after the ${headerEnd}-byte header ` +
+          `but the file has ${size - headerEnd}; it is damaged or cut short. Replace it with a fresh copy.`);
+      }
+    } else if (size > maxBytes) {
+      throw new LimitError(file, `the file is ${size.toLocaleString("en-US")} bytes`, LIMITS.idxBytes, maxBytes);
+    }
+    // Small enough now; parseIdx gives the precise message for a bad header.
+    return parseIdx(readAll(fd, size), file, { maxBytes });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The first `size` bytes of an open file. */
+function readAll(fd: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let at = 0;
+  while (at < size) {
+    const n = fs.readSync(fd, buf, at, size - at, at);
+    if (n === 0) break;
+    at += n;
+  }
+  return buf.subarray(0, at);
 }
 
 /** What a split must hold: its name in messages, the image count and size. */
@@ -216,7 +281,7 @@ export async function loadIdxDataset(source: IdxSource, options: MnistOptions = 
   }
   const read = (file: string) => {
     const p = present(folder!, file)!;
-    return { idx: parseIdx(fs.readFileSync(p), p), p };
+    return { idx: readIdxFile(p), p };
   };
   const ti = read(FILES.trainImages);
   const tl = read(FILES.trainLabels);
