@@ -338,7 +338,7 @@ describe("download", () => {
       // The six validated members were written to the cache folder, byte for byte, and nothing else.
       expect(fs.readdirSync(cache).sort()).toEqual(["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]);
       const folder = path.join(cache, "cifar-10-batches-bin");
-      expect(fs.readdirSync(folder).sort()).toEqual([...TRAIN, "test_batch.bin"]);
+      expect(fs.readdirSync(folder).sort()).toEqual([".lepton-source.json", ...TRAIN, "test_batch.bin"]);
       for (const m of members.filter((m) => m.name.endsWith(".bin"))) {
         expect(md5(fs.readFileSync(path.join(folder, path.basename(m.name))))).toBe(md5(m.data));
       }
@@ -346,7 +346,7 @@ describe("download", () => {
       // A second call reads the folder: no download, no gunzip, the same data.
       const again = await cifar10({ dir: empty, cacheDir: cache, url: `${srv.url}/c.tar.gz`, md5: md5(archive), subset: "full" });
       expect(requests).toBe(1);
-      expect(again.source).toBe(folder);
+      expect(again.source).toBe(`${folder} (downloaded from ${srv.url}/c.tar.gz (md5 ${md5(archive)}: the md5 given as { md5 }))`);
       expect(Array.from(again.test.labels())).toEqual(Array.from(c.test.labels()));
       expect(again.train.classCounts()).toEqual(new Array(10).fill(5000));
     } finally {
@@ -374,7 +374,7 @@ describe("download", () => {
     ]);
   });
 
-  it("removes leftover .part files older than a day before a download, and keeps younger ones", async () => {
+  it("removes leftover .part files older than a day before a download, and keeps younger ones of a running process", async () => {
     const body = Buffer.from("hello");
     const srv = await serve((_req, res) => { res.writeHead(200, { "Content-Length": "5" }); res.end(body); });
     try {
@@ -382,7 +382,7 @@ describe("download", () => {
       const dest = path.join(dir, "f.bin");
       const old = `${dest}.part-1-1000`;
       const oldFolder = path.join(dir, "cifar-10-batches-bin.part-1-1000");
-      const young = `${dest}.part-2-2000`;
+      const young = `${dest}.part-${process.pid}-2000`;
       const other = path.join(dir, "g.bin.part-3-3000");
       fs.writeFileSync(old, "x");
       fs.mkdirSync(oldFolder);
@@ -392,9 +392,9 @@ describe("download", () => {
       const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
       for (const p of [old, oldFolder, other]) fs.utimesSync(p, twoDaysAgo, twoDaysAgo);
       await downloadFile(`${srv.url}/f`, dest, { md5: md5(body), progress: false });
-      expect(fs.readdirSync(dir).sort()).toEqual(["cifar-10-batches-bin.part-1-1000", "f.bin", "f.bin.part-2-2000", "g.bin.part-3-3000"]);
+      expect(fs.readdirSync(dir).sort()).toEqual(["cifar-10-batches-bin.part-1-1000", "f.bin", `f.bin.part-${process.pid}-2000`, "g.bin.part-3-3000"]);
       expect(removeStaleParts(path.join(dir, "cifar-10-batches-bin"))).toEqual([oldFolder]);
-      expect(fs.readdirSync(dir).sort()).toEqual(["f.bin", "f.bin.part-2-2000", "g.bin.part-3-3000"]);
+      expect(fs.readdirSync(dir).sort()).toEqual(["f.bin", `f.bin.part-${process.pid}-2000`, "g.bin.part-3-3000"]);
     } finally {
       await srv.close();
     }

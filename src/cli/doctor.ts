@@ -147,7 +147,7 @@ function checkDatasets(): Check {
     name: "CIFAR-10",
     status: "warn",
     detail: `full set not found (looked in ${searchDirs(undefined, defaultCacheDir()).join(", ")}); ${sample ? "the bundled 2,000/500 sample will be used" : "the bundled sample is missing too"}`,
-    fix: `put cifar-10-binary.tar.gz (cs.toronto.edu/~kriz) in ${defaultCacheDir()} or set LEPTON_DATA_DIR to its folder; with internet, lepton.data.cifar10({ download: true }) fetches it`,
+    fix: `put cifar-10-binary.tar.gz (cs.toronto.edu/~kriz) in the cache ${defaultCacheDir()} (LEPTON_CACHE_DIR moves it; see lepton cache info) or set LEPTON_DATA_DIR to its folder; with internet, lepton.data.cifar10({ download: true }) fetches it`,
   };
 }
 

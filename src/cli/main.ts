@@ -5,6 +5,7 @@ const USAGE = `usage: lepton <command> [options]
   kernel install|uninstall|list   the Jupyter kernel spec (lepton kernel --help)
   run NOTEBOOK...                 run notebooks headless on the Lepton kernel (lepton run --help)
   doctor                          check the installation
+  cache info|clear                the download cache: where, what, and emptying it (lepton cache --help)
   course                          install the kernel and run the course notebooks`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -26,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
       return require("./kernel").kernelCommand(rest);
     case "run":
       return require("./run").runCommand(rest);
+    case "cache":
+      return require("./cache").cacheCommand(rest);
     case "doctor":
     case "course": {
       const fn = optionalCommand(`./${command}`, `${command}Command`);

@@ -11,7 +11,10 @@ import { readArchiveMembers } from "./archive";
 import { createHash } from "crypto";
 import { downloadFile, partPath, removeStaleParts } from "./download";
 import { DataFormatError, DataNotFoundError } from "./errors";
-import { bundledDataDir, defaultCacheDir, requireGivenDir, searchDirs } from "./paths";
+import {
+  bundledDataDir, defaultCacheDir, describeSource, legacyCacheDir, readSourceInfo, requireGivenDir, searchDirs, SOURCE_FILE,
+  type SourceInfo,
+} from "./paths";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
 
 export const CIFAR10_CLASSES: readonly string[] = [
@@ -59,8 +62,9 @@ export interface Cifar10Options {
    */
   subset?: "auto" | "full" | "sample";
   /**
-   * The download cache (default data/cache in the lepton package). The archive is downloaded here,
-   * and an archive here is also kept as its checked cifar-10-batches-bin/ folder after a first load.
+   * The download cache (default: the per-user cache, $LEPTON_CACHE_DIR or e.g. ~/.cache/lepton; see
+   * `lepton cache info`). The archive is downloaded here, and an archive here is also kept as its
+   * checked cifar-10-batches-bin/ folder (with its provenance in .lepton-source.json) after a first load.
    */
   cacheDir?: string;
   /** Download URL and md5 (for mirrors and tests). */
@@ -143,6 +147,8 @@ export interface LoadArchiveOptions {
    * only costs the speed-up: the load still succeeds.
    */
   extractTo?: string;
+  /** Provenance to store in the extracted folder as .lepton-source.json, given the archive's md5. */
+  provenance?: (md5: string) => SourceInfo;
 }
 
 /** Load the full set from cifar-10-binary.tar.gz, read safely in memory (nothing of the archive's own paths is written). */
@@ -169,6 +175,7 @@ export async function loadCifar10Archive(
   try {
     if (staging) {
       try {
+        fs.mkdirSync(path.dirname(staging), { recursive: true }); // a fresh per-user cache may not exist yet
         fs.mkdirSync(staging);
       } catch {
         staging = undefined;
@@ -199,7 +206,15 @@ export async function loadCifar10Archive(
     if (missing.length) {
       throw new DataFormatError(`${base}: missing ${missing.join(", ")}; this is not a complete CIFAR-10 binary archive.`);
     }
+    const md5 = hash.digest("hex");
     let extracted: string | undefined;
+    if (staging && options.provenance) {
+      try {
+        fs.writeFileSync(path.join(staging, SOURCE_FILE), JSON.stringify(options.provenance(md5), null, 2) + "\n", { flag: "wx" });
+      } catch {
+        dropStaging();
+      }
+    }
     if (staging) {
       try {
         fs.renameSync(staging, options.extractTo!);
@@ -212,7 +227,7 @@ export async function loadCifar10Archive(
     return {
       train: makeSplit("cifar10/train", trainImages, trainLabels),
       test: makeSplit("cifar10/test", testImages, testLabels),
-      md5: hash.digest("hex"),
+      md5,
       ...(extracted ? { extracted } : {}),
     };
   } finally {
@@ -275,6 +290,17 @@ export function findCifar10(dirs: string[], explicitDir?: string): Found | undef
   return undefined;
 }
 
+function sampleSource(): string {
+  return `${path.join(bundledDataDir(), SAMPLE_DIR)} (the bundled sample, 2,000 train / 500 test images)`;
+}
+
+/** The notice for an archive of unknown md5 (`subject` ends in "which"). */
+function unknownNotice(subject: string, md5: string, withMd5 = true): string {
+  return `Notice: ${subject}${withMd5 ? ` has md5 ${md5}, which` : ""} is not a known CIFAR-10 release (the official archive's is ${CIFAR10_MD5}). ` +
+    `It is used because its structure checks out (six files of 10,000 records, labels 0-9), but its images may differ from ` +
+    `the official ones. For comparable results replace it with the official archive from ${CIFAR10_URL}.`;
+}
+
 function whereToPut(dirs: string[]): string {
   return `Put ${CIFAR10_ARCHIVE} (from ${CIFAR10_URL}, md5 ${CIFAR10_MD5}) or its extracted ${CIFAR10_FOLDER}/ folder ` +
     `in one of: ${dirs.join(", ")} (or set LEPTON_DATA_DIR to a folder holding it, or pass { dir }).`;
@@ -290,17 +316,19 @@ export async function cifar10(options: Cifar10Options = {}): Promise<Cifar10> {
   if (!["auto", "full", "sample"].includes(subset)) throw new Error(`cifar10(): subset must be "auto", "full" or "sample"; got "${subset}".`);
   if (subset === "sample") {
     const s = loadCifar10Sample();
-    return { ...s, subset: "sample", source: path.join(bundledDataDir(), SAMPLE_DIR) };
+    return { ...s, subset: "sample", source: sampleSource() };
   }
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
   const dirs = searchDirs(options.dir, cacheDir);
   let found = findCifar10(dirs, options.dir);
+  let downloadedFrom: string | undefined;
   let reason = "";
   if (!found && options.download !== false) {
     try {
       const dest = path.join(cacheDir, CIFAR10_ARCHIVE);
       await downloadFile(options.url ?? CIFAR10_URL, dest, { md5: options.md5 ?? CIFAR10_MD5, progress: options.progress });
       found = { kind: "archive", path: dest };
+      downloadedFrom = options.url ?? CIFAR10_URL;
     } catch (err) {
       reason = `the download failed (${(err as Error).message}). `;
     }
@@ -312,23 +340,41 @@ export async function cifar10(options: Cifar10Options = {}): Promise<Cifar10> {
     if (subset === "full") throw new DataNotFoundError(message);
     display(`Notice: using the bundled CIFAR-10 sample (2,000 train / 500 test images), not the full set. ${message}`);
     const s = loadCifar10Sample();
-    return { ...s, subset: "sample", source: path.join(bundledDataDir(), SAMPLE_DIR) };
+    return { ...s, subset: "sample", source: sampleSource() };
   }
-  if (found.kind === "folder") return { ...loadCifar10Folder(found.path), subset: "full", source: found.path };
-  // An archive in lepton's own cache (one it downloaded) is also written out as the folder, so
-  // that later loads skip the gunzip; an archive the user keeps elsewhere is only read.
-  const inCache = path.dirname(found.path) === cacheDir;
-  const { md5, extracted, ...splits } = await loadCifar10Archive(found.path, inCache ? { extractTo: path.join(cacheDir, CIFAR10_FOLDER) } : {});
-  const known = CIFAR10_KNOWN_MD5S[md5] ?? (options.md5 && md5 === options.md5.toLowerCase() ? "the md5 given as { md5 }" : undefined);
-  if (!known) {
-    display(`Notice: ${found.path} has md5 ${md5}, which is not a known CIFAR-10 release (the official archive's is ${CIFAR10_MD5}). ` +
-      `It is used because its structure checks out (six files of 10,000 records, labels 0-9), but its images may differ from ` +
-      `the official ones. For comparable results replace it with the official archive from ${CIFAR10_URL}.`);
+  if (found.kind === "folder") {
+    const info = readSourceInfo(found.path);
+    // The unknown-archive notice is shown on every load, also once the archive was extracted.
+    if (info?.kind === "unknown archive") display(unknownNotice(`${found.path} was extracted from ${info.from}, which`, info.md5 ?? "unknown"));
+    return { ...loadCifar10Folder(found.path), subset: "full", source: info ? `${found.path} (${describeSource(info)})` : found.path };
   }
+  // An archive in lepton's own cache (one it downloaded, or one of the old in-package cache) is
+  // also written out as the folder in the cache, so that later loads skip the gunzip; an archive
+  // the user keeps elsewhere is only read.
+  const archiveDir = path.dirname(found.path);
+  const inCache = archiveDir === cacheDir || archiveDir === path.resolve(legacyCacheDir());
+  const knownAs = (md5: string) =>
+    CIFAR10_KNOWN_MD5S[md5] ?? (options.md5 && md5 === options.md5.toLowerCase() ? "the md5 given as { md5 }" : undefined);
+  const archivePath = found.path;
+  const provenance = (md5: string): SourceInfo => {
+    const known = knownAs(md5);
+    return {
+      dataset: "cifar10",
+      kind: !known ? "unknown archive" : downloadedFrom ? "download" : "archive",
+      from: downloadedFrom ?? archivePath,
+      md5,
+      ...(known ? { known } : {}),
+      at: new Date().toISOString(),
+    };
+  };
+  const { md5, extracted, ...splits } = await loadCifar10Archive(found.path,
+    inCache ? { extractTo: path.join(cacheDir, CIFAR10_FOLDER), provenance } : {});
+  const known = knownAs(md5);
+  if (!known) display(unknownNotice(`${found.path} has md5 ${md5}, which`, md5, false));
   return {
     ...splits,
     subset: "full",
-    source: `${found.path} (md5 ${md5}: ${known ?? "not a known release; structure checked"})` +
+    source: `${found.path} (${downloadedFrom ? `downloaded from ${downloadedFrom}, ` : ""}md5 ${md5}: ${known ?? "not a known release; structure checked"})` +
       (extracted ? `; extracted to ${extracted} for faster loads` : ""),
   };
 }

@@ -82,13 +82,32 @@ export function partPath(target: string): string {
   return `${target}${PART}${process.pid}-${Date.now()}`;
 }
 
-/** How old a leftover temporary file or folder must be before it is removed (a day). */
+/** How old a leftover temporary file or folder must be before it is removed even when its owner seems alive (a day). */
 export const STALE_PART_MS = 24 * 60 * 60 * 1000;
+
+/** The pid in a temporary name `<name>.part-<pid>-<ms>`, or undefined when there is none. */
+export function partOwner(name: string): number | undefined {
+  const m = /\.part-(\d+)-\d+$/.exec(name);
+  const pid = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Whether process `pid` is running (EPERM: it is, as another user's). */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 /**
  * Remove leftovers `<name>.part-*` of `target` (temporary files or folders of downloads or
- * extractions that a killed process left behind) last changed more than `maxAgeMs` ago. Younger
- * ones may belong to a run in progress and are kept. Returns the paths removed.
+ * extractions that a killed process left behind): those whose owner process (the pid in the name)
+ * is no longer running, and any last changed more than `maxAgeMs` ago (a reused pid). Those of a
+ * running process may be a download or extraction in progress and are kept. Returns the paths removed.
  */
 export function removeStaleParts(target: string, maxAgeMs = STALE_PART_MS): string[] {
   const dir = path.dirname(target);
@@ -105,7 +124,9 @@ export function removeStaleParts(target: string, maxAgeMs = STALE_PART_MS): stri
     if (!name.startsWith(prefix)) continue;
     const full = path.join(dir, name);
     try {
-      if (now - fs.lstatSync(full).mtimeMs > maxAgeMs) {
+      const owner = partOwner(name);
+      const ownerGone = owner !== undefined && !processAlive(owner);
+      if (ownerGone || now - fs.lstatSync(full).mtimeMs > maxAgeMs) {
         fs.rmSync(full, { recursive: true, force: true });
         removed.push(full);
       }
@@ -117,8 +138,8 @@ export function removeStaleParts(target: string, maxAgeMs = STALE_PART_MS): stri
 }
 
 /**
- * Download `url` to `dest`. Leftover temporary files of earlier downloads of `dest` older than a
- * day are removed first. Resolves with dest once the md5 matched and the file was renamed into
+ * Download `url` to `dest`. Leftover temporary files of earlier downloads of `dest` (whose process
+ * is gone, or older than a day) are removed first. Resolves with dest once the md5 matched and the file was renamed into
  * place; rejects with a DownloadError (and no file at dest or its temp path) otherwise.
  */
 export async function downloadFile(url: string, dest: string, options: DownloadOptions): Promise<string> {
