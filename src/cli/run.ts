@@ -1,13 +1,18 @@
 /** `lepton run NOTEBOOK... [--out DIR] [--timeout S] [-p key=value]...` */
 import path from "path";
-import { outputPath, parseParameter, runNotebook, type RunResult } from "../kernel/runner";
+import { outputPath, parseParameter, prepareRun, runNotebook, type PreparedRun, type RunResult } from "../kernel/runner";
 
 const USAGE = `usage: lepton run NOTEBOOK.ipynb... [--out DIR] [--timeout SECONDS] [-p name=value]...
   Runs each notebook, in the order given, on a fresh Lepton kernel (started here, no Jupyter needed)
-  and writes the executed notebook to DIR/NAME.ipynb (default: NAME.executed.ipynb beside it). Stops at
-  the first error (later notebooks are not run). Notebooks that would be written to the same file (the
-  same NAME from two folders with --out) are refused before anything runs.
-  -p name=value   override a value of the cell tagged "parameters" (JSON when it parses, else a string)
+  and writes the executed notebook to DIR/NAME.ipynb (default: NAME.executed.ipynb beside it), saved
+  after every cell. Stops at the first error (later notebooks are not run). Refused before anything
+  runs (exit 2): a malformed notebook, an output folder that cannot be written, a bad -p, notebooks
+  that would be written to the same file (the same NAME from two folders with --out).
+  -p name=value   override a value declared in the cell tagged "parameters" (the name must be declared
+                  there). The value is JSON when it is valid JSON (3, 0.01, true, null, [64,32],
+                  {"a":1}, '"text"'), else the text as a string (-p name=demo); refused: broken JSON
+                  (starts with [ { or " but does not parse), 1e999 and other non-finite numbers, and
+                  numbers JSON does not write (.5, 0x10, NaN): write 0.5, or quote it as a string
   --timeout S     fail a cell that runs longer than S seconds
   --quiet         no progress lines`;
 
@@ -30,7 +35,8 @@ function checkDistinctOutputs(notebooks: string[], outDir: string | undefined): 
 
 export async function runCommand(argv: string[]): Promise<number> {
   const notebooks: string[] = [];
-  const parameters: Record<string, unknown> = {};
+  // No prototype: a name such as "constructor" is an ordinary key (and __proto__ is refused by parseParameter).
+  const parameters: Record<string, unknown> = Object.create(null);
   let outDir: string | undefined;
   let timeoutS: number | undefined;
   let quiet = false;
@@ -63,15 +69,24 @@ export async function runCommand(argv: string[]): Promise<number> {
     console.error(`lepton run: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
+  // Everything that can be checked without a kernel, for every notebook, before the first cell runs.
+  const prepared: PreparedRun[] = [];
+  try {
+    for (const nb of notebooks) prepared.push(prepareRun(nb, { outDir, parameters }));
+  } catch (err) {
+    console.error(`lepton run: ${(err as Error).message}\n(nothing was run)`);
+    return 2;
+  }
+  for (const p of prepared) for (const w of p.warnings) console.error(`lepton run: warning: ${p.input}: ${w}`);
   // Ctrl-C: stop here; the kernels this process started are killed on exit (see client.ts).
   process.once("SIGINT", () => {
     console.error("lepton run: interrupted");
     process.exit(130);
   });
-  for (const nb of notebooks) {
+  for (const [i, nb] of notebooks.entries()) {
     let result: RunResult;
     try {
-      result = await runNotebook(nb, {
+      result = await runNotebook(prepared[i], {
         outDir,
         timeoutS,
         parameters,
