@@ -185,20 +185,24 @@ describe("cifar10() and the per-user cache", () => {
     });
   });
 
-  it("a killed extraction's young .part folder is removed when the next extraction starts; a running process's is kept", async () => {
+  it("a killed extraction's .part folder (owner gone, untouched 10 minutes) is removed when the next extraction starts; a running process's, and a just-written one (another host's?), are kept", async () => {
     const cache = fresh("part-cache");
     fs.writeFileSync(path.join(cache, "cifar-10-binary.tar.gz"), fullArchive());
-    const dead = path.join(cache, `cifar-10-batches-bin.part-${await deadPid()}-${Date.now()}`);
+    const gone = await deadPid();
+    const dead = path.join(cache, `cifar-10-batches-bin.part-${gone}-${Date.now()}`);
+    const busy = path.join(cache, `cifar-10-batches-bin.part-${gone}-${Date.now() + 1}`);
     const live = path.join(cache, `cifar-10-batches-bin.part-${process.pid}-${Date.now()}`);
-    for (const d of [dead, live]) {
+    for (const d of [dead, busy, live]) {
       fs.mkdirSync(d);
       fs.writeFileSync(path.join(d, "data_batch_1.bin"), "half");
     }
+    const quiet = (Date.now() - 20 * 60 * 1000) / 1000;
+    fs.utimesSync(dead, quiet, quiet);
     await withEnv({ LEPTON_CACHE_DIR: cache }, async () => {
       const { result } = await captureDisplay(() => cifar10({ download: false, subset: "full" }));
       expect(result.subset).toBe("full");
     });
-    expect(fs.readdirSync(cache).sort()).toEqual(["cifar-10-batches-bin", path.basename(live), "cifar-10-binary.tar.gz"].sort());
+    expect(fs.readdirSync(cache).sort()).toEqual(["cifar-10-batches-bin", path.basename(live), path.basename(busy), "cifar-10-binary.tar.gz"].sort());
   });
 
   it("an old <package>/data/cache is still searched, read-only: its archive is extracted into the new cache, not beside it", async () => {
@@ -252,6 +256,8 @@ describe("lepton cache info | clear", () => {
     fs.mkdirSync(path.join(cache, "mnist"));
     fs.writeFileSync(path.join(cache, "mnist", "t10k-labels-idx1-ubyte.gz"), Buffer.alloc(2048));
     fs.writeFileSync(path.join(cache, "cifar-10-binary.tar.gz.part-1-1"), "x");
+    const quiet = (Date.now() - 20 * 60 * 1000) / 1000;
+    fs.utimesSync(path.join(cache, "cifar-10-binary.tar.gz.part-1-1"), quiet, quiet); // a leftover, not a download running now
     fs.writeFileSync(path.join(cache, "notes.txt"), "mine");
   }
 

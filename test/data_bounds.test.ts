@@ -349,3 +349,35 @@ function transpileWithImports(srcRoot: string, entries: string[], outRoot: strin
     }
   }
 }
+
+describe("images that inflate past their size (review)", () => {
+  it("an interlaced 16 x 16 PNG whose data inflates to 64 MB is refused before pngjs inflates it, and a device is not read", () => {
+    const { crc32, deflateSync } = require("zlib") as typeof import("zlib") & { crc32(b: Buffer): number };
+    const chunk = (type: string, data: Buffer) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(data.length, 0);
+      head.write(type, 4, "latin1");
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, "latin1"), data])) >>> 0);
+      return Buffer.concat([head, data, crc]);
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(16, 0);
+    ihdr.writeUInt32BE(16, 4);
+    ihdr[8] = 8; // bit depth
+    ihdr[9] = 6; // RGBA
+    ihdr[12] = 1; // interlaced (Adam7)
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.alloc(64 << 20))), chunk("IEND", Buffer.alloc(0))]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lepton-png-"));
+    const file = path.join(dir, "bomb.png");
+    fs.writeFileSync(file, png);
+    expect(png.length).toBeLessThan(200_000);
+    const rss0 = process.memoryUsage().rss;
+    expect(() => decodeImage(file)).toThrow(/bomb\.png: its image data inflates to more than a 16 x 16 image can hold/);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(48 << 20);
+    if (fs.existsSync("/dev/zero")) {
+      fs.symlinkSync("/dev/zero", path.join(dir, "zero.png"));
+      expect(() => decodeImage(path.join(dir, "zero.png"))).toThrow(/not a regular file/);
+    }
+  });
+});

@@ -71,17 +71,17 @@ describe("csv: numeric labels are classes by value", () => {
 });
 
 describe("csv: missing values", () => {
-  // age is numeric with markers in rows 3 ("n/a"), 5 ("NA") and 6 (empty); colour has "?" in row 7.
+  // age is numeric with markers in rows 3 ("n/a"), 5 ("NA") and 6 (empty); colour has "None" in row 7.
   const data = [
     { age: "30", colour: "red", kind: "cat" },
     { age: "n/a", colour: "blue", kind: "dog" },
     { age: "50", colour: "red", kind: "dog" },
     { age: "NA", colour: "red", kind: "cat" },
     { age: "", colour: "blue", kind: "cat" },
-    { age: "20", colour: "?", kind: "dog" },
+    { age: "20", colour: "None", kind: "dog" },
     { age: "40", colour: "blue", kind: "cat" },
   ];
-  const missing = new Set(["", "NA", "n/a", "?"]);
+  const missing = new Set(["", "NA", "n/a", "None"]);
   const file = () => write("gaps.csv", ["age,colour,kind", ...data.map((r) => `${r.age},${r.colour},${r.kind}`)]);
 
   it("by default fails, naming the column, the row and the options; one n/a does not make the column categorical", () => {
@@ -137,7 +137,7 @@ describe("csv: missing values", () => {
   });
 
   it("recognises the usual markers; a label is never filled; missingValues replaces the list", async () => {
-    const markers = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "?", "-", "None"];
+    const markers = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "<NA>", "#N/A", "None"];
     const rows = [...markers.map((m, i) => [m, i % 2 ? "b" : "a"]), ["7.5", "a"], ["-2", "b"], ["", ""]];
     const f = write("markers.csv", ["v,kind", ...rows.map((r) => r.join(","))]);
     const ds = csv(f, { label: "kind", missing: "fill" });
@@ -160,12 +160,12 @@ describe("csv: identifier columns", () => {
   const n = 300;
   const rows = Array.from({ length: n }, (_, i) => ({
     id: `user-${String(i).padStart(5, "0")}`,
-    rowno: i + 1,
+    row_id: i + 1,
     height: 150 + ((i * 37) % 50) + 0.5,
     city: ["paris", "lima", "oslo"][i % 3],
     kind: i % 4 === 0 ? "yes" : "no",
   }));
-  const file = () => write("people.csv", ["id,rowno,height,city,kind", ...rows.map((r) => `${r.id},${r.rowno},${r.height},${r.city},${r.kind}`)]);
+  const file = () => write("people.csv", ["id,row_id,height,city,kind", ...rows.map((r) => `${r.id},${r.row_id},${r.height},${r.city},${r.kind}`)]);
 
   it("a text column with one value per row, and whole numbers 1..n, are left out as identifiers with a notice", async () => {
     const ds = csv(file(), { label: "kind" });
@@ -174,10 +174,10 @@ describe("csv: identifier columns", () => {
     const { x, y } = await all(ds);
     close(x, rows.map((r) => [r.height, r.city === "lima" ? 1 : 0, r.city === "oslo" ? 1 : 0, r.city === "paris" ? 1 : 0]));
     expect(y).toEqual(rows.map((r) => (r.kind === "no" ? 0 : 1)));
-    expect(ds.inferred.droppedColumns).toEqual(["id", "rowno"]);
+    expect(ds.inferred.droppedColumns).toEqual(["id", "row_id"]);
     expect(ds.inferred.columns.map((c) => c.kind)).toEqual(["identifier", "identifier", "numeric", "categorical", "label"]);
     expect(ds.notices[0]).toMatch(/Left out column "id" as an identifier \(300 different text values in 300 rows.*keepIdColumns: true/);
-    expect(ds.notices[1]).toMatch(/Left out column "rowno" as an identifier \(the whole numbers 1 to 300, each once\)/);
+    expect(ds.notices[1]).toMatch(/Left out column "row_id" as an identifier \(the whole numbers 1 to 300, each once, and its name says id\)/);
     // the notices are shown when the data is loaded
     expect(shown.map((b) => String(b["text/plain"])).join("\n")).toMatch(/Notice: people\.csv: Left out column "id"/);
   });
@@ -189,8 +189,8 @@ describe("csv: identifier columns", () => {
     const dropped = csv(file(), { label: "kind", drop: ["city"] });
     expect(dropped.featureNames).toEqual(["height"]);
     expect(dropped.inferred.columns.find((c) => c.name === "city")!.kind).toBe("dropped");
-    const named = csv(file(), { label: "kind", features: ["rowno", "height"] });
-    expect(named.featureNames).toEqual(["rowno", "height"]);
+    const named = csv(file(), { label: "kind", features: ["row_id", "height"] });
+    expect(named.featureNames).toEqual(["row_id", "height"]);
   });
 
   it("distinct real numbers, or whole numbers with gaps in a column not named like an id, stay features", async () => {
@@ -256,5 +256,15 @@ describe("csv: option checks", () => {
     expect(() => csv(f, { label: "kind", missing: "fill", fillValue: { b: 0 } })).toThrow(/no column for fillValue "b"/);
     expect(() => csv(f, { label: "kind", fillValue: 0 })).toThrow(/fillValue is used with missing: "fill"/);
     expect(csv(f, { label: "kind", missing: "fill", fillValue: { a: 7 } }).inferred.columns[0]).toMatchObject({ fill: 7, fillFrom: "fillValue" });
+  });
+});
+
+describe("csv: data that only looks like ids or markers (review)", () => {
+  it("keeps consecutive whole numbers without an id-like name, and '-' / '?' as categories by default", async () => {
+    const lines = ["x,strand,y"];
+    for (let i = 0; i < 20; i++) lines.push(`${i},${i % 2 ? "-" : "+"},${2 * i + 1}`);
+    const ds = csv(write("xs.csv", lines), { label: "y" });
+    expect(ds.featureNames).toEqual(["x", "strand=+", "strand=-"]);
+    expect(ds.inferred.droppedColumns).toEqual([]);
   });
 });

@@ -184,11 +184,24 @@ async function clear(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  const busy: string[] = [];
   for (const e of doomed) {
     const full = path.join(loc.dir, e.name);
     if (path.dirname(full) !== loc.dir) continue; // only direct children of the cache, by construction
+    // A download or extraction in progress (written to in the last 10 minutes) is left alone.
+    if (e.name.includes(".part-")) {
+      try {
+        if (Date.now() - fs.lstatSync(full).mtimeMs < 10 * 60 * 1000) {
+          busy.push(e.name);
+          continue;
+        }
+      } catch {
+        continue;
+      }
+    }
     fs.rmSync(full, { recursive: true, force: true });
   }
+  if (busy.length) console.log(`lepton cache: left ${busy.join(", ")}: a download or extraction may be writing it now (clear again later)`);
   console.log(`lepton cache: removed ${what}` + (kept.length ? `\n  left alone (not lepton's): ${kept.map((e) => e.name).join(", ")}` : ""));
   return 0;
 }

@@ -101,16 +101,20 @@ export function readArchiveMembers(archive: string, options: ReadArchiveOptions)
     let gunzip: Gunzip | undefined;
     let sniffed = false;
     let firstTarBytes = true;
+    let head: Buffer | undefined;
     const started = Date.now();
     const input = fs.createReadStream(archive, { highWaterMark: 1 << 20 });
-    const timer = setTimeout(() => fail(new LimitError(name, `reading it took more than ${maxSeconds} s`, LIMITS.extractSeconds, maxSeconds)),
-      maxSeconds * 1000);
+    // setTimeout holds at most 2^31 - 1 ms (about 24.8 days); a larger cap means no timer at all.
+    const timer = maxSeconds * 1000 <= 0x7fffffff
+      ? setTimeout(() => fail(new LimitError(name, `reading it took more than ${maxSeconds} s`, LIMITS.extractSeconds, maxSeconds)), maxSeconds * 1000)
+      : undefined;
     const fail = (err: Error) => {
       if (failed) return;
       failed = true;
       clearTimeout(timer);
       input.destroy();
       gunzip?.destroy();
+      (parser as unknown as { abort?(e: Error): void }).abort?.(err);
       reject(err.name !== "Error" ? err : new ArchiveError(`${name}: cannot read the archive: ${err.message}`));
     };
     const maybeDone = () => {
@@ -188,9 +192,15 @@ export function readArchiveMembers(archive: string, options: ReadArchiveOptions)
         }
         return;
       }
-      if (firstTarBytes && chunk.length >= 2) {
+      if (firstTarBytes) {
+        // Sniff the first 4 bytes however the gunzip output is chunked (node-tar would gunzip an inner
+        // stream itself, uncounted): hold them back until there are 4.
+        head = head ? Buffer.concat([head, chunk]) : chunk;
+        if (head.length < 4) return;
         firstTarBytes = false;
-        if ((chunk[0] === 0x1f && chunk[1] === 0x8b) || (chunk[0] === 0x28 && chunk[1] === 0xb5)) {
+        chunk = head;
+        head = undefined;
+        if ((chunk[0] === 0x1f && chunk[1] === 0x8b) || (chunk[0] === 0x28 && chunk[1] === 0xb5 && chunk[2] === 0x2f && chunk[3] === 0xfd)) {
           return fail(new ArchiveError(`${name}: holds compressed data inside its compressed data, not a tar archive; it is refused.`));
         }
       }
@@ -199,6 +209,8 @@ export function readArchiveMembers(archive: string, options: ReadArchiveOptions)
     };
     const tarInputEnded = () => {
       if (failed) return;
+      if (head) parser.write(head); // a stream of fewer than 4 bytes: node-tar says what is wrong with it
+      head = undefined;
       if (!sawEnd) parser.end();
       inputDone = true;
       maybeDone();

@@ -134,8 +134,8 @@ export type CsvDataset = InMemoryDataset & {
 
 /** Cell texts read as missing (pandas' defaults plus "?" and "-"); the empty cell is always missing. */
 export const DEFAULT_MISSING_VALUES: readonly string[] = [
-  "", "NA", "N/A", "n/a", "na", "NaN", "nan", "-NaN", "-nan", "NAN", "null", "NULL", "Null", "None", "none",
-  "<NA>", "#N/A", "#NA", "#N/A N/A", "?", "-",
+  // pandas' read_csv defaults, exactly ("-", "?" and "none" can be real categories: add them with missingValues).
+  "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ];
 
 const MAX_AUTO_CLASSES = 20;
@@ -246,7 +246,8 @@ export function csv(file: string, options: CsvOptions): CsvDataset {
     const values = s.present.map(Number);
     const min = values.reduce((a, b) => Math.min(a, b));
     const max = values.reduce((a, b) => Math.max(a, b));
-    if (max - min === values.length - 1) return `the whole numbers ${min} to ${max}, each once`;
+    // Consecutive whole numbers are an identifier only with an id-like name: x = 0..n, year, rank are data.
+    if (max - min === values.length - 1 && looksLikeIdName(c)) return `the whole numbers ${min} to ${max}, each once, and its name says id`;
     if (looksLikeIdName(c)) return `${s.distinct} different whole numbers in ${s.present.length} rows, and its name says id`;
     return undefined;
   };

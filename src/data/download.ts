@@ -109,6 +109,9 @@ export function processAlive(pid: number): boolean {
  * is no longer running, and any last changed more than `maxAgeMs` ago (a reused pid). Those of a
  * running process may be a download or extraction in progress and are kept. Returns the paths removed.
  */
+/** How long a .part folder of a dead owner must be untouched before it is removed. */
+export const QUIET_PART_MS = 10 * 60 * 1000;
+
 export function removeStaleParts(target: string, maxAgeMs = STALE_PART_MS): string[] {
   const dir = path.dirname(target);
   const prefix = `${path.basename(target)}${PART}`;
@@ -125,8 +128,11 @@ export function removeStaleParts(target: string, maxAgeMs = STALE_PART_MS): stri
     const full = path.join(dir, name);
     try {
       const owner = partOwner(name);
-      const ownerGone = owner !== undefined && !processAlive(owner);
-      if (ownerGone || now - fs.lstatSync(full).mtimeMs > maxAgeMs) {
+      // A pid is only meaningful on this host: a cache shared over NFS or between containers may hold
+      // another machine's live download. So a dead owner also needs 10 minutes without a write.
+      const age = now - fs.lstatSync(full).mtimeMs;
+      const ownerGone = owner !== undefined && !processAlive(owner) && age > QUIET_PART_MS;
+      if (ownerGone || age > maxAgeMs) {
         fs.rmSync(full, { recursive: true, force: true });
         removed.push(full);
       }

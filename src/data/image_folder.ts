@@ -15,6 +15,7 @@
  * folder is empty the load is refused.
  */
 import * as fs from "fs";
+import * as zlib from "zlib";
 import * as path from "path";
 import * as jpeg from "jpeg-js";
 import { PNG } from "pngjs";
@@ -57,11 +58,38 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
+/**
+ * pngjs inflates an interlaced PNG's data with no output limit (a 16 x 16 image could inflate to
+ * gigabytes): inflate it first with a cap of what its size can hold (8 bytes a pixel, 16-bit RGBA,
+ * plus the filter bytes of every row of the 7 passes).
+ */
+function checkInterlacedInflate(file: string, buf: Buffer, width: number, height: number): void {
+  const parts: Buffer[] = [];
+  for (let at = 8; at + 8 <= buf.length; ) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString("latin1", at + 4, at + 8);
+    if (type === "IDAT") parts.push(buf.subarray(at + 8, Math.min(buf.length, at + 8 + len)));
+    if (type === "IEND") break;
+    at += 12 + len;
+  }
+  const cap = height * (1 + width * 8) + 7 * (height + 8) + 1024;
+  try {
+    zlib.inflateSync(Buffer.concat(parts), { maxOutputLength: cap });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError) {
+      throw new DataFormatError(`${file}: its image data inflates to more than a ${width} x ${height} image can hold (${cap.toLocaleString("en-US")} bytes); the file is damaged or hostile, so it is refused.`);
+    }
+    // Other inflate errors: pngjs reports them below.
+  }
+}
+
 /** Decode a JPEG or PNG file (chosen by its first bytes) to RGBA. */
 export function decodeImage(file: string, limits: DecodeLimits = {}): RgbaImage {
   const maxPixels = limitValue(LIMITS.imagePixels, limits.maxPixels);
   const maxBytes = limitValue(LIMITS.imageBytes, limits.maxBytes);
-  const size = fs.statSync(file).size;
+  const st = fs.statSync(file);
+  if (!st.isFile()) throw new DataFormatError(`${file}: not a regular file (a device, pipe or folder); remove it from the image folder.`);
+  const size = st.size;
   if (size > maxBytes) throw new LimitError(file, `the image file is ${size.toLocaleString("en-US")} bytes`, LIMITS.imageBytes, maxBytes);
   const buf = fs.readFileSync(file);
   const tooMany = (w: number, h: number) =>
@@ -77,6 +105,7 @@ export function decodeImage(file: string, limits: DecodeLimits = {}): RgbaImage 
     if (buf.length > 8 && buf.subarray(1, 4).toString("latin1") === "PNG") {
       const dims = pngSize(buf);
       if (dims && dims.width * dims.height > maxPixels) throw tooMany(dims.width, dims.height);
+      if (dims && buf.length > 28 && buf[28] === 1) checkInterlacedInflate(file, buf, dims.width, dims.height);
       const img = PNG.sync.read(buf);
       return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length) };
     }
