@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import * as ts from "typescript";
+import { transpileWithImports } from "./transpile";
 import { ready } from "../src/backend";
 import { save, load, loadWeightsInto, loadOptimizerState, loadOptimizer, readState, recoverCheckpoint, nodeFsHandler } from "../src/training/checkpoint_io";
 import { Optimizer, type OptimizerSpec } from "../src/training/optimizers";
@@ -552,24 +552,3 @@ function f(dir: string, name: string): string {
   return path.join(dir, name);
 }
 
-/** Transpile `entries` (relative to `srcRoot`) and the relative modules they import into `outRoot`, as CommonJS. */
-function transpileWithImports(srcRoot: string, entries: string[], outRoot: string): void {
-  const todo = [...entries];
-  const done = new Set<string>();
-  while (todo.length > 0) {
-    const rel = todo.pop()!;
-    if (done.has(rel)) continue;
-    done.add(rel);
-    const source = fs.readFileSync(path.join(srcRoot, rel), "utf8");
-    const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2020, esModuleInterop: true } }).outputText;
-    const out = path.join(outRoot, rel.replace(/\.ts$/, ".js"));
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, js);
-    for (const m of js.matchAll(/require\("(\.{1,2}\/[^"]+)"\)/g)) {
-      const base = path.join(path.dirname(rel), m[1]);
-      const found = [`${base}.ts`, path.join(base, "index.ts")].find((p) => fs.existsSync(path.join(srcRoot, p)));
-      if (!found) throw new Error(`transpileWithImports: ${rel} imports ${m[1]}, which is not in ${srcRoot}`);
-      todo.push(found);
-    }
-  }
-}

@@ -12,7 +12,7 @@ import * as path from "path";
 import { spawn } from "child_process";
 import { createHash } from "crypto";
 import { createDeflate, gzipSync } from "zlib";
-import * as ts from "typescript";
+import { transpileWithImports } from "./transpile";
 import * as jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { readArchiveMembers, TAR_TAIL_ALLOWANCE } from "../src/data/archive";
@@ -328,27 +328,6 @@ describe("imageFolder class folders", () => {
   });
 });
 
-/** Transpile `entries` (relative to `srcRoot`) and the relative modules they import into `outRoot`, as CommonJS. */
-function transpileWithImports(srcRoot: string, entries: string[], outRoot: string): void {
-  const todo = [...entries];
-  const done = new Set<string>();
-  while (todo.length > 0) {
-    const rel = todo.pop()!;
-    if (done.has(rel)) continue;
-    done.add(rel);
-    const source = fs.readFileSync(path.join(srcRoot, rel), "utf8");
-    const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2020, esModuleInterop: true } }).outputText;
-    const out = path.join(outRoot, rel.replace(/\.ts$/, ".js"));
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, js);
-    for (const m of js.matchAll(/require\("(\.{1,2}\/[^"]+)"\)/g)) {
-      const base = path.join(path.dirname(rel), m[1]);
-      const found = [`${base}.ts`, path.join(base, "index.ts")].find((p) => fs.existsSync(path.join(srcRoot, p)));
-      if (!found) throw new Error(`transpileWithImports: ${rel} imports ${m[1]}, which is not in ${srcRoot}`);
-      todo.push(found);
-    }
-  }
-}
 
 describe("images that inflate past their size (review)", () => {
   it("an interlaced 16 x 16 PNG whose data inflates to 64 MB is refused before pngjs inflates it, and a device is not read", () => {

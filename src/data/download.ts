@@ -10,6 +10,7 @@ import * as http from "http";
 import * as https from "https";
 import { createHash } from "crypto";
 import { display, inKernel, type DisplayHandle } from "../display/display";
+import { processAlive } from "../util/process";
 
 export interface DownloadOptions {
   /** Expected md5 (hex). The file is renamed into place only when it matches. */
@@ -92,16 +93,6 @@ export function partOwner(name: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** Whether process `pid` is running (EPERM: it is, as another user's). */
-export function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * Remove leftovers `<name>.part-*` of `target` (temporary files or folders of downloads or

@@ -37,6 +37,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Optimizer, describeOptimizer, optimizerStateKind, type OptimizerSpec, type OptimizerStateKind } from "./optimizers";
+import { processAlive } from "../util/process";
 
 /**
  * The training state saved in state.json: a plain JSON object. lepton's training engine writes and
@@ -347,16 +348,6 @@ function leftovers(target: string): Leftover[] {
   return out.sort((a, b) => b.ms - a.ms || b.seq - a.seq);
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Whether `dir` holds a whole checkpoint: its model.json's commit record matches the files on disk. */
 function isComplete(dir: string, allowLegacy: boolean): boolean {
   try {
@@ -377,7 +368,8 @@ export function recoverCheckpoint(dir: string): boolean {
   const target = path.resolve(dir);
   const found = leftovers(target);
   if (found.length > 0) {
-    const busy = (l: Leftover) => inProgress.has(l.path) || alive(l.pid);
+    // This process's own saves in progress are in inProgress; its other leftovers are stale.
+    const busy = (l: Leftover) => inProgress.has(l.path) || (l.pid !== process.pid && processAlive(l.pid));
     if (!fs.existsSync(target)) {
       const pick = found.find((l) => l.kind === "tmp" && isComplete(l.path, false)) ?? found.find((l) => l.kind === "old" && isComplete(l.path, true));
       if (pick) {

@@ -264,8 +264,6 @@ export interface EngineResult {
   interrupted: boolean;
   /** Set when a non-finite loss stopped training. */
   nonFinite?: { epoch: number; batch: number; inputsFinite?: boolean };
-  /** What the weights are after a non-finite loss (kept, put back, or not). */
-  nonFiniteWeights?: string;
 }
 
 interface Pending {
@@ -292,7 +290,6 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
   let interrupted = false;
   let skip = false;
   let nonFinite: EngineResult["nonFinite"];
-  let nonFiniteWeights: string | undefined;
   const ctx: TrainContext = {
     model,
     optimizer,
@@ -309,7 +306,6 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
     stop(reason: string, level: MessageLevel = "info") {
       if (stopReason) return;
       stopReason = reason;
-      stopLevel = level;
     },
     get stopRequested() {
       return stopReason !== undefined;
@@ -327,7 +323,6 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
       return interrupted;
     },
   };
-  let stopLevel: MessageLevel = "info";
   const emit = async <K extends "onTrainBegin" | "onTrainEnd">(name: K) => {
     for (const c of callbacks) await c[name]?.(ctx);
   };
@@ -395,7 +390,6 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
               model.setWeights(snapshot);
               weights = `the weights were put back to those of ${snapshotAt} (the optimizer's state was not)`;
             } else weights = "the step had already updated the weights, which may now be unusable";
-            nonFiniteWeights = weights;
             (logs as any).weights = weights;
             logs.inputsFinite = p.result.inputsFinite === undefined ? NaN : p.result.inputsFinite ? 1 : 0;
             logs.targetsFinite = p.result.targetsFinite === undefined ? NaN : p.result.targetsFinite ? 1 : 0;
@@ -482,8 +476,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
       }
     }
   }
-  void stopLevel;
-  return { stopReason, interrupted, nonFinite, nonFiniteWeights };
+  return { stopReason, interrupted, nonFinite };
 }
 
 /** What is wrong with a step's result, or undefined. */

@@ -190,10 +190,10 @@ async function resume(dir: string, model: tf.LayersModel, opts: TrainOptions, hi
   let optimizer: Optimizer;
   let ownsOptimizer = true;
   if (opts.optimizer !== undefined) {
-    ownsOptimizer = opts.optimizer instanceof Optimizer && !opts.optimizer.isBorrowed ? false : true;
     optimizer = makeOptimizer(opts.optimizer, opts.lr, opts.weightDecay);
     // A tf.train optimizer of the user's is not overwritten: its spec is used with the saved state.
     if (optimizer.isBorrowed) optimizer = optimizer.copySpec();
+    ownsOptimizer = optimizer !== opts.optimizer;
   } else {
     const saved = await ckpt.loadOptimizer(abs, model);
     optimizer = saved ?? makeOptimizer(undefined, opts.lr, opts.weightDecay);
@@ -229,11 +229,6 @@ function chooseOptimizer(model: tf.LayersModel, opts: TrainOptions): { optimizer
     if (compiled) return { optimizer: Optimizer.fromTf(compiled, opts.lr, opts.weightDecay), owns: false };
   }
   return { optimizer: makeOptimizer(opts.optimizer, opts.lr, opts.weightDecay), owns: ownsSpec(opts.optimizer) };
-}
-
-/** The objective of a run (exported for lrFind and evaluate, which share it). */
-export async function objectiveFor(model: tf.LayersModel, ds: Dataset, opts: { loss?: LossSpec; metrics?: MetricSpec[]; labelSmoothing?: number }, fn: string): Promise<Objective> {
-  return makeObjective(model, ds, opts, fn);
 }
 
 /**
@@ -291,7 +286,7 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
     classes: objective.classes,
     history,
   });
-  history.params = { ...(history.params ?? {}), epochs, steps: stepsPerEpoch, batchSize } as any;
+  history.params = { ...(history.params ?? {}), epochs, steps: stepsPerEpoch, batchSize };
   try {
     // The schedule starts from the LR asked for (opts.lr, the spec's, or setLr's), not from wherever an
     // earlier run's schedule left a reused optimizer.
