@@ -318,6 +318,16 @@ describe("train", () => {
     expect(h.stopReason).toMatch(/normalise the inputs/);
     expect(h.stopReason).toMatch(/clip/);
     expect(model.getWeights().every((w) => Array.from(w.dataSync()).every(Number.isFinite))).toBe(true);
+    // The message reaches the user even with verbose 0 (a warning is always printed outside a notebook).
+    const out: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as any;
+    try {
+      await train(mlp([2, 16, 1], { seed: 1 }), data, { epochs: 50, batchSize: 4, verbose: 0, optimizer: "sgd", lr: 1, seed: 0 });
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(out.join("")).toMatch(/Loss became (NaN|infinite) at epoch \d+, batch \d+/);
     model.dispose();
   });
 

@@ -261,6 +261,8 @@ export interface EngineConfig {
 
 export interface EngineResult {
   stopReason?: string;
+  /** How the stop reason is to be shown (what the callback that stopped passed to ctx.stop). */
+  stopLevel: MessageLevel;
   interrupted: boolean;
   /** Set when a non-finite loss stopped training. */
   nonFinite?: { epoch: number; batch: number; inputsFinite?: boolean };
@@ -290,6 +292,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
   let interrupted = false;
   let skip = false;
   let nonFinite: EngineResult["nonFinite"];
+  let stopLevel: MessageLevel = "info";
   const ctx: TrainContext = {
     model,
     optimizer,
@@ -306,6 +309,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
     stop(reason: string, level: MessageLevel = "info") {
       if (stopReason) return;
       stopReason = reason;
+      stopLevel = level;
     },
     get stopRequested() {
       return stopReason !== undefined;
@@ -476,7 +480,7 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
       }
     }
   }
-  return { stopReason, interrupted, nonFinite };
+  return { stopReason, stopLevel, interrupted, nonFinite };
 }
 
 /** What is wrong with a step's result, or undefined. */

@@ -320,8 +320,10 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
       history.interrupted = result.interrupted;
       if (result.interrupted) {
         view.message(`Training interrupted (${result.stopReason}). The model keeps its weights from the last completed batch; the history holds ${history.epochs.length} completed epoch(s).`, "warning");
-      } else if (!nan.error) {
-        view.message(`Training stopped: ${result.stopReason}.`);
+      } else if (nan.error) {
+        view.message(result.stopReason, "warning");
+      } else {
+        view.message(`Training stopped: ${result.stopReason}.`, result.stopLevel);
       }
     }
   } finally {
