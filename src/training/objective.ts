@@ -403,7 +403,6 @@ export async function makeObjective(model: tf.LayersModel, ds: Dataset, options:
       targets = "binary";
     } else targets = "values";
   }
-  if (targets === "values" && loss === "custom" && isClassification(ds)) targets = "sparse";
   const classes = targets === "values" ? 0 : binaryOut ? 2 : units;
   const defaultMetrics: MetricSpec[] = targets === "values" ? [] : ["accuracy"];
   const metrics = options.metrics ?? compiled.metrics ?? defaultMetrics;
