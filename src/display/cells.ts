@@ -60,3 +60,40 @@ export function ranAgainSince(run: CellRun): boolean {
 export function resetCellLog(): void {
   (globalThis as any)[LOG_KEY] = undefined;
 }
+
+const PENDING_KEY = Symbol.for("lepton.beforeCellEnds");
+
+function pending(): Set<() => void> {
+  const g = globalThis as any;
+  if (!g[PENDING_KEY]) g[PENDING_KEY] = new Set<() => void>();
+  return g[PENDING_KEY] as Set<() => void>;
+}
+
+/**
+ * Ask the kernel to call `flush` before it replies to the running cell: a display that holds back an
+ * update (a live chart's rate limit) sends its final state inside the cell, so a frontend that stops
+ * listening at the reply (nbclient, `lepton run`, an output area whose cell has finished) still gets
+ * it. Registering the same function twice calls it once. Outside a kernel nothing calls it; the
+ * display's own timer sends the update.
+ */
+export function beforeCellEnds(flush: () => void): void {
+  pending().add(flush);
+}
+
+/** Withdraw a `beforeCellEnds` registration (the display sent its update by itself). */
+export function cancelBeforeCellEnds(flush: () => void): void {
+  pending().delete(flush);
+}
+
+/** Called by the kernel when a cell's code has finished, before its result and reply: runs every pending flush once. */
+export function runBeforeCellEnds(): void {
+  const due = [...pending()];
+  pending().clear();
+  for (const flush of due) {
+    try {
+      flush();
+    } catch (err) {
+      process.stderr.write(`lepton: a display could not send its final state: ${(err as Error)?.message ?? err}\n`);
+    }
+  }
+}

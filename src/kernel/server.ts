@@ -13,7 +13,7 @@ import { CellHistory } from "./history";
 import { isComplete } from "./is_complete";
 import { tslab } from "./tslab";
 import { parentToWatch, whenParentGone, type ParentWatch } from "./parent";
-import { noteCellStarted } from "../display/cells";
+import { noteCellStarted, runBeforeCellEnds } from "../display/cells";
 import { plainText, resultBundle, setDisplaySink, type MimeBundle, type MimeMetadata } from "../display/display";
 import { setInputProvider, StdinNotAvailableError, type InputRequest } from "../runtime/stdin";
 import { InterruptedError } from "../runtime/interrupt";
@@ -490,6 +490,8 @@ export class KernelServer {
       const context: CellContext = { parent: msg.header, interrupted: false, running: false };
       trace(`execute ${msg.header.msg_id} starts`);
       let outcome = await this.executor.run(code, context);
+      // Displays that hold back an update (live charts) send their final state inside the cell.
+      runBeforeCellEnds();
       this.running = undefined;
       trace(`execute ${msg.header.msg_id} ends: ${outcome.ok ? "ok" : outcome.ename}`);
       const exiting = this.exitCode !== undefined;

@@ -10,6 +10,7 @@
  * (the library output sent with the first chart is never repeated or touched).
  */
 import { randomUUID } from "crypto";
+import { beforeCellEnds, cancelBeforeCellEnds } from "../cells";
 import { display, mime, type DisplayHandle } from "../display";
 import { Figure } from "./figure";
 import { ensureLibraryShown } from "./library";
@@ -105,8 +106,12 @@ export class LiveFigure {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    cancelBeforeCellEnds(this.flushAtCellEnd);
     if (this.dirty) this.send();
   }
+
+  /** The kernel calls this before the cell's reply, so a held-back update is never lost (see beforeCellEnds). */
+  private readonly flushAtCellEnd = (): void => this.flush();
 
   /** Flush and stop: later changes throw. */
   close(): void {
@@ -123,8 +128,10 @@ export class LiveFigure {
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
+        cancelBeforeCellEnds(this.flushAtCellEnd);
         if (this.dirty) this.send();
       }, wait);
+      beforeCellEnds(this.flushAtCellEnd);
     }
   }
 
