@@ -1,0 +1,187 @@
+/**
+ * JupyterLab fidelity: a page built with esbuild from JupyterLab 4.6's own packages (services, output
+ * area, rendermime with the standard renderers and sanitiser; see fixtures/jupyterlab/page.ts), served
+ * by Debian's Notebook server, connected to the installed Lepton kernel and to Debian's ipykernel (the
+ * reference), in headless Chromium. Cells run through OutputArea.execute as JupyterLab's code cells do.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import type { BrowserContext, Page } from "playwright-core";
+import { CHART_CELLS } from "./fixtures/plot/charts";
+import { buildLabPage } from "./fixtures/jupyterlab/build";
+import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
+import {
+  artifactsDir, blockNetwork, browserTestsUnavailable, jupyterEnv, launchChromium, startNotebookServer, waitForCharts,
+  type NotebookServer,
+} from "./fixtures/plot/harness";
+import { injectParameters } from "../src/kernel/runner";
+
+const unavailable = browserTestsUnavailable();
+if (unavailable) console.warn(`JupyterLab page tests skipped: ${unavailable}`);
+
+const root = mkdtempSync(join(tmpdir(), "lepton-jupyterlab-"));
+const prefix = join(root, "prefix");
+const served = join(root, "notebooks");
+const staticDir = join(root, "static");
+
+let server: NotebookServer;
+let context: BrowserContext;
+let page: Page;
+let lepton: number;
+let python: number;
+const consoleErrors: string[] = [];
+
+type Lab = {
+  startKernel(name: string): Promise<number>;
+  newCell(label: string, trusted?: boolean): number;
+  run(index: number, kernel: number, code: string): Promise<string>;
+  load(label: string, outputs: object[], trusted: boolean): number;
+  open(path: string): Promise<{ cells: number[]; trusted: boolean[] }>;
+  text(index: number): string;
+  outputs(index: number): any[];
+  messages(index: number): string[];
+  atIdle(index: number): any[] | undefined;
+  charts(index: number): number;
+};
+
+/** Call `window.lab.<name>(...args)` in the page. */
+function lab<K extends keyof Lab>(name: K, ...args: Parameters<Lab[K]>): Promise<Awaited<ReturnType<Lab[K]>>> {
+  return page.evaluate(([n, a]) => (window as any).lab[n as string](...(a as unknown[])), [name, args] as const) as any;
+}
+
+/** Run code in a new trusted cell; returns the cell's index and the reply's status. */
+async function cell(label: string, kernel: number, code: string): Promise<{ index: number; status: string }> {
+  const index = await lab("newCell", label, true);
+  const status = await lab("run", index, kernel, code);
+  return { index, status };
+}
+
+beforeAll(async () => {
+  if (unavailable) return;
+  ensureBuilt();
+  const install = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { timeoutMs: 120_000 });
+  if (install.status !== 0) throw new Error(`lepton kernel install --prefix failed: ${install.stderr || install.stdout}`);
+  await buildLabPage(staticDir);
+  mkdirSync(served, { recursive: true });
+  const env = jupyterEnv(join(root, "jupyter"), {
+    JUPYTER_PATH: join(prefix, "share", "jupyter"),
+    LEPTON_DATA_DIR: join(root, "no-data"),
+  });
+  writeFileSync(join(root, "jupyter", "config", "jupyter_notebook_config.json"), JSON.stringify({ NotebookApp: { extra_static_paths: [staticDir] } }));
+  server = await startNotebookServer(served, env);
+  context = await launchChromium();
+  await blockNetwork(context, [server.url]);
+  page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await page.goto(`${server.url}/static/lab.html?token=${server.token}`);
+  await page.waitForSelector("body[data-ready='1']", { state: "attached", timeout: 30_000 });
+  lepton = await lab("startKernel", "lepton");
+  python = await lab("startKernel", "python3");
+  expect((await cell("lepton setup", lepton, `import * as lepton from "lepton";\nimport * as tf from "@tensorflow/tfjs";\nconst plot = lepton.plot;`)).status).toBe("ok");
+}, 240_000);
+
+afterAll(async () => {
+  if (page) {
+    await page.screenshot({ path: join(artifactsDir(), "jupyterlab-page.png"), fullPage: true }).catch(() => undefined);
+    await page.evaluate(() => (window as any).lab.shutdownAll()).catch(() => undefined);
+  }
+  await context?.close().catch(() => undefined);
+  await server?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!!unavailable)("JupyterLab's output area, on the Lepton kernel and on ipykernel", () => {
+  it("draws every chart of the charts notebook", async () => {
+    const before = (await page.$$(".js-plotly-plot")).length;
+    for (const [i, source] of CHART_CELLS.entries()) {
+      const { status } = await cell(`chart ${i}`, lepton, source);
+      expect(status, source).toBe("ok");
+    }
+    const charts = await waitForCharts(page, before + CHART_CELLS.length);
+    expect(charts.length).toBeGreaterThanOrEqual(before + CHART_CELLS.length);
+  });
+
+  /** The same steps on both kernels; each step is [lepton code, python code]. Returns each kernel's text of the first cell after all ran. */
+  async function bothKernels(label: string, steps: [string, string][]): Promise<{ lepton: string; python: string; statuses: string[] }> {
+    const result: Record<string, string> = {};
+    const statuses: string[] = [];
+    for (const [name, kernel, pick] of [["lepton", lepton, 0], ["python", python, 1]] as const) {
+      const indices: number[] = [];
+      for (const [i, step] of steps.entries()) {
+        const { index, status } = await cell(`${label} ${name} ${i}`, kernel, step[pick]);
+        statuses.push(`${name} ${i}: ${status}`);
+        indices.push(index);
+      }
+      result[name] = (await lab("text", indices[0])).trim();
+    }
+    return { lepton: result.lepton, python: result.python, statuses };
+  }
+
+  it("updates a display from a later cell as it does for ipykernel", async () => {
+    const r = await bothKernels("update-later", [
+      [`const h1 = lepton.display(lepton.mime({ "text/plain": "first" }));`, `h1 = display({"text/plain": "first"}, raw=True, display_id=True)`],
+      [`h1.update(lepton.mime({ "text/plain": "second" }));`, `h1.update({"text/plain": "second"}, raw=True)`],
+    ]);
+    expect(r.statuses.every((s) => s.endsWith("ok")), r.statuses.join("; ")).toBe(true);
+    expect(r.python).toBe("second");
+    expect(r.lepton).toBe(r.python);
+  });
+
+  it("applies an update sent by a timer after the cell ended as it does for ipykernel", async () => {
+    const r = await bothKernels("update-timer", [
+      [
+        `const h2 = lepton.display(lepton.mime({ "text/plain": "before" }));\nsetTimeout(() => h2.update(lepton.mime({ "text/plain": "after" })), 300);`,
+        `import threading\nh2 = display({"text/plain": "before"}, raw=True, display_id=True)\nthreading.Timer(0.3, lambda: h2.update({"text/plain": "after"}, raw=True)).start()`,
+      ],
+      // Both kernels send the timer's update before this cell's idle status, so it has been handled when the cell is done.
+      [`await new Promise((r) => setTimeout(r, 1500));`, `import time\ntime.sleep(1.5)`],
+    ]);
+    expect(r.statuses.every((s) => s.endsWith("ok")), r.statuses.join("; ")).toBe(true);
+    expect(r.lepton).toBe(r.python);
+  });
+
+  it("shows a live chart's final state at its cell's idle status", async () => {
+    const { index, status } = await cell(
+      "live final",
+      lepton,
+      `const liveFig = plot.live(plot.line([{ y: [], name: "loss" }], { title: "live" }));\nfor (let i = 0; i < 20; i++) liveFig.extend(0, i, 20 - i);`,
+    );
+    expect(status).toBe("ok");
+    // Read at the cell's idle status: nothing that comes later counts (nbclient and lepton run save there).
+    const outputs = (await lab("atIdle", index)) ?? [];
+    const charts = outputs.filter((o) => o.data?.["application/vnd.plotly.v1+json"]);
+    expect(charts.length, (await lab("messages", index)).join(", ")).toBe(1);
+    expect(charts[0].data["application/vnd.plotly.v1+json"].data[0].y.length).toBe(20);
+  });
+
+  it("runs the course notebooks: every cell ok, every chart drawn, every live output final when its cell ends", async () => {
+    const course = JSON.parse(readFileSync(join(ROOT, "notebooks", "course.json"), "utf8")) as { notebooks: { file: string; quick?: Record<string, unknown> }[] };
+    for (const entry of course.notebooks) {
+      const nb = injectParameters(JSON.parse(readFileSync(join(ROOT, "notebooks", entry.file), "utf8")), entry.quick ?? {});
+      const kernel = await lab("startKernel", "lepton");
+      const ran: number[] = [];
+      for (const [i, c] of nb.cells.entries()) {
+        if (c.cell_type !== "code") continue;
+        const source = Array.isArray(c.source) ? c.source.join("") : c.source;
+        const { index, status } = await cell(`${entry.file} [${i}]`, kernel, source);
+        expect(status, `${entry.file} cell ${i}: ${await lab("text", index)}`).toBe("ok");
+        ran.push(index);
+      }
+      for (const index of ran) {
+        const final = await lab("outputs", index);
+        // What the cell showed when it ended is what it shows now: nothing arrived after the cell's idle status.
+        expect(await lab("atIdle", index), `${entry.file}: ${await lab("text", index)}`).toEqual(final);
+        expect(final.filter((o) => o.output_type === "error"), entry.file).toEqual([]);
+      }
+      await page.evaluate((k) => (window as any).lab.shutdown(k), kernel);
+    }
+    const plotly = await page.evaluate(() => document.querySelectorAll(".lepton-plot").length);
+    expect(plotly).toBeGreaterThan(10);
+    await waitForCharts(page, plotly);
+  }, 900_000);
+});
