@@ -34,7 +34,11 @@ function pixel(png: PNG, x: number, y: number): number[] {
 }
 
 let messages: MimeBundle[] = [];
-const sink: DisplaySink = { display: (b) => messages.push(b), update: (b) => messages.push(b) };
+let metadatas: object[] = [];
+const sink: DisplaySink = {
+  display: (b, m) => (messages.push(b), metadatas.push(m)),
+  update: (b, m) => (messages.push(b), metadatas.push(m)),
+};
 
 beforeAll(async () => {
   await ready();
@@ -42,6 +46,7 @@ beforeAll(async () => {
 
 beforeEach(() => {
   messages = [];
+  metadatas = [];
   setDisplaySink(sink);
 });
 
@@ -334,7 +339,9 @@ describe("nothing or one short line for handles, records and the backend", () =>
 
   it("lepton.record(...) shows its line once; as a cell's value it adds nothing", () => {
     const r = record("test_accuracy", 0.52);
-    expect(messages[0]).toEqual({ "application/vnd.lepton.record+json": { test_accuracy: 0.52 }, "text/plain": "test_accuracy = 0.5200" });
+    // Only text in the data (every frontend renders it, VS Code included); the value rides in the output's metadata.
+    expect(messages[0]).toEqual({ "text/plain": "test_accuracy = 0.5200" });
+    expect(metadatas[0]).toEqual({ "lepton.record": { test_accuracy: 0.52 } });
     expect(toMimeBundle(r)).toEqual({});
     expect(String(r)).toBe("test_accuracy = 0.5200");
     expect(typeof r.update).toBe("function");

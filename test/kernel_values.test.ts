@@ -8,6 +8,7 @@ import { mkdtempSync, realpathSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { PNG } from "pngjs";
+import { readRecords } from "../src/display/record";
 import { KernelClient, type Execution } from "../src/kernel/client";
 import { ensureBuilt } from "./kernel_helpers";
 
@@ -67,5 +68,17 @@ describe("rich values as a cell's result in the Lepton kernel", () => {
     const rec = await kernel.execute(`lepton.record("acc", 0.5)`);
     expect(rec.outputs.map((o: any) => o.output_type)).toEqual(["display_data"]);
     expect((rec.outputs[0] as any).data["text/plain"]).toBe("acc = 0.5000");
+  });
+
+  it("a record is text for every frontend, its value in the output's metadata, read back from the notebook", async () => {
+    const rec = await kernel.execute(`lepton.record("acc", 0.25); lepton.record("model", "lenet")`);
+    expect(rec.outputs.map((o: any) => Object.keys(o.data))).toEqual([["text/plain"], ["text/plain"]]);
+    expect(rec.outputs.map((o: any) => o.metadata)).toEqual([{ "lepton.record": { acc: 0.25 } }, { "lepton.record": { model: "lenet" } }]);
+    // The cell as nbformat saves it, and a notebook written by lepton 0.1 (records under a mime type of their own).
+    const saved = { cells: [{ outputs: rec.outputs.map(({ transient, ...o }: any) => o) }] };
+    const old = { cells: [{ outputs: [{ output_type: "display_data", metadata: {}, data: { "application/vnd.lepton.record+json": { acc: 0.5, epochs: 3 }, "text/plain": "acc = 0.5000" } }] }] };
+    expect(readRecords(saved)).toEqual({ acc: 0.25, model: "lenet" });
+    expect(readRecords(old)).toEqual({ acc: 0.5, epochs: 3 });
+    expect(readRecords({ cells: [...old.cells, ...saved.cells] })).toEqual({ acc: 0.25, epochs: 3, model: "lenet" });
   });
 });
