@@ -2,8 +2,16 @@
  * plotly.js, delivered to the notebook page once per kernel session.
  *
  * How charts get plotly.js with no network:
- *  - The library is read at runtime from the installed npm package (`plotly.js-dist-min` if present,
- *    else `plotly.js-dist`; `LEPTON_PLOTLY_JS=/path/to/plotly.js` overrides) — never from a CDN.
+ *  - The library is read at runtime from the installed npm package `plotly.js-dist-min` (plotly.js 4,
+ *    the line plotly.py 7 bundles; `LEPTON_PLOTLY_JS=/path/to/plotly.js` overrides) — never from a
+ *    CDN. Every figure's JSON is normalised (./normalize) so that plotly.js 2.35 and 3.x draw it the
+ *    same, for frontends and pages that bring their own copy.
+ *  - Not embedding it: `setLibraryMode("none")` (this kernel session) or `LEPTON_PLOTLY=none` (the
+ *    environment) sends no library output at all; charts keep their Plotly JSON and text, and their
+ *    HTML says how to get plotly.js. For frontends that draw the Plotly JSON themselves (JupyterLab
+ *    with the plotly extension, VS Code) and for notebooks kept in git (a few kB per chart instead of
+ *    4.8 MB per notebook). There is deliberately no CDN mode: it would break the offline promise,
+ *    and a `<script src>` next to require.js (classic Notebook) needs the loader dance plotly.py does.
  *  - The first chart shown in a kernel session (kernel process) is preceded by one separate
  *    `display_data` output whose HTML holds the whole library. Every chart's own HTML only waits for
  *    `window.Plotly` and draws; so a notebook with ten charts carries the library once, and live
@@ -36,32 +44,74 @@ export interface PlotlyLibrary {
 
 let cached: PlotlyLibrary | undefined;
 
+/** The npm package lepton embeds plotly.js from. */
+export const PLOTLY_PACKAGE = "plotly.js-dist-min";
+
 /** Find and read plotly.js from node_modules (once per process). */
 export function plotlyLibrary(): PlotlyLibrary {
   if (cached) return cached;
-  const tried: string[] = [];
   const override = process.env.LEPTON_PLOTLY_JS;
   if (override) {
-    cached = { path: override, version: "custom", source: readFileSync(override, "utf8") };
+    try {
+      cached = { path: override, version: "custom", source: readFileSync(override, "utf8") };
+    } catch (e) {
+      throw new Error(`lepton.plot: LEPTON_PLOTLY_JS is ${override}, which cannot be read (${(e as Error).message}). Point it at a plotly.js file, or unset it to use the installed ${PLOTLY_PACKAGE}.`);
+    }
     return cached;
   }
-  for (const [pkg, file] of [
-    ["plotly.js-dist-min", "plotly.min.js"],
-    ["plotly.js-dist", "plotly.js"],
-  ] as const) {
-    try {
-      const path = require.resolve(`${pkg}/${file}`);
-      const version = (require(`${pkg}/package.json`) as { version?: string }).version ?? "unknown";
-      cached = { path, version, source: readFileSync(path, "utf8") };
-      return cached;
-    } catch {
-      tried.push(`${pkg}/${file}`);
-    }
+  const file = `${PLOTLY_PACKAGE}/plotly.min.js`;
+  let path: string;
+  try {
+    path = require.resolve(file);
+  } catch {
+    throw new Error(
+      `lepton.plot: plotly.js is not installed (looked for ${file}). Run \`npm install ${PLOTLY_PACKAGE}\` in the project, ` +
+        "set LEPTON_PLOTLY_JS to the path of a plotly.js file, or stop embedding it with LEPTON_PLOTLY=none " +
+        "(for frontends that draw Plotly JSON themselves).",
+    );
+  }
+  const version = (require(`${PLOTLY_PACKAGE}/package.json`) as { version?: string }).version ?? "unknown";
+  cached = { path, version, source: readFileSync(path, "utf8") };
+  return cached;
+}
+
+/**
+ * Whether executed notebooks carry plotly.js: "embed" (the default: one copy per kernel session,
+ * charts draw offline everywhere) or "none" (no copy: for frontends that draw the Plotly JSON
+ * themselves, and small notebooks in git).
+ */
+export type LibraryMode = "embed" | "none";
+
+export const LIBRARY_MODES: readonly LibraryMode[] = ["embed", "none"];
+
+const MODE_KEY = Symbol.for("lepton.plot.libraryMode");
+
+function checkMode(value: unknown, where: string): LibraryMode {
+  if (typeof value === "string" && (LIBRARY_MODES as readonly string[]).includes(value.trim().toLowerCase())) {
+    return value.trim().toLowerCase() as LibraryMode;
   }
   throw new Error(
-    `lepton.plot: plotly.js is not installed (looked for ${tried.join(", ")}). Run \`npm install plotly.js-dist\` ` +
-      "in the project, or set LEPTON_PLOTLY_JS to the path of a plotly.js file.",
+    `lepton.plot: ${where} is ${JSON.stringify(value)}; valid values are ${LIBRARY_MODES.map((m) => `"${m}"`).join(" and ")} ` +
+      '("embed": executed notebooks carry plotly.js once and draw offline; "none": no plotly.js, for frontends that draw Plotly JSON themselves).',
   );
+}
+
+/**
+ * Choose for this kernel session (this notebook) whether plotly.js is embedded: `"embed"` or
+ * `"none"`. `undefined` goes back to LEPTON_PLOTLY (default "embed"). Switching to "embed" after
+ * charts were shown without it sends the library with the next chart.
+ */
+export function setLibraryMode(mode: LibraryMode | undefined): void {
+  (globalThis as any)[MODE_KEY] = mode === undefined ? undefined : checkMode(mode, "setLibraryMode's mode");
+}
+
+/** The library mode in force: setLibraryMode's, else LEPTON_PLOTLY's, else "embed". */
+export function libraryMode(): LibraryMode {
+  const chosen = (globalThis as any)[MODE_KEY] as LibraryMode | undefined;
+  if (chosen) return chosen;
+  const env = process.env.LEPTON_PLOTLY;
+  if (env === undefined || env.trim() === "") return "embed";
+  return checkMode(env, "LEPTON_PLOTLY");
 }
 
 /** Make a string safe inside an HTML <script> element (no early `</script>`, no `<!--` state). */
@@ -81,7 +131,6 @@ function buildLibraryHtml(lib: PlotlyLibrary): string {
   return (
     `<div class="lepton-plotly-library" data-plotly-version="${lib.version}" style="display:none"></div>\n` +
     `<script type="text/javascript">\n` +
-    `window.PlotlyConfig = window.PlotlyConfig || { MathJaxConfig: "local" };\n` +
     `(function () {\n` +
     `  if (!(window.Plotly && window.Plotly.newPlot)) {\n` +
     `    var module = { exports: {} };\n` +
@@ -152,7 +201,7 @@ export function resetLibrarySession(): void {
  * true when it was displayed now. Outside a kernel it does nothing (there is no page).
  */
 export function ensureLibraryShown(): boolean {
-  if (!inKernel() || librarySent()) return false;
+  if (!inKernel() || libraryMode() === "none" || librarySent()) return false;
   markLibrarySent(true);
   display(mime(libraryBundle()));
   return true;
@@ -161,7 +210,7 @@ export function ensureLibraryShown(): boolean {
 /**
  * Display the plotly.js library output now, even if this session already sent it. Use it when the
  * output that carried the library was cleared by hand (Cell > Clear Output) and the notebook must be
- * saved with working charts.
+ * saved with working charts. It sends the library even when the library mode is "none".
  */
 export function includeLibrary(): void {
   if (inKernel()) markLibrarySent(true);

@@ -2,10 +2,12 @@
  * A figure's mime bundle: the Plotly JSON (for renderers that draw it themselves: JupyterLab with
  * the plotly extension, VS Code), HTML that draws it with the page's plotly.js (classic Notebook,
  * JupyterLab, nbconvert HTML), and a one-line text summary. The chart HTML never contains plotly.js.
+ * Every figure goes through `normalizeFigure` here, so the JSON draws the same in plotly.js 2, 3 and 4.
  */
 import { randomUUID } from "crypto";
 import type { MimeBundle } from "../display";
-import { libraryHtml, plotlyLibrary } from "./library";
+import { libraryHtml, libraryMode, plotlyLibrary, type LibraryMode } from "./library";
+import { normalizeFigure } from "./normalize";
 import type { FigureJSON } from "./types";
 
 export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
@@ -32,13 +34,42 @@ function cssSize(value: unknown, fallback: string): string {
  * the library output may come later in the page — then calls Plotly.newPlot. `key` names the
  * chart across live updates, so the replaced plot is purged.
  */
-export function chartHtml(fig: FigureJSON, summary: string, key: string = randomUUID()): string {
+export function chartHtml(fig: FigureJSON, summary: string, key: string = randomUUID(), mode: LibraryMode = libraryMode()): string {
+  return drawHtml(normalizeFigure(fig), summary, key, mode);
+}
+
+/**
+ * What the chart's HTML shows until plotly.js draws it: all a page that runs no scripts shows (an
+ * untrusted notebook: JupyterLab and Notebook sanitise its HTML, keeping a span's text). Plain text.
+ */
+export function placeholderText(summary: string, mode: LibraryMode): string {
+  if (mode === "none") {
+    return (
+      `${summary}. plotly.js was not embedded in this notebook (lepton.plot.setLibraryMode("none") or LEPTON_PLOTLY=none), ` +
+      "so this page cannot draw the chart. Open the notebook in a frontend that draws Plotly JSON (JupyterLab with the plotly " +
+      'extension, VS Code), or run lepton.plot.setLibraryMode("embed") (or unset LEPTON_PLOTLY) and re-run the notebook.'
+    );
+  }
+  return (
+    `${summary}. If you can read this, the page did not run the chart's script: trust the notebook ` +
+    '(jupyter trust file.ipynb, or "Trust Notebook" in JupyterLab\'s command palette; notebooks written by lepton run and ' +
+    "lepton course are signed), or re-run the cell, or open the notebook in a frontend that draws Plotly JSON " +
+    "(JupyterLab with the plotly extension, VS Code)."
+  );
+}
+
+function drawHtml(fig: FigureJSON, summary: string, key: string, mode: LibraryMode): string {
   const id = `lepton-plot-${randomUUID()}`;
   const width = cssSize(fig.layout.width, "100%");
   const height = cssSize(fig.layout.height, "450px");
   const placeholder =
-    `<span class="lepton-plot-placeholder" style="color:#888;font:12px sans-serif">` +
-    `${escapeHtml(summary)} — drawn by plotly.js when the page runs scripts (trust the notebook if this stays blank)</span>`;
+    `<span class="lepton-plot-placeholder" style="color:#888;font:12px sans-serif">${escapeHtml(placeholderText(summary, mode))}</span>`;
+  const waiting =
+    mode === "none"
+      ? "plotly.js is not on this page: this notebook was run without it (LEPTON_PLOTLY=none or lepton.plot.setLibraryMode(\"none\")). " +
+        "Run lepton.plot.setLibraryMode(\"embed\") (or unset LEPTON_PLOTLY) and re-run, or open the notebook where Plotly JSON is drawn (JupyterLab with the plotly extension, VS Code)."
+      : "Waiting for plotly.js: the output that carries it is not on this page. " +
+        "Run lepton.plot.includeLibrary() in a cell (or re-run the notebook from the top).";
   return (
     `<div id="${id}" class="lepton-plot" data-lepton-key="${escapeHtml(key)}" style="width:${width};height:${height};max-width:100%">` +
     placeholder +
@@ -61,8 +92,7 @@ export function chartHtml(fig: FigureJSON, summary: string, key: string = random
     `    }\n` +
     `    if (el && waited > 10000 && !el.getAttribute("data-waiting")) {\n` +
     `      el.setAttribute("data-waiting", "1");\n` +
-    `      el.firstChild && (el.firstChild.textContent = "Waiting for plotly.js: the output that carries it is not on this page. " +\n` +
-    `        "Run lepton.plot.includeLibrary() in a cell (or re-run the notebook from the top).");\n` +
+    `      el.firstChild && (el.firstChild.textContent = ${scriptJSON(waiting)});\n` +
     `    }\n` +
     `    var delay = waited < 200 ? 0 : waited < 10000 ? 50 : 1000;\n` +
     `    waited += Math.max(delay, 5);\n` +
@@ -74,23 +104,24 @@ export function chartHtml(fig: FigureJSON, summary: string, key: string = random
   );
 }
 
-/** The full mime bundle of a figure (without the library). */
-export function chartBundle(fig: FigureJSON, summary: string, key?: string): MimeBundle {
+/** The full mime bundle of a figure (without the library), its JSON normalised (./normalize). */
+export function chartBundle(fig: FigureJSON, summary: string, key: string = randomUUID()): MimeBundle {
+  const json = normalizeFigure(fig);
   return {
-    [PLOTLY_MIME]: fig,
-    "text/html": chartHtml(fig, summary, key),
+    [PLOTLY_MIME]: json,
+    "text/html": drawHtml(json, summary, key, libraryMode()),
     "text/plain": summary,
   };
 }
 
-/** A standalone HTML page (library included) that draws the figure from a file, offline. */
+/** A standalone HTML page (library included, whatever the library mode) that draws the figure from a file, offline. */
 export function pageHtml(fig: FigureJSON, summary: string): string {
   const title = escapeHtml(summary);
   return (
     `<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>${title}</title>\n</head>\n<body>\n` +
     libraryHtml(plotlyLibrary()) +
     "\n" +
-    chartHtml(fig, summary) +
+    chartHtml(fig, summary, randomUUID(), "embed") +
     "\n</body>\n</html>\n"
   );
 }
