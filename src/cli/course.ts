@@ -13,6 +13,7 @@ import { spawnSync } from "child_process";
 import { outputPath, prepareRun, runNotebook, writeJsonAtomic, type PreparedRun, type RunResult } from "../kernel/runner";
 import { readRecords } from "../display/record";
 import { packageRoot } from "../data/paths";
+import { trustExecutedNotebook } from "../kernel/notary";
 
 interface CourseEntry {
   file: string;
@@ -27,12 +28,14 @@ interface CourseOptions {
   only: string[];
   timeout: number;
   html: boolean;
+  /** Sign the executed notebooks with the user's Jupyter key (off with --no-trust). */
+  trust: boolean;
   notebooksDir: string;
   /** The user's own notebooks (--notebook PATH, repeatable). */
   notebooks: string[];
 }
 
-const USAGE = `usage: lepton course [--full] [--out DIR] [--only NAME ...] [--notebook PATH ...] [--timeout S] [--no-html]
+const USAGE = `usage: lepton course [--full] [--out DIR] [--only NAME ...] [--notebook PATH ...] [--timeout S] [--no-html] [--no-trust]
 
 Runs the course notebooks in order through the Lepton kernel and writes the executed notebooks to
 DIR (default out/course), with HTML copies when Jupyter's nbconvert is installed.
@@ -41,7 +44,9 @@ DIR (default out/course), with HTML copies when Jupyter's nbconvert is installed
   --notebook P  run your own notebook P the same way, with its own settings (repeatable); with
                 --notebook only those run, unless --only also picks course notebooks (they run first)
   --timeout S   per-cell timeout in seconds (default 1800)
-  --no-html     skip the HTML export`;
+  --no-html     skip the HTML export
+  --no-trust    do not sign the executed notebooks (by default they are signed with your Jupyter key,
+                as \`jupyter trust\` does, so Jupyter shows their HTML output and charts)`;
 
 function parseArgs(argv: string[]): CourseOptions | string {
   const root = packageRoot();
@@ -51,6 +56,7 @@ function parseArgs(argv: string[]): CourseOptions | string {
     only: [],
     timeout: 1800,
     html: true,
+    trust: true,
     notebooksDir: path.join(root, "notebooks"),
     notebooks: [],
   };
@@ -67,6 +73,7 @@ function parseArgs(argv: string[]): CourseOptions | string {
     else if (arg === "--only") options.only.push(value());
     else if (arg === "--timeout") options.timeout = Number(value());
     else if (arg === "--no-html") options.html = false;
+    else if (arg === "--no-trust") options.trust = false;
     else if (arg === "--notebooks") options.notebooksDir = path.resolve(value());
     else if (arg === "--notebook") options.notebooks.push(path.resolve(value()));
     else if (arg === "-h" || arg === "--help") return USAGE;
@@ -171,6 +178,8 @@ export async function courseCommand(argv: string[]): Promise<number> {
       saveSummary();
       continue;
     }
+    // After the final save, also for a notebook that stopped at an error.
+    if (options.trust) trustExecutedNotebook(result.output, { warn: (line) => console.log(`       warning: ${line}`) });
     const records: Record<string, unknown> = readRecords(result.notebook);
     const status = result.ok ? "ok  " : "FAIL";
     console.log(`  ${status} ${r.label.padEnd(28)} ${result.seconds.toFixed(1).padStart(7)} s  ${formatRecords(records)}`);

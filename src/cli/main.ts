@@ -4,6 +4,7 @@
 const USAGE = `usage: lepton <command> [options]
   kernel install|uninstall|list   the Jupyter kernel spec (lepton kernel --help)
   run NOTEBOOK...                 run notebooks headless on the Lepton kernel (lepton run --help)
+  trust NOTEBOOK...               sign notebooks for Jupyter, like \`jupyter trust\` (lepton trust --help)
   doctor                          check the installation
   cache info|clear                the download cache: where, what, and emptying it (lepton cache --help)
   course                          install the kernel and run the course notebooks`;
@@ -29,6 +30,8 @@ export async function main(argv: string[]): Promise<number> {
       return require("./run").runCommand(rest);
     case "cache":
       return require("./cache").cacheCommand(rest);
+    case "trust":
+      return require("../kernel/notary").trustCommand(rest);
     case "doctor":
     case "course": {
       const fn = optionalCommand(`./${command}`, `${command}Command`);

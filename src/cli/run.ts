@@ -1,8 +1,9 @@
 /** `lepton run NOTEBOOK... [--out DIR] [--timeout S] [-p key=value]...` */
 import path from "path";
 import { outputPath, parseParameter, prepareRun, runNotebook, type PreparedRun, type RunResult } from "../kernel/runner";
+import { trustExecutedNotebook } from "../kernel/notary";
 
-const USAGE = `usage: lepton run NOTEBOOK.ipynb... [--out DIR] [--timeout SECONDS] [-p name=value]...
+const USAGE = `usage: lepton run NOTEBOOK.ipynb... [--out DIR] [--timeout SECONDS] [-p name=value]... [--no-trust]
   Runs each notebook, in the order given, on a fresh Lepton kernel (started here, no Jupyter needed)
   and writes the executed notebook to DIR/NAME.ipynb (default: NAME.executed.ipynb beside it), saved
   after every cell. Stops at the first error (later notebooks are not run). Refused before anything
@@ -14,6 +15,8 @@ const USAGE = `usage: lepton run NOTEBOOK.ipynb... [--out DIR] [--timeout SECOND
                   (starts with [ { or " but does not parse), 1e999 and other non-finite numbers, and
                   numbers JSON does not write (.5, 0x10, NaN): write 0.5, or quote it as a string
   --timeout S     fail a cell that runs longer than S seconds
+  --no-trust      do not sign the executed notebook: by default it is signed with your Jupyter key, as
+                  \`jupyter trust\` does, so Jupyter shows its HTML output and charts (lepton trust --help)
   --quiet         no progress lines`;
 
 /** Two inputs must not overwrite each other's executed notebook (e.g. a/report.ipynb, b/report.ipynb --out DIR). */
@@ -40,6 +43,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   let outDir: string | undefined;
   let timeoutS: number | undefined;
   let quiet = false;
+  let trust = true;
   try {
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i];
@@ -60,6 +64,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         const [k, v] = parseParameter(value());
         parameters[k] = v;
       } else if (a === "--quiet" || a === "-q") quiet = true;
+      else if (a === "--no-trust") trust = false;
       else if (a.startsWith("-")) throw new Error(`unknown option ${a}`);
       else notebooks.push(a);
     }
@@ -96,6 +101,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       console.error(`lepton run: ${nb}: ${(err as Error).message}`);
       return 1;
     }
+    // After the final save, also for a run that stopped at an error (what ran is the user's own output).
+    if (trust) trustExecutedNotebook(result.output, { warn: (line) => console.error(`lepton run: warning: ${line}`) });
     if (!result.ok) {
       const f = result.failure!;
       console.error(`\nlepton run: ${nb} failed in cell ${f.index + 1}:\n` +
