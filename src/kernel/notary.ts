@@ -483,15 +483,17 @@ function describeFailure(err: unknown, dbFile: string): string {
   const e = err as NodeJS.ErrnoException;
   const message = String(e?.message ?? e);
   if (/file is not a database|malformed|corrupt/i.test(message)) {
-    return `the signature database ${dbFile} is damaged (${message}); Jupyter moves a damaged one aside and starts a new one when it next opens it`;
+    return `the signature database ${dbFile} is damaged (${message}); Jupyter moves a damaged one aside and starts a new one when it next opens it, ` +
+      `or rename it yourself (e.g. to nbsignatures.db.bak: the notebooks it trusted become untrusted) and run lepton trust again`;
   }
   if (isBusy(err)) {
     const lock = `${dbFile}.lock`;
     return `the signature database ${dbFile} stayed locked (${message})` +
       (fs.existsSync(lock) ? `; if no lepton is running, remove the stale lock folder ${lock}` : "");
   }
-  if (e?.code === "EACCES" || e?.code === "EPERM" || e?.code === "EROFS" || /readonly|read-only|unable to open|could not open/i.test(message)) {
-    return `Jupyter's data folder cannot be written (${message}); check the permissions of ${path.dirname(dbFile)}`;
+  if (["EACCES", "EPERM", "EROFS", "ENOTDIR", "ENOENT", "EEXIST"].includes(e?.code ?? "") || /readonly|read-only|unable to open|could not open/i.test(message)) {
+    return `Jupyter's data folder ${path.dirname(dbFile)} cannot be created or written (${message}); ` +
+      "fix its permissions, or point JUPYTER_DATA_DIR at the folder your Jupyter uses (`jupyter --data-dir` prints it)";
   }
   return message;
 }
