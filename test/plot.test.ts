@@ -423,3 +423,121 @@ describe("outside a kernel", () => {
     expect(writes.join("")).toBe('histogram "H": histogram (3 points)\n');
   });
 });
+
+describe("not embedding plotly.js (setLibraryMode / LEPTON_PLOTLY)", () => {
+  const saved = process.env.LEPTON_PLOTLY;
+  afterEach(() => {
+    plot.setLibraryMode(undefined);
+    if (saved === undefined) delete process.env.LEPTON_PLOTLY;
+    else process.env.LEPTON_PLOTLY = saved;
+  });
+
+  /** The outputs of a notebook of a few chart cells run in one kernel session, as nbformat JSON. */
+  function notebookOutputs(): { json: string; bundles: MimeBundle[] } {
+    const { sink, messages } = recordingSink();
+    setDisplaySink(sink);
+    const cells = [
+      () => plot.line([{ y: [3, 2, 1.5, 1.2], name: "train" }, { y: [3.2, 2.4, 2, 1.9], name: "val" }], { title: "Loss" }),
+      () => plot.bar({ x: ["cat", "dog", "bird"], y: [5, 3, 4] }, { title: "Bar" }),
+      () => plot.confusionMatrix([[50, 2, 3], [4, 40, 6], [1, 5, 44]], { labels: ["cat", "dog", "bird"] }),
+      () => plot.histogram(Array.from({ length: 200 }, (_, i) => Math.sin(i)), { title: "Histogram" }),
+    ];
+    const outputs = cells.map((cell) => {
+      const before = messages.length;
+      const result = toMimeBundle(cell());
+      return [
+        ...messages.slice(before).map((m) => ({ output_type: "display_data", data: m.bundle, metadata: {} })),
+        { output_type: "execute_result", execution_count: 1, data: result, metadata: {} },
+      ];
+    });
+    setDisplaySink(undefined);
+    return { json: JSON.stringify(outputs, null, 1), bundles: outputs.flat().map((o) => o.data) };
+  }
+
+  it("by default the outputs carry plotly.js once (≥ 4.5 MB); with LEPTON_PLOTLY=none or setLibraryMode(\"none\") they stay well under 100 kB", () => {
+    delete process.env.LEPTON_PLOTLY;
+    expect(plot.libraryMode()).toBe("embed");
+    const embedded = notebookOutputs();
+    expect(embedded.json.length).toBeGreaterThanOrEqual(4.5e6);
+    expect(embedded.bundles.filter((b) => countLibrary(String(b["text/html"])) === 1)).toHaveLength(1);
+
+    for (const choose of [() => (process.env.LEPTON_PLOTLY = "none"), () => plot.setLibraryMode("none")]) {
+      resetLibrarySession();
+      choose();
+      expect(plot.libraryMode()).toBe("none");
+      const small = notebookOutputs();
+      expect(small.json.length).toBeLessThan(100_000);
+      expect(small.bundles.map((b) => countLibrary(String(b["text/html"])))).toEqual([0, 0, 0, 0]);
+      // Each chart keeps its Plotly JSON and text; its HTML says plotly.js was not embedded and how to get it.
+      expect(small.bundles).toHaveLength(4);
+      for (const b of small.bundles) {
+        expect((b[plot.PLOTLY_MIME] as plot.FigureJSON).data.length).toBeGreaterThan(0);
+        expect(String(b["text/plain"])).toMatch(/chart|matrix|histogram/);
+        const html = String(b["text/html"]);
+        expect(html).toContain("plotly.js was not embedded in this notebook");
+        expect(html).toContain("lepton.plot.setLibraryMode(&quot;embed&quot;) (or unset LEPTON_PLOTLY) and re-run");
+        expect(html).toContain("JupyterLab with the plotly extension, VS Code");
+      }
+      plot.setLibraryMode(undefined);
+      delete process.env.LEPTON_PLOTLY;
+    }
+  });
+
+  it("setLibraryMode wins over LEPTON_PLOTLY; back to \"embed\", the next chart sends the library; includeLibrary() always does", () => {
+    process.env.LEPTON_PLOTLY = "none";
+    plot.setLibraryMode("embed");
+    expect(plot.libraryMode()).toBe("embed");
+    plot.setLibraryMode(undefined);
+    expect(plot.libraryMode()).toBe("none");
+    process.env.LEPTON_PLOTLY = " EMBED ";
+    expect(plot.libraryMode()).toBe("embed");
+
+    const { sink, messages } = recordingSink();
+    setDisplaySink(sink);
+    plot.setLibraryMode("none");
+    plot.line({ y: [1] }).show();
+    plot.includeLibrary(); // asked for by name: sent even in "none"
+    plot.setLibraryMode("embed");
+    resetLibrarySession();
+    plot.line({ y: [2] }).show();
+    plot.line({ y: [3] }).show();
+    expect(messages.map((m) => countLibrary(m.bundle["text/html"] as string))).toEqual([0, 1, 1, 0, 0]);
+    // A standalone page always carries plotly.js: it is a file opened on its own.
+    plot.setLibraryMode("none");
+    expect(countLibrary(plot.line({ y: [1] }).toHTML())).toBe(1);
+  });
+
+  it("rejects a bad mode, by call and by environment, naming the valid ones", () => {
+    expect(() => plot.setLibraryMode("cdn" as plot.LibraryMode)).toThrow(
+      'lepton.plot: setLibraryMode\'s mode is "cdn"; valid values are "embed" and "none"',
+    );
+    process.env.LEPTON_PLOTLY = "off";
+    expect(() => plot.libraryMode()).toThrow('lepton.plot: LEPTON_PLOTLY is "off"; valid values are "embed" and "none"');
+    // Showing never throws into the user's code: display reports the message on stderr, and shows nothing.
+    const { sink, messages } = recordingSink();
+    setDisplaySink(sink);
+    const errors: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((s: any) => (errors.push(String(s)), true));
+    try {
+      plot.line({ y: [1] }).show();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(errors.join("")).toContain('LEPTON_PLOTLY is "off"; valid values are "embed" and "none"');
+    expect(messages).toHaveLength(0);
+    // As a cell's value the kernel gets the error itself.
+    expect(() => toMimeBundle(plot.line({ y: [1] }))).toThrow(/LEPTON_PLOTLY is "off"/);
+  });
+
+  it("the embedded chart's placeholder says how to trust the notebook and how to get charts without trust, in plain text", () => {
+    const html = toMimeBundle(plot.line({ y: [1, 2] }, { title: "Loss" }))["text/html"] as string;
+    const span = html.match(/<span class="lepton-plot-placeholder"[^>]*>([^<]*)<\/span>/)![1];
+    expect(span).toContain('line chart &quot;Loss&quot;: scatter (2 points). If you can read this, the page did not run the chart');
+    expect(span).toContain("jupyter trust file.ipynb");
+    expect(span).toContain("&quot;Trust Notebook&quot; in JupyterLab's command palette");
+    expect(span).toContain("lepton run and lepton course are signed");
+    expect(span).toContain("re-run the cell");
+    expect(span).toContain("JupyterLab with the plotly extension, VS Code");
+    expect(span.length).toBeLessThan(500);
+  });
+});
