@@ -27,6 +27,7 @@ const served = join(root, "notebooks");
 const staticDir = join(root, "static");
 
 let server: NotebookServer;
+let serverEnv: NodeJS.ProcessEnv;
 let context: BrowserContext;
 let page: Page;
 let lepton: number;
@@ -65,10 +66,10 @@ beforeAll(async () => {
   if (install.status !== 0) throw new Error(`lepton kernel install --prefix failed: ${install.stderr || install.stdout}`);
   await buildLabPage(staticDir);
   mkdirSync(served, { recursive: true });
-  const env = jupyterEnv(join(root, "jupyter"), {
+  const env = (serverEnv = jupyterEnv(join(root, "jupyter"), {
     JUPYTER_PATH: join(prefix, "share", "jupyter"),
     LEPTON_DATA_DIR: join(root, "no-data"),
-  });
+  }));
   writeFileSync(join(root, "jupyter", "config", "jupyter_notebook_config.json"), JSON.stringify({ NotebookApp: { extra_static_paths: [staticDir] } }));
   server = await startNotebookServer(served, env);
   context = await launchChromium();
@@ -201,3 +202,75 @@ describe.skipIf(!!unavailable)("JupyterLab's output area, on the Lepton kernel a
     await waitForCharts(page, plotly);
   }, 900_000);
 });
+
+describe.skipIf(!!unavailable)("JupyterLab's notebook panel (as in JupyterLab and Notebook 7)", () => {
+  let nbPage: Page;
+  const nbCall = <T>(name: string, ...args: unknown[]): Promise<T> =>
+    nbPage.evaluate(([n, a]) => (window as any).nb[n as string](...(a as unknown[])), [name, args] as const) as Promise<T>;
+
+  beforeAll(async () => {
+    nbPage = await context.newPage();
+    nbPage.on("pageerror", (e) => consoleErrors.push(String(e)));
+    await nbPage.goto(`${server.url}/static/notebook.html?token=${server.token}`);
+    await nbPage.waitForSelector("body[data-ready='1']", { state: "attached", timeout: 30_000 });
+  });
+
+  afterAll(async () => {
+    await nbPage?.screenshot({ path: join(artifactsDir(), "jupyterlab-notebook.png"), fullPage: true }).catch(() => undefined);
+  });
+
+  it("Run All: charts draw, a later cell updates an earlier display, a live chart ends final", async () => {
+    const cells = [
+      `import * as lepton from "lepton";\nconst plot = lepton.plot;`,
+      `plot.line({ y: [3, 1, 2] }, { title: "panel chart" })`,
+      `const h = lepton.display(lepton.mime({ "text/plain": "first" }));`,
+      `h.update(lepton.mime({ "text/plain": "second" }));`,
+      `const lf = plot.live(plot.line([{ y: [], name: "loss" }], { title: "live" }));\nfor (let i = 0; i < 30; i++) lf.extend(0, i, 30 - i);`,
+    ];
+    writeNotebook("panel.ipynb", cells);
+    const index = await nbCall<number>("open", "panel.ipynb");
+    expect(await nbCall<boolean>("runAll", index)).toBe(true);
+    const texts = await nbCall<string[]>("texts", index);
+    expect(texts[2]).toBe("second");
+    const outputs = await nbCall<any[][]>("outputs", index);
+    expect(outputs[4].find((o) => o.data?.["application/vnd.plotly.v1+json"]).data["application/vnd.plotly.v1+json"].data[0].y.length).toBe(30);
+    await nbPage.waitForFunction(() => document.querySelectorAll(".js-plotly-plot .main-svg").length >= 2, undefined, { timeout: 60_000 });
+    await nbCall("shutdown", index);
+  });
+
+  it("opens what `lepton run` wrote trusted, charts drawn; with --no-trust untrusted, the placeholder saying what to do", async () => {
+    const source = join(root, "run-src");
+    mkdirSync(source, { recursive: true });
+    writeNotebook("report.ipynb", [
+      `import * as lepton from "lepton";\nconst plot = lepton.plot;`,
+      `plot.line({ y: [3, 1, 2] }, { title: "trusted line" })`,
+      `plot.bar({ x: ["a", "b"], y: [2, 5] }, { title: "trusted bar" })`,
+    ], source);
+    for (const [out, extra] of [["signed", []], ["unsigned", ["--no-trust"]]] as const) {
+      // The same Jupyter data folder as the server: one notary database, as for a user.
+      const r = await runCommand(process.execPath, [CLI, "run", join(source, "report.ipynb"), "--out", join(served, out), "--quiet", ...extra], { env: serverEnv, timeoutMs: 300_000 });
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+    }
+    const signed = await nbCall<number>("open", "signed/report.ipynb");
+    const unsigned = await nbCall<number>("open", "unsigned/report.ipynb");
+    expect(await nbCall<boolean[]>("trusted", signed)).toEqual([true, true, true]);
+    expect(await nbCall<boolean[]>("trusted", unsigned)).toEqual([false, false, false]);
+    await nbPage.waitForFunction((i) => (window as any).nb.charts(i) >= 2, signed, { timeout: 60_000 });
+    // Untrusted: JupyterLab's sanitiser drops the scripts; the placeholder text stays and says what to do.
+    const texts = await nbCall<string[]>("texts", unsigned);
+    expect(await nbCall<number>("charts", unsigned)).toBe(0);
+    for (const t of texts.slice(1)) expect(t).toMatch(/jupyter trust/);
+    await nbCall("shutdown", signed);
+    await nbCall("shutdown", unsigned);
+  });
+});
+
+function writeNotebook(name: string, sources: string[], dir = served): void {
+  const nb = {
+    cells: sources.map((source, i) => ({ cell_type: "code", id: `cell-${i}`, metadata: {}, execution_count: null, source, outputs: [] })),
+    metadata: { kernelspec: { name: "lepton", display_name: "Lepton (TypeScript)", language: "typescript" }, language_info: { name: "typescript" } },
+    nbformat: 4,
+    nbformat_minor: 5,
+  };
+  writeFileSync(join(dir, name), JSON.stringify(nb, null, 1));
+}
