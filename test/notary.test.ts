@@ -249,6 +249,24 @@ describe("lepton run and lepton trust sign what they write", () => {
     expect((await pythonNotary("check", dataDir, [out]))[out].trusted).toBe(true);
   });
 
+  it("lepton course signs the notebooks it writes; with --no-trust it does not", async (ctx) => {
+    await needJupyter(ctx);
+    const nb = chartNotebook("course-chart.ipynb");
+    const dataDir = freshDataDir();
+    const res = await lepton(["course", "--notebook", nb, "--out", join(work, "course-trusted"), "--no-html"], { JUPYTER_DATA_DIR: dataDir });
+    expect(res.status, `${res.stdout}\n${res.stderr}`).toBe(0);
+    expect(res.stdout).not.toContain("warning");
+    const out = join(work, "course-trusted", "course-chart.ipynb");
+    expect((await pythonNotary("check", dataDir, [out]))[out].trusted).toBe(true);
+
+    const plainDir = freshDataDir();
+    const plain = await lepton(["course", "--notebook", nb, "--out", join(work, "course-plain"), "--no-html", "--no-trust"], { JUPYTER_DATA_DIR: plainDir });
+    expect(plain.status, `${plain.stdout}\n${plain.stderr}`).toBe(0);
+    const plainOut = join(work, "course-plain", "course-chart.ipynb");
+    expect(existsSync(plainOut)).toBe(true);
+    expect((await pythonNotary("check", plainDir, [plainOut]))[plainOut].trusted).toBe(false);
+  });
+
   it("lepton trust signs notebooks like jupyter trust, and --check reports it", async (ctx) => {
     await needJupyter(ctx);
     const dataDir = freshDataDir();
