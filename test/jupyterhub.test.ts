@@ -206,6 +206,10 @@ function hubConfig(dir: string, ports: { public: number; hub: number; proxyApi: 
     `c.Spawner.cmd = ["/usr/bin/jupyterhub-singleuser"]`,
     `c.Spawner.ip = "127.0.0.1"`,
     `c.Spawner.environment = ${py({ JUPYTER_PATH: join(prefix, "share", "jupyter"), JUPYTERHUB_SINGLEUSER_APP: "notebook.notebookapp.NotebookApp" })}`,
+    // A class's usual limits. LocalProcessSpawner does not enforce them: it passes CPU_LIMIT and
+    // MEM_LIMIT to the server (and so to its kernels), and lepton sizes its thread pool to CPU_LIMIT.
+    `c.Spawner.cpu_limit = 1`,
+    `c.Spawner.mem_limit = "1G"`,
     `c.Spawner.start_timeout = 120`,
     `c.Spawner.http_timeout = 120`,
     `c.JupyterHub.services = [{"name": "workshop-admin", "api_token": ${py(ADMIN_TOKEN)}}]`,
@@ -338,7 +342,7 @@ import * as path from "path";
 import * as lepton from "lepton";
 import { userCacheDir } from "lepton/dist/src/data/paths";
 const info = await lepton.ready();
-console.log("WHO " + JSON.stringify({ uid: process.getuid?.(), user: os.userInfo().username, home: os.homedir(), env: process.env.HOME, cache: userCacheDir().dir, cwd: process.cwd(), backend: info.name }));`,
+console.log("WHO " + JSON.stringify({ uid: process.getuid?.(), user: os.userInfo().username, home: os.homedir(), env: process.env.HOME, cache: userCacheDir().dir, cwd: process.cwd(), backend: info.name, threads: info.threads, cpuLimit: process.env.CPU_LIMIT, memLimit: process.env.MEM_LIMIT }));`,
     `const data = lepton.data.blobs({ n: 96, classes: 3, seed: 1 });
 const model = lepton.models.mlp([2, 8, 3], { activation: "relu", seed: 1 });
 const history = await lepton.train(model, data, { epochs: 1, batchSize: 32, optimizer: { type: "adam", lr: 0.01 }, verbose: 0, seed: 1 });
@@ -557,12 +561,16 @@ describe("a workshop on JupyterHub (Debian's jupyterhub 3.0, LocalProcessSpawner
       }));
 
       for (const { student: s, who, trained } of results) {
-        console.log(`${s.name}: kernel as uid ${who.uid} (${who.user}), cache ${who.cache}, backend ${who.backend}, 1 epoch, accuracy ${trained.accuracy}`);
+        console.log(`${s.name}: kernel as uid ${who.uid} (${who.user}), cache ${who.cache}, backend ${who.backend}, threads ${JSON.stringify(who.threads)}, ` +
+          `CPU_LIMIT=${who.cpuLimit} MEM_LIMIT=${who.memLimit}, 1 epoch, accuracy ${trained.accuracy}`);
       }
       for (const { student: s, who, trained, cached } of results) {
         // The kernel ran as the student, in their home, with their own cache.
         const cache = join(s.home, ".cache", "lepton");
         expect(who).toMatchObject({ uid: s.uid, user: s.name, home: s.home, env: s.home, cache, cwd: s.home });
+        // The hub's limits reach the kernel; on WebAssembly, lepton runs one thread for CPU_LIMIT=1.0.
+        expect(who).toMatchObject({ cpuLimit: "1.0", memLimit: String(1024 ** 3) });
+        if (who.backend === "wasm") expect(who.threads).toMatchObject({ count: 1, note: expect.stringContaining("CPU_LIMIT=1.0") });
         expect(trained.epochs).toHaveLength(1);
         expect(trained.accuracy).toBeGreaterThanOrEqual(0);
         expect(cached).toEqual({ dest: join(cache, "workshop", "greeting.txt"), uid: s.uid, text: "hello from the workshop\n" });
