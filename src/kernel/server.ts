@@ -2,7 +2,8 @@
  * The Lepton kernel: a Jupyter kernel (messaging protocol 5.3 over zeromq) that runs TypeScript cells
  * through tslab's compiler and executor (src/kernel/executor.ts) and adds what tslab lacks: results as
  * `execute_result` rich displays, `error` messages, `execute_input`, display ids and updates through
- * lepton's display sink, interrupts, a correct comm_info_reply, and queued-cell abort after an error.
+ * lepton's display sink, interrupts, comms (lepton.comms, src/display/comms.ts) and queued-cell abort
+ * after an error.
  */
 import { readFileSync } from "fs";
 import path from "path";
@@ -15,6 +16,7 @@ import { tslab } from "./tslab";
 import { parentToWatch, whenParentGone, type ParentWatch } from "./parent";
 import { noteCellStarted, runBeforeCellEnds } from "../display/cells";
 import { plainText, resultBundle, setDisplaySink, type MimeBundle, type MimeMetadata } from "../display/display";
+import { closeAllComms, commInfo, deliverCommClose, deliverCommMsg, deliverCommOpen, hasComm, hasCommTarget, setCommTransport } from "../display/comms";
 import { setInputProvider, StdinNotAvailableError, type InputRequest } from "../runtime/stdin";
 import { InterruptedError } from "../runtime/interrupt";
 
@@ -153,6 +155,7 @@ export class KernelServer {
     this.stdin = new SendQueue(this.sockets.stdin);
     this.installOutputCapture();
     this.installDisplaySink();
+    this.installCommTransport();
     this.installInputProvider();
     this.installExit();
     this.publish("status", { execution_state: "starting" }, {});
@@ -340,11 +343,11 @@ export class KernelServer {
     queue.send(this.signer.encode({ header, parent_header: parent.header, metadata: {}, content, identities: parent.identities }));
   }
 
-  private publish(msgType: string, content: unknown, parentHeader: Partial<MessageHeader>): void {
+  private publish(msgType: string, content: unknown, parentHeader: Partial<MessageHeader>, metadata: Record<string, unknown> = {}, buffers?: Buffer[]): void {
     // Text written before this message goes out first.
     if (this.pendingStream) this.flushStream();
     const header = makeHeader(msgType, this.session);
-    this.iopub.send(this.signer.encode({ header, parent_header: parentHeader, metadata: {}, content }));
+    this.iopub.send(this.signer.encode({ header, parent_header: parentHeader, metadata, content, buffers }));
   }
 
   private async onShell(frames: Buffer[]): Promise<void> {
@@ -356,6 +359,10 @@ export class KernelServer {
       const seq = this.received++;
       // Executions run one at a time, in order; other requests are answered at once.
       this.executeChain = this.executeChain.then(() => this.execute(msg, seq));
+      return;
+    }
+    if (type === "comm_open" || type === "comm_msg" || type === "comm_close") {
+      this.handleComm(msg);
       return;
     }
     this.publish("status", { execution_state: "busy" }, msg.header);
@@ -412,8 +419,10 @@ export class KernelServer {
       }
       case "is_complete_request":
         return this.reply(queue, msg, "is_complete_reply", isComplete(String(c.code ?? "")));
-      case "comm_info_request":
-        return this.reply(queue, msg, "comm_info_reply", { status: "ok", comms: {} });
+      case "comm_info_request": {
+        const target = typeof c.target_name === "string" ? c.target_name : undefined;
+        return this.reply(queue, msg, "comm_info_reply", { status: "ok", comms: commInfo(target) });
+      }
       case "history_request":
         return this.reply(queue, msg, "history_reply", this.history.reply(c));
       case "interrupt_request":
@@ -424,11 +433,10 @@ export class KernelServer {
         void this.shutdown();
         return;
       case "comm_open":
-        // No comm targets: close it so the frontend does not wait.
-        this.publish("comm_close", { comm_id: c.comm_id, data: {} }, msg.header);
-        return;
       case "comm_msg":
       case "comm_close":
+        // Comm messages belong on shell (onShell hands them to handleComm); on control they are refused.
+        logToTerminal(`lepton kernel: ignored a ${msg.header.msg_type} on the control channel`);
         return;
       default:
         logToTerminal(`lepton kernel: unsupported message type ${msg.header.msg_type}`);
@@ -525,6 +533,74 @@ export class KernelServer {
       this.publish("status", { execution_state: "idle" }, msg.header);
       if (this.exitCode !== undefined) void this.shutdown(this.exitCode);
     }
+  }
+
+  /** Per comm id: the comm messages still being handled, so that one comm's messages are handled in order. */
+  private readonly commQueues = new Map<string, Promise<void>>();
+
+  /**
+   * comm_open / comm_msg / comm_close from the frontend, as ipykernel: busy, the comm's callbacks with
+   * output (console.log, lepton.display, comm.send) parented to this message, idle when they (and any
+   * promise they return) are done. Unlike ipykernel a comm message does not wait for a running cell, so
+   * a widget can reach an awaiting cell (a stop button for a training loop); the messages of one comm are
+   * handled in order. A comm_open to a target nobody registered yet waits for the cells received before
+   * it (one of them may register it), then is closed as ipykernel does.
+   */
+  private handleComm(msg: Message): void {
+    const id = String(msg.content?.comm_id ?? "");
+    this.publish("status", { execution_state: "busy" }, msg.header);
+    const cellsBefore = this.executeChain;
+    const previous = this.commQueues.get(id) ?? Promise.resolve();
+    const done: Promise<void> = previous
+      .then(() => this.deliverComm(msg, cellsBefore))
+      .catch((err) => logToTerminal(`lepton kernel: ${msg.header.msg_type} for comm ${id}: ${err?.stack ?? err}`))
+      .finally(() => {
+        if (this.commQueues.get(id) === done) this.commQueues.delete(id);
+        this.publish("status", { execution_state: "idle" }, msg.header);
+      });
+    this.commQueues.set(id, done);
+  }
+
+  private async deliverComm(msg: Message, cellsBefore: Promise<void>): Promise<void> {
+    const type = msg.header.msg_type;
+    const c = msg.content ?? {};
+    const incoming = {
+      header: msg.header as unknown as Record<string, unknown>,
+      parent_header: msg.parent_header as Record<string, unknown>,
+      metadata: msg.metadata,
+      content: c,
+      buffers: msg.buffers,
+    };
+    if (type === "comm_open" && !hasCommTarget(String(c.target_name ?? ""))) await cellsBefore.catch(() => undefined);
+    if (type !== "comm_open" && !hasComm(String(c.comm_id ?? ""))) {
+      trace(`${type} for comm ${c.comm_id}, which is not open`);
+      if (type === "comm_msg") logToTerminal(`lepton kernel: a comm_msg for comm ${c.comm_id}, which is not open (ignored)`);
+      return;
+    }
+    // The callbacks run as if this message were a cell: their output and sends have it as parent.
+    const context: CellContext = { parent: msg.header, interrupted: false, running: false };
+    await cellStorage.run(context, async () => {
+      if (type === "comm_open") {
+        const outcome = await deliverCommOpen(incoming);
+        if (outcome === "unknown-target") logToTerminal(`lepton kernel: no comm target ${JSON.stringify(c.target_name)} is registered; comm ${c.comm_id} closed`);
+        else if (outcome === "duplicate") logToTerminal(`lepton kernel: a comm_open for comm ${c.comm_id}, which is already open (ignored)`);
+      } else if (type === "comm_msg") {
+        await deliverCommMsg(incoming);
+      } else {
+        await deliverCommClose(incoming);
+      }
+    });
+  }
+
+  /** Comms opened from this side (lepton.comms.open, comm.send, comm.close) go out on IOPub, parented to the code's cell. */
+  private installCommTransport(): void {
+    setCommTransport({
+      send: (msgType, content, metadata, buffers) => {
+        const parent = this.outputParent();
+        const frames = buffers.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+        cellStorage.exit(() => this.publish(msgType, content, parent, metadata, frames));
+      },
+    });
   }
 
   /** The parent header for output: the cell that is running this code, else the last cell. */
@@ -691,6 +767,12 @@ export class KernelServer {
   async shutdown(code = 0): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Open comms are closed (the frontend is told; their onClose callbacks get a moment to run).
+    try {
+      await Promise.race([closeAllComms(), new Promise((r) => setTimeout(r, 300))]);
+    } catch (err: any) {
+      logToTerminal(`lepton kernel: closing the comms at shutdown: ${err?.message ?? err}`);
+    }
     this.flushStream();
     await Promise.race([Promise.all([this.iopub.flushed(), this.shell.flushed(), this.control.flushed()]), new Promise((r) => setTimeout(r, 500))]);
     for (const s of Object.values(this.sockets)) s?.close();
