@@ -180,7 +180,7 @@ describe("kernel spec locations", () => {
     expect(refused.status, refused.stderr).toBe(1);
     expect(refused.stderr).toContain(`not installing into ${kernel}: other users would see this kernel but could not start it`);
     expect(refused.stderr).toContain(`${home} (mode 0700: others need x to pass through it)`);
-    expect(refused.stderr).toContain("chmod -R a+rX /opt/lepton");
+    expect(refused.stderr).toContain(`chmod -R a+rX /opt/lepton && node /opt/lepton/dist/src/cli/main.js kernel install --prefix ${prefix}`);
     expect(refused.stderr).toContain("--force");
     expect(existsSync(kernel)).toBe(false);
     const forced = await runCommand(process.execPath, [cli, "kernel", "install", "--prefix", prefix, "--force"], { env });

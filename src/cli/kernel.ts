@@ -86,7 +86,7 @@ function nearestExisting(dir: string): string {
 }
 
 /** For a shared install whose kernel folder others can reach but whose lepton they cannot read. */
-function unreadableMessage(problems: AccessProblem[], kernelDir: string, refused: boolean): string {
+function unreadableMessage(problems: AccessProblem[], kernelDir: string, refused: boolean, options: string): string {
   const root = packageRoot();
   const lines = [
     refused
@@ -95,8 +95,8 @@ function unreadableMessage(problems: AccessProblem[], kernelDir: string, refused
     `The spec runs ${process.execPath} on ${launcherPath(root)}, which loads lepton's dist/ and node_modules, and others cannot read:`,
     ...problems.map((p) => `  ${describeAccessProblem(p)}`),
     `To install for every user, put lepton (with its node_modules) in a folder everyone can read, then install from there, e.g.:`,
-    `  cp -a ${root} /opt/lepton && chmod -R a+rX /opt/lepton && /opt/lepton/dist/src/cli/main.js kernel install ${kernelDir.includes("/usr/local/") ? "--prefix /usr/local" : "<same options>"}`,
-    `  (or as root: npm pack in ${root}, then npm install -g ./lepton-*.tgz, and run \`lepton kernel install --prefix /usr/local\`)`,
+    `  cp -a ${root} /opt/lepton && chmod -R a+rX /opt/lepton && node /opt/lepton/dist/src/cli/main.js kernel install ${options}`,
+    `  (or as root: npm pack in ${root}, then npm install -g ./lepton-*.tgz, which fetches its dependencies, and run \`lepton kernel install ${options}\`)`,
     `Or make these readable by others (chmod o+x on the folders, chmod -R a+rX ${root}) if exposing them is acceptable.`,
   ];
   if (refused) lines.push(`Or install anyway with --force (only you will be able to use it), or just for you with --user.`);
@@ -122,14 +122,15 @@ export async function kernelCommand(argv: string[]): Promise<number> {
         const kernelDir = path.join(kernelsDir(where), name);
         const hidden = isSharedTarget(where) ? othersAccessProblems(nearestExisting(kernelDir), "pass") : [];
         const unreadable = isSharedTarget(where) && hidden.length === 0 ? sharedAccessProblems() : [];
+        const options = [where.kind === "prefix" ? `--prefix ${path.resolve(where.dir)}` : `--${where.kind}`, ...(name === DEFAULT_KERNEL_NAME ? [] : [`--name ${name}`])].join(" ");
         if (unreadable.length && !force) {
-          console.error(unreadableMessage(unreadable, kernelDir, true));
+          console.error(unreadableMessage(unreadable, kernelDir, true, options));
           return 1;
         }
         const dir = installKernelSpec(where, name);
         console.log(`Installed the Lepton kernel spec "${name}" in ${dir}`);
         if (check && !check.searched) console.error(notSearchedMessage(dataDir, check.dirs, name, false, await jupyterPythonPrefix()));
-        if (unreadable.length) console.error(unreadableMessage(unreadable, dir, false));
+        if (unreadable.length) console.error(unreadableMessage(unreadable, dir, false, options));
         if (hidden.length) {
           console.error(`note: other users cannot reach ${dir} (${hidden.map(describeAccessProblem).join("; ")}), so only you will see this kernel. ` +
             `For every user, install into a folder they can read, e.g. --prefix /usr/local.`);
