@@ -6,7 +6,7 @@
  * filter, comm_close both ways, an unknown target, and the comms closed at shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kernel_helpers";
@@ -14,8 +14,14 @@ import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kerne
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-kernel-comms-")));
 const COMMS_JS = join(ROOT, "dist", "src", "display", "comms.js");
 
-beforeAll(() => {
+beforeAll(async () => {
   ensureBuilt();
+  // ensureBuilt watches src/kernel and display.ts; the kernel also runs the comm layer from dist/.
+  const source = join(ROOT, "src", "display", "comms.ts");
+  if (!existsSync(COMMS_JS) || statSync(source).mtimeMs > statSync(COMMS_JS).mtimeMs) {
+    const res = await runCommand(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { timeoutMs: 300_000 });
+    if (res.status !== 0) throw new Error(`npm run build failed:\n${res.stdout}${res.stderr}`);
+  }
 });
 
 afterAll(() => {

@@ -16,6 +16,13 @@
  *
  * Outside a kernel (no transport) a comm can still be opened and used: its messages go nowhere, without
  * an error or a warning, as ipykernel's comms do when no frontend listens (`comms.available()` tells).
+ * A send on a closed comm does nothing either (as ipykernel); `comm.closed` tells.
+ *
+ * In the kernel, as ipykernel: a callback runs with the comm message as its parent, so what it prints or
+ * displays (and what it sends) is parented to that message, between its busy and idle status; a
+ * callback's promise is awaited before the idle and before the next message of the same comm; a callback
+ * that throws is reported on stderr (of that message) and the comm goes on. JupyterLab shows output
+ * parented to a comm message in its log console, not in a cell (as for ipywidgets callbacks).
  */
 import { randomUUID } from "crypto";
 
