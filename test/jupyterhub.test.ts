@@ -17,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "child_process";
 import { createHash, randomBytes } from "crypto";
 import {
-  chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync, type Stats,
+  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync, type Stats,
 } from "fs";
+import { cp } from "fs/promises";
 import * as http from "http";
 import { createRequire } from "module";
 import * as net from "net";
@@ -131,7 +132,8 @@ async function readableLepton(base: string): Promise<string> {
   const copy = join(base, "lepton");
   mkdirSync(copy);
   for (const part of ["package.json", "dist", "kernel", "node_modules"]) {
-    cpSync(join(ROOT, part), join(copy, part), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    // Asynchronous: a synchronous copy of node_modules would hold the worker's event loop for most of a minute.
+    await cp(join(ROOT, part), join(copy, part), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
   }
   // chmod -R a+rX (done here: find, cp and chmod close their stdin at once, and runCommand's write to it fails).
   walk(copy, (p, st) => {
