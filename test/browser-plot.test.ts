@@ -28,12 +28,13 @@ const unavailable = browserTestsUnavailable();
 if (unavailable) console.warn(`browser-plot tests skipped: ${unavailable}`);
 
 /** Run the chart cells in one simulated kernel session and build the executed notebook. */
-function executedNotebook(): { nb: object; libraryCopies: number } {
+function executedNotebook(mode?: plot.LibraryMode): { nb: object; libraryCopies: number } {
   const outputs: MimeBundle[][] = [];
   let current: MimeBundle[] = [];
   const sink: DisplaySink = { display: (b) => current.push(b), update: () => undefined };
   setDisplaySink(sink);
   resetLibrarySession(); // a fresh kernel session
+  plot.setLibraryMode(mode);
   try {
     CHART_CELLS.forEach((source) => {
       current = [];
@@ -43,6 +44,7 @@ function executedNotebook(): { nb: object; libraryCopies: number } {
     });
   } finally {
     setDisplaySink(undefined);
+    plot.setLibraryMode(undefined);
   }
   const lib = plot.plotlyLibrary().source.slice(0, 200).split("\n").find((l) => /plotly\.js v\d/.test(l))!;
   const libraryCopies = outputs.flat().filter((b) => String(b["text/html"]).includes(lib)).length;
@@ -119,6 +121,73 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
       await dismissKernelDialog(page);
       await fullScreenshot(page, join(artifactsDir(), "plot-classic-notebook.png"));
       expect(blocked.filter((u) => /plotly|cdn/i.test(u))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("an untrusted copy draws nothing and each chart's placeholder tells how to trust it or get charts without trust", async () => {
+    // The same outputs, not signed: classic Notebook sanitises their HTML (no scripts run).
+    const untrusted = JSON.parse(readFileSync(nbPath, "utf8"));
+    untrusted.metadata.copied = true; // other content than the signed notebook's
+    writeJSON(join(nbDir, "untrusted.ipynb"), untrusted);
+    server ??= await startNotebookServer(nbDir, env);
+    const context = await launchChromium();
+    try {
+      await blockNetwork(context, [server.url]);
+      const page = await context.newPage();
+      await page.goto(`${server.url}/notebooks/untrusted.ipynb?token=${server.token}`);
+      await page.waitForFunction(() => (window as any).Jupyter?.notebook?._fully_loaded === true);
+      await dismissKernelDialog(page);
+      await page.waitForFunction((n) => document.querySelectorAll(".output_html").length >= n, CHART_CELLS.length);
+      const shown = await page.evaluate(() => ({
+        trusted: (window as any).Jupyter.notebook.trusted,
+        charts: document.querySelectorAll(".js-plotly-plot").length,
+        texts: Array.from(document.querySelectorAll(".output_html")).map((o) => (o as HTMLElement).innerText.replace(/\s+/g, " ").trim()),
+      }));
+      expect(shown.trusted).toBe(false);
+      expect(shown.charts).toBe(0);
+      const chartTexts = shown.texts.filter((t) => t.includes("If you can read this"));
+      expect(chartTexts).toHaveLength(CHART_CELLS.length);
+      expect(chartTexts[0]).toMatch(/^line chart "Loss": train \(5 points\), val \(5 points\)\. If you can read this, the page did not run the chart's script: trust the notebook \(jupyter trust file\.ipynb, or "Trust Notebook" in JupyterLab's command palette; notebooks written by lepton run and lepton course are signed\), or re-run the cell, or open the notebook in a frontend that draws Plotly JSON \(JupyterLab with the plotly extension, VS Code\)\.$/);
+      await fullScreenshot(page, join(artifactsDir(), "plot-untrusted-notebook.png"));
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("with setLibraryMode(\"none\") the notebook is small, carries no plotly.js, and each chart says so and how to get it", async () => {
+    const { nb, libraryCopies } = executedNotebook("none");
+    expect(libraryCopies).toBe(0);
+    const path = join(nbDir, "no-library.ipynb");
+    writeJSON(path, nb);
+    // The 14 charts' own JSON (the decision boundary's grid, images and surfaces carry their values) vs. that plus plotly.js.
+    console.log(`the same notebook without plotly.js: ${(statSync(path).size / 1e6).toFixed(2)} MB (embedded: ${(statSync(nbPath).size / 1e6).toFixed(2)} MB)`);
+    expect(statSync(path).size).toBeLessThan(1e6);
+    expect(statSync(nbPath).size).toBeGreaterThan(4.5e6);
+    const trust = spawnSync(PYTHON, ["-m", "nbformat.sign", path], { env, encoding: "utf8" });
+    expect(trust.status, trust.stderr).toBe(0);
+    server ??= await startNotebookServer(nbDir, env);
+    const context = await launchChromium();
+    try {
+      await blockNetwork(context, [server.url]);
+      const page = await context.newPage();
+      await page.goto(`${server.url}/notebooks/no-library.ipynb?token=${server.token}`);
+      await page.waitForFunction(() => (window as any).Jupyter?.notebook?._fully_loaded === true);
+      await dismissKernelDialog(page);
+      await page.waitForFunction((n) => document.querySelectorAll(".lepton-plot").length >= n, CHART_CELLS.length);
+      const shown = await page.evaluate(() => ({
+        trusted: (window as any).Jupyter.notebook.trusted,
+        charts: document.querySelectorAll(".js-plotly-plot").length,
+        plotly: typeof (window as any).Plotly,
+        texts: Array.from(document.querySelectorAll(".lepton-plot")).map((o) => (o as HTMLElement).innerText.replace(/\s+/g, " ").trim()),
+      }));
+      expect(shown).toMatchObject({ trusted: true, charts: 0, plotly: "undefined" });
+      expect(shown.texts).toHaveLength(CHART_CELLS.length);
+      for (const t of shown.texts) {
+        expect(t).toContain("plotly.js was not embedded in this notebook");
+        expect(t).toContain('run lepton.plot.setLibraryMode("embed") (or unset LEPTON_PLOTLY) and re-run the notebook');
+      }
     } finally {
       await context.close();
     }
