@@ -185,6 +185,13 @@ function rejoinMimebundle(data: PyValue | undefined): void {
   for (const [mime, value] of data) if (!isJsonMime(mime) && Array.isArray(value)) data.set(mime, joinIfLines(value)!);
 }
 
+/** Python's bool(value) (rejoin_lines tests `elif output_type:`); a missing value is falsy. */
+function pythonTruthy(v: PyValue | undefined): boolean {
+  if (v === undefined) return false;
+  if (v instanceof PyScalar) return !["None", "False", "0", "0.0", "-0.0"].includes(v.str);
+  return isDict(v) ? v.size > 0 : v.length > 0;
+}
+
 /** rwbase.rejoin_lines followed by rwbase.strip_transient, in place (both run inside nbformat.read). */
 export function normalizeLikeNbformat(nb: PyDict): PyDict {
   const cells = nb.get("cells");
@@ -198,9 +205,9 @@ export function normalizeLikeNbformat(nb: PyDict): PyDict {
     if (cell.get("cell_type") !== "code" || !Array.isArray(outputs)) continue;
     for (const output of outputs) {
       if (!isDict(output)) continue;
-      const type = output.get("output_type") ?? "";
+      const type = output.get("output_type");
       if (type === "execute_result" || type === "display_data") rejoinMimebundle(output.get("data"));
-      else if (type !== "" && Array.isArray(output.get("text"))) output.set("text", joinIfLines(output.get("text"))!);
+      else if (pythonTruthy(type) && Array.isArray(output.get("text"))) output.set("text", joinIfLines(output.get("text"))!);
     }
   }
   const metadata = nb.get("metadata");
