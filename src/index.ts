@@ -16,6 +16,8 @@ export { interruptRequested, throwIfInterrupted, InterruptedError } from "./runt
 export * as data from "./data";
 export * as plot from "./display/plot";
 export { record } from "./display/record";
+export { comms } from "./display/comms";
+export type { Comm, CommMessage, CommCallback, CommTargetHandler, CommBuffer } from "./display/comms";
 export * as models from "./models";
 export { train, fitOneCycle, evaluate, lrFind, summary, save, load, optimizer, Optimizer, History, EvaluationReport, LrFindResult, ModelSummary, NonFiniteLossError, callbacks } from "./training";
 export type { TrainOptions, EvaluateOptions, LrFindOptions, OptimizerSpec, ScheduleSpec, Callback, TrainContext, Logs, DataInput, Loaded } from "./training";

@@ -12,27 +12,20 @@ import { join } from "path";
 import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kernel_helpers";
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-kernel-comms-")));
-const COMMS_JS = join(ROOT, "dist", "src", "display", "comms.js");
 
-beforeAll(async () => {
+beforeAll(() => {
   ensureBuilt();
-  // ensureBuilt watches src/kernel and display.ts; the kernel also runs the comm layer from dist/.
-  const source = join(ROOT, "src", "display", "comms.ts");
-  if (!existsSync(COMMS_JS) || statSync(source).mtimeMs > statSync(COMMS_JS).mtimeMs) {
-    const res = await runCommand(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { timeoutMs: 300_000 });
-    if (res.status !== 0) throw new Error(`npm run build failed:\n${res.stdout}${res.stderr}`);
-  }
 });
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** The cells the script runs, by name (the comms module is loaded from dist/ until lepton exports it). */
+/** The cells the script runs, by name. */
 const CELLS: Record<string, string> = {
   register: String.raw`
 import * as lepton from "lepton";
-const comms = require(${JSON.stringify(COMMS_JS)}).comms;
+const comms = lepton.comms;
 comms.registerTarget("lepton_test", (comm: any, open: any) => {
   console.log("opened", comm.id, comm.target, JSON.stringify(open.data));
   comm.onMsg(async (msg: any) => {
