@@ -147,9 +147,9 @@ describe.skipIf(!!unavailable)("charts in a real browser", () => {
       }));
       expect(shown.trusted).toBe(false);
       expect(shown.charts).toBe(0);
-      const chartTexts = shown.texts.filter((t) => t.includes("If you can read this"));
+      const chartTexts = shown.texts.filter((t) => t.includes("Not drawn: this page ran no scripts"));
       expect(chartTexts).toHaveLength(CHART_CELLS.length);
-      expect(chartTexts[0]).toMatch(/^line chart "Loss": train \(5 points\), val \(5 points\)\. If you can read this, the page did not run the chart's script: trust the notebook \(jupyter trust file\.ipynb, or "Trust Notebook" in JupyterLab's command palette; notebooks written by lepton run and lepton course are signed\), or re-run the cell, or open the notebook in a frontend that draws Plotly JSON \(JupyterLab with the plotly extension, VS Code\)\.$/);
+      expect(chartTexts[0]).toMatch(/^line chart "Loss": train \(5 points\), val \(5 points\)\. Not drawn: this page ran no scripts\. Trust the notebook \(jupyter trust file\.ipynb, or "Trust Notebook" in JupyterLab's command palette; lepton run and lepton course sign what they write\), re-run the cell, or open it where Plotly JSON is drawn \(JupyterLab with the plotly extension, VS Code\)\.$/);
       await fullScreenshot(page, join(artifactsDir(), "plot-untrusted-notebook.png"));
     } finally {
       await context.close();

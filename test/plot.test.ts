@@ -532,12 +532,12 @@ describe("not embedding plotly.js (setLibraryMode / LEPTON_PLOTLY)", () => {
   it("the embedded chart's placeholder says how to trust the notebook and how to get charts without trust, in plain text", () => {
     const html = toMimeBundle(plot.line({ y: [1, 2] }, { title: "Loss" }))["text/html"] as string;
     const span = html.match(/<span class="lepton-plot-placeholder"[^>]*>([^<]*)<\/span>/)![1];
-    expect(span).toContain('line chart &quot;Loss&quot;: scatter (2 points). If you can read this, the page did not run the chart');
+    expect(span).toContain('line chart &quot;Loss&quot;: scatter (2 points). Not drawn: this page ran no scripts. Trust the notebook');
     expect(span).toContain("jupyter trust file.ipynb");
     expect(span).toContain("&quot;Trust Notebook&quot; in JupyterLab's command palette");
-    expect(span).toContain("lepton run and lepton course are signed");
+    expect(span).toContain("lepton run and lepton course sign what they write");
     expect(span).toContain("re-run the cell");
     expect(span).toContain("JupyterLab with the plotly extension, VS Code");
-    expect(span.length).toBeLessThan(500);
+    expect(span.length).toBeLessThan(400);
   });
 });

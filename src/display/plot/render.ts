@@ -45,16 +45,15 @@ export function chartHtml(fig: FigureJSON, summary: string, key: string = random
 export function placeholderText(summary: string, mode: LibraryMode): string {
   if (mode === "none") {
     return (
-      `${summary}. plotly.js was not embedded in this notebook (lepton.plot.setLibraryMode("none") or LEPTON_PLOTLY=none), ` +
-      "so this page cannot draw the chart. Open the notebook in a frontend that draws Plotly JSON (JupyterLab with the plotly " +
-      'extension, VS Code), or run lepton.plot.setLibraryMode("embed") (or unset LEPTON_PLOTLY) and re-run the notebook.'
+      `${summary}. Not drawn: plotly.js was not embedded in this notebook (LEPTON_PLOTLY=none or lepton.plot.setLibraryMode("none")). ` +
+      "Open it where Plotly JSON is drawn (JupyterLab with the plotly extension, VS Code), or run " +
+      'lepton.plot.setLibraryMode("embed") (or unset LEPTON_PLOTLY) and re-run the notebook.'
     );
   }
   return (
-    `${summary}. If you can read this, the page did not run the chart's script: trust the notebook ` +
-    '(jupyter trust file.ipynb, or "Trust Notebook" in JupyterLab\'s command palette; notebooks written by lepton run and ' +
-    "lepton course are signed), or re-run the cell, or open the notebook in a frontend that draws Plotly JSON " +
-    "(JupyterLab with the plotly extension, VS Code)."
+    `${summary}. Not drawn: this page ran no scripts. Trust the notebook (jupyter trust file.ipynb, or "Trust Notebook" ` +
+    "in JupyterLab's command palette; lepton run and lepton course sign what they write), re-run the cell, or open it where " +
+    "Plotly JSON is drawn (JupyterLab with the plotly extension, VS Code)."
   );
 }
 
@@ -66,8 +65,7 @@ function drawHtml(fig: FigureJSON, summary: string, key: string, mode: LibraryMo
     `<span class="lepton-plot-placeholder" style="color:#888;font:12px sans-serif">${escapeHtml(placeholderText(summary, mode))}</span>`;
   const waiting =
     mode === "none"
-      ? "plotly.js is not on this page: this notebook was run without it (LEPTON_PLOTLY=none or lepton.plot.setLibraryMode(\"none\")). " +
-        "Run lepton.plot.setLibraryMode(\"embed\") (or unset LEPTON_PLOTLY) and re-run, or open the notebook where Plotly JSON is drawn (JupyterLab with the plotly extension, VS Code)."
+      ? placeholderText(summary, mode)
       : "Waiting for plotly.js: the output that carries it is not on this page. " +
         "Run lepton.plot.includeLibrary() in a cell (or re-run the notebook from the top).";
   return (
