@@ -99,6 +99,11 @@ export function runCommand(
       clearTimeout(timer);
       resolve({ status, signal, stdout, stderr });
     });
+    // A command that never reads its stdin (find, cp, chmod) may exit before the write lands: the EPIPE
+    // that follows is not an error of the command.
+    child.stdin.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") reject(err);
+    });
     child.stdin.end(options.input ?? "");
   });
 }
