@@ -12,7 +12,10 @@ import { CLI, JUPYTER_APT_PACKAGES, PYTHON, ROOT, ensureBuilt, needJupyter, runC
 const FIXTURES = join(ROOT, "test", "fixtures", "notebooks");
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-cli-test-")));
 
-function lepton(args: string[], env: NodeJS.ProcessEnv = process.env) {
+/** The user's own Jupyter data folder (kernels, notary) is never touched: runs sign into a scratch one. */
+const scratchJupyterData = mkdtempSync(join(tmpdir(), "lepton-cli-jupyter-data-"));
+
+function lepton(args: string[], env: NodeJS.ProcessEnv = { ...process.env, JUPYTER_DATA_DIR: scratchJupyterData }) {
   return runCommand(process.execPath, [CLI, ...args], { env });
 }
 

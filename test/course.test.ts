@@ -39,7 +39,7 @@ describe("the course in quick mode", () => {
   let run: CommandResult;
   beforeAll(async () => {
     ensureBuilt();
-    run = await runCommand(process.execPath, [CLI, "course", "--out", out, "--no-html"], { timeoutMs: 1_200_000, env: { ...process.env, LEPTON_DATA_DIR: join(work, "no-data") } });
+    run = await runCommand(process.execPath, [CLI, "course", "--out", out, "--no-html"], { timeoutMs: 1_200_000, env: { ...process.env, LEPTON_DATA_DIR: join(work, "no-data"), JUPYTER_DATA_DIR: join(work, "jupyter-data") } });
   }, 1_300_000);
 
   it("runs every notebook through `lepton course` and prints a summary line each", () => {

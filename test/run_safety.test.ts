@@ -19,8 +19,11 @@ afterAll(() => {
 });
 beforeAll(() => ensureBuilt());
 
+/** Runs sign what they write: into a scratch Jupyter data folder, never the user's. */
+const scratchEnv = { ...process.env, JUPYTER_DATA_DIR: mkdtempSync(join(tmpdir(), "lepton-run-safety-jupyter-data-")) };
+
 function lepton(args: string[], timeoutMs = 240_000) {
-  return runCommand(process.execPath, [CLI, ...args], { timeoutMs });
+  return runCommand(process.execPath, [CLI, ...args], { timeoutMs, env: scratchEnv });
 }
 
 const code = (source: unknown, tags?: string[]) => ({ cell_type: "code", metadata: tags ? { tags } : {}, execution_count: null, outputs: [], source });
@@ -186,7 +189,7 @@ describe("lepton course --notebook", () => {
   it("runs a user's own notebook with the same checks, output folder and summary", async () => {
     const mine = writeNotebook("mine/my_notebook.ipynb", [code(`const answer = 6 * 7;\nconsole.log("answer", answer)`)]);
     const out = join(work, "course-out");
-    const res = await runCommand(process.execPath, [CLI, "course", "--notebook", mine, "--out", out, "--no-html"], { timeoutMs: 240_000 });
+    const res = await runCommand(process.execPath, [CLI, "course", "--notebook", mine, "--out", out, "--no-html"], { timeoutMs: 240_000, env: scratchEnv });
     expect(res.status, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toMatch(/ok\s+.*my_notebook\.ipynb/);
     expect(res.stdout).toContain("1 passed, 0 failed");
@@ -196,7 +199,7 @@ describe("lepton course --notebook", () => {
     expect(summary.notebooks).toEqual([expect.objectContaining({ notebook: expect.stringContaining("my_notebook.ipynb"), ok: true })]);
     // The same checks: a malformed notebook is refused before anything runs.
     const bad = writeNotebook("mine/bad.ipynb", [code(`require("fs").writeFileSync("bad.ran", "x")`), null]);
-    const refused = await runCommand(process.execPath, [CLI, "course", "--notebook", mine, "--notebook", bad, "--out", join(work, "course-bad"), "--no-html"], { timeoutMs: 240_000 });
+    const refused = await runCommand(process.execPath, [CLI, "course", "--notebook", mine, "--notebook", bad, "--out", join(work, "course-bad"), "--no-html"], { timeoutMs: 240_000, env: scratchEnv });
     expect(refused.status, refused.stdout + refused.stderr).toBe(2);
     expect(refused.stderr).toContain("cell 2 (cells[1]) is null");
     expect(existsSync(join(work, "mine", "bad.ran"))).toBe(false);
