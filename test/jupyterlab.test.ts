@@ -18,7 +18,16 @@ import {
 } from "./fixtures/plot/harness";
 import { injectParameters } from "../src/kernel/runner";
 
-const unavailable = browserTestsUnavailable();
+/** ipykernel is the reference the page compares with. */
+function ipykernelMissing(): string | undefined {
+  const { existsSync } = require("fs") as typeof import("fs");
+  if (existsSync("/usr/share/jupyter/kernels/python3/kernel.json")) return undefined;
+  const reason = "Debian's ipykernel is missing (apt-get install python3-ipykernel)";
+  if (process.env.CI) throw new Error(`JupyterLab page tests cannot run under CI: ${reason}`);
+  return reason;
+}
+
+const unavailable = browserTestsUnavailable() ?? ipykernelMissing();
 if (unavailable) console.warn(`JupyterLab page tests skipped: ${unavailable}`);
 
 const root = mkdtempSync(join(tmpdir(), "lepton-jupyterlab-"));
