@@ -110,6 +110,41 @@ describe.skipIf(!!unavailable)("charts from the Lepton kernel in a real browser"
     const live = nb.cells[nb.cells.length - 1].outputs.find((o: any) => o.data?.["application/vnd.plotly.v1+json"]);
     expect(live.data["application/vnd.plotly.v1+json"].data[0].y).toHaveLength(30);
     console.log(`executed notebook with ${CHART_CELLS.length} charts + 1 live chart: ${(statSync(executedPath).size / 1e6).toFixed(2)} MB`);
+    expect(statSync(executedPath).size).toBeGreaterThanOrEqual(4.5e6);
+  });
+
+  it("LEPTON_PLOTLY=none in the kernel's environment, or plot.setLibraryMode(\"none\") in a cell: the executed notebook has no plotly.js and is small", async () => {
+    const k = kernel as KernelUnderTest;
+    const code = (id: string, source: string) => ({ cell_type: "code", id, metadata: {}, execution_count: null, source, outputs: [] });
+    const charts = CHART_CELLS.slice(0, 3).map((src, i) => code(`chart-${i}`, k.chart(src)));
+    const spec = { name: k.name, display_name: k.display_name, language: "typescript" };
+    const runs = [
+      { name: "by-env", cells: [code("setup", k.setup), ...charts], env: { ...env, LEPTON_PLOTLY: "none" } },
+      { name: "by-call", cells: [code("setup", k.setup), code("mode", `plot.setLibraryMode("none");`), ...charts], env: { ...env, LEPTON_PLOTLY: "" } },
+      { name: "embedded", cells: [code("setup", k.setup), ...charts], env: { ...env, LEPTON_PLOTLY: "" } },
+    ];
+    const sizes: Record<string, number> = {};
+    for (const run of runs) {
+      writeJSON(join(nbDir, `${run.name}.ipynb`), notebook(run.cells, spec));
+      const res = await runCommand(PYTHON, ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300",
+        "--output", `${run.name}-executed.ipynb`, join(nbDir, `${run.name}.ipynb`)], { env: run.env, timeoutMs: 300_000 });
+      expect(res.status, res.stderr).toBe(0);
+      const path = join(nbDir, `${run.name}-executed.ipynb`);
+      const nb = JSON.parse(readFileSync(path, "utf8"));
+      const outputs = nb.cells.flatMap((c: any) => c.outputs ?? []);
+      expect(outputs.filter((o: any) => o.output_type === "error")).toEqual([]);
+      const html = outputs.map((o: any) => [].concat(o.data?.["text/html"] ?? []).join(""));
+      const chartOutputs = outputs.filter((o: any) => o.data?.["application/vnd.plotly.v1+json"]);
+      expect(chartOutputs).toHaveLength(3);
+      const embedded = run.name === "embedded";
+      expect(html.filter((h: string) => h.includes("lepton-plotly-library"))).toHaveLength(embedded ? 1 : 0);
+      expect(html.filter((h: string) => h.includes("plotly.js was not embedded in this notebook"))).toHaveLength(embedded ? 0 : 3);
+      sizes[run.name] = statSync(path).size;
+    }
+    console.log(`3 charts from the kernel: ${Object.entries(sizes).map(([n, b]) => `${n} ${(b / 1e3).toFixed(0)} kB`).join(", ")}`);
+    expect(sizes["by-env"]).toBeLessThan(100_000);
+    expect(sizes["by-call"]).toBeLessThan(100_000);
+    expect(sizes.embedded).toBeGreaterThanOrEqual(4.5e6);
   });
 
   /** charts.ipynb in classic Notebook, once it is loaded and its kernel connected. */
