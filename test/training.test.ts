@@ -350,6 +350,30 @@ describe("train", () => {
     model.dispose();
   });
 
+  it("an aborted signal stops training exactly as an interrupt does, naming what stopped it", async () => {
+    const data = blobs(96);
+    const model = mlp([2, 4, 3]);
+    const stop = new AbortController();
+    let batches = 0;
+    const before = tf.memory().numTensors;
+    const h = await train(model, data, {
+      epochs: 5, batchSize: 8, verbose: 0, optimizer: { type: "sgd", lr: 0.05 }, signal: stop.signal,
+      callbacks: [{ onBatchEnd: (b, logs) => { batches++; if (logs.epoch === 2 && b === 3) stop.abort(); } }],
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(h.interrupted).toBe(true);
+    expect(h.epochs).toEqual([1]);
+    expect(h.stopReason).toBe("stopped with the abort signal at epoch 2, batch 3 of 12");
+    expect(batches).toBe(12 + 3);
+    // An abort between epochs stops after that epoch.
+    const late = new AbortController();
+    const h2 = await train(model, data, { epochs: 5, batchSize: 8, verbose: 0, signal: late.signal, callbacks: [{ onEpochEnd: (e) => { if (e === 1) late.abort(); } }] });
+    expect(h2.stopReason).toBe("stopped with the abort signal after epoch 1");
+    expect(h2.epochs).toEqual([1]);
+    await expect(train(model, data, { epochs: 1, verbose: 0, signal: {} as AbortSignal })).rejects.toThrow(/signal must be an AbortSignal/);
+    model.dispose();
+  });
+
   it("earlyStopping stops after `patience` epochs without improvement and restores the best weights", async () => {
     const data = blobs(48);
     const model = mlp([2, 4, 3]);

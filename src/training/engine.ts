@@ -257,6 +257,12 @@ export interface EngineConfig {
   baseLr: number;
   /** ctx.lrScale at the start (a resumed run's reduceOnPlateau factor); default 1. */
   initialLrScale?: number;
+  /**
+   * Asked where a kernel interrupt is looked for (before each batch, after each epoch): what asked
+   * training to stop (e.g. "the Stop button"), or undefined. A request stops training exactly as an
+   * interrupt does: after the current batch, `interrupted` set, the reason naming it.
+   */
+  stopRequested?: () => string | undefined;
 }
 
 export interface EngineResult {
@@ -290,6 +296,12 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
 
   let stopReason: string | undefined;
   let interrupted = false;
+  /** "interrupted" for a kernel interrupt, "stopped with <what>" for a stop request, else undefined. */
+  const stopAsked = (): string | undefined => {
+    if (interruptRequested()) return "interrupted";
+    const what = cfg.stopRequested?.();
+    return what ? `stopped with ${what}` : undefined;
+  };
   let skip = false;
   let nonFinite: EngineResult["nonFinite"];
   let stopLevel: MessageLevel = "info";
@@ -406,11 +418,12 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
 
       try {
         for await (const b of data.batches({ batchSize: cfg.batchSize, shuffle: cfg.shuffle, seed: cfg.seed + epoch })) {
-          if (interruptRequested()) {
+          const by = stopAsked();
+          if (by) {
             tf.dispose([b.x, b.y]);
             await flush();
             interrupted = true;
-            ctx.stop(`interrupted at epoch ${epoch}, batch ${ctx.batch} of ${stepsPerEpoch}`, "warning");
+            ctx.stop(`${by} at epoch ${epoch}, batch ${ctx.batch} of ${stepsPerEpoch}`, "warning");
             break;
           }
           ctx.batch++;
@@ -465,9 +478,10 @@ export async function runEngine(cfg: EngineConfig): Promise<EngineResult> {
       logs.lr = optimizer.lr;
       logs.time_s = (Date.now() - epochStart) / 1000;
       for (const c of callbacks) await c.onEpochEnd?.(epoch, logs, ctx);
-      if (interruptRequested() && !stopReason) {
+      const by = stopAsked();
+      if (by && !stopReason) {
         interrupted = true;
-        ctx.stop(`interrupted after epoch ${epoch}`, "warning");
+        ctx.stop(`${by} after epoch ${epoch}`, "warning");
       }
     }
   } finally {

@@ -73,6 +73,8 @@ export class ProgressView {
   private openEntry?: { cell: string };
   /** Updates sent to the progress output (for tests of the rate limit). */
   updates = 0;
+  /** Set when the user pressed the training display's Stop button. */
+  private stopClicked = false;
 
   constructor(
     private readonly verbose: Verbosity,
@@ -111,6 +113,11 @@ export class ProgressView {
     } else if (verbose > 0) {
       for (const n of this.notes) process.stdout.write(`note: ${n}\n`);
     }
+  }
+
+  /** What asked training to stop from this view (its Stop button), or undefined. */
+  stopRequested(): string | undefined {
+    return this.stopClicked ? "the Stop button" : undefined;
   }
 
   /** Progress within an epoch; drawn at most every 250 ms. */

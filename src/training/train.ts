@@ -59,11 +59,18 @@ export interface TrainOptions {
   initialEpoch?: number;
   /** Replace the training step (gradient accumulation, two models): see engine.ts's StepFunction. */
   step?: StepFunction;
+  /**
+   * Stop training from elsewhere (a timer, another widget, a web request): when `signal` is aborted,
+   * training stops after the current batch exactly as a kernel interrupt stops it (history.interrupted).
+   *   const stop = new AbortController(); setTimeout(() => stop.abort(), 60_000);
+   *   await lepton.train(net, data, { epochs: 50, signal: stop.signal });
+   */
+  signal?: AbortSignal;
 }
 
 const TRAIN_OPTIONS = [
   "epochs", "batchSize", "optimizer", "lr", "weightDecay", "loss", "metrics", "labelSmoothing", "schedule", "clipNorm",
-  "validationData", "validationSplit", "validationBatchSize", "shuffle", "seed", "callbacks", "verbose", "resumeFrom", "initialEpoch", "step",
+  "validationData", "validationSplit", "validationBatchSize", "shuffle", "seed", "callbacks", "verbose", "resumeFrom", "initialEpoch", "step", "signal",
 ];
 
 /** A training stop caused by a NaN or infinite loss. */
@@ -91,6 +98,9 @@ export function checkTrainOptions(opts: TrainOptions, fn = FN, extraNames: strin
   checkNumber(opts.initialEpoch, "initialEpoch", (v) => Number.isInteger(v) && v >= 0, "a whole number >= 0", fn);
   if (opts.verbose !== undefined && ![0, 1, 2].includes(opts.verbose as number)) throw new Error(`${fn}: verbose must be 0, 1 or 2; got ${String(opts.verbose)}.`);
   if (opts.shuffle !== undefined && typeof opts.shuffle !== "boolean") throw new Error(`${fn}: shuffle must be true or false; got ${String(opts.shuffle)}.`);
+  if (opts.signal !== undefined && typeof (opts.signal as { aborted?: unknown } | null)?.aborted !== "boolean") {
+    throw new Error(`${fn}: signal must be an AbortSignal (new AbortController().signal); got ${String(opts.signal)}.`);
+  }
   if (opts.callbacks !== undefined && !(Array.isArray(opts.callbacks) && opts.callbacks.every((c) => c && typeof c === "object"))) {
     throw new Error(`${fn}: callbacks must be a list of callback objects, e.g. [lepton.callbacks.earlyStopping()].`);
   }
@@ -314,6 +324,7 @@ export async function train(model: tf.LayersModel, data: DataInput, options: Tra
       clipNorm: opts.clipNorm,
       baseLr,
       initialLrScale: start.lrScale,
+      stopRequested: () => view.stopRequested() ?? (opts.signal?.aborted ? "the abort signal" : undefined),
     });
     if (result.stopReason) {
       history.stopReason = result.stopReason;
