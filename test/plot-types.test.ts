@@ -45,8 +45,9 @@ describe("lepton.plot types under tslab's TypeScript", () => {
       `plot.activation("swish");`,
       `plot.line({ x: [1, 2] });`,
       `plot.line({ y: [1] }, { yaxis: { type: "logarithmic" } });`,
+      `plot.setLibraryMode("cdn");`,
     ].join("\n"));
     const errors = diagnostics(file);
-    expect(errors.map((e) => e.split(" ")[0])).toEqual(["bad.ts:2", "bad.ts:3", "bad.ts:4"]);
+    expect(errors.map((e) => e.split(" ")[0])).toEqual(["bad.ts:2", "bad.ts:3", "bad.ts:4", "bad.ts:5"]);
   });
 });
