@@ -1,0 +1,218 @@
+/**
+ * Jupyter widgets through a real widget manager: a page built with esbuild (fixtures/jupyterlab/widgets-page.ts)
+ * from ipywidgets 8's own frontend packages (@jupyter-widgets/html-manager's HTMLManager on the kernel's comms,
+ * as ipywidgets' "web3" example does; @jupyter-widgets/controls models 2.0.0, @jupyter-widgets/output),
+ * JupyterLab 4.6's services and output areas, served by Debian's Notebook server, on the installed Lepton
+ * kernel, in headless Chromium. The widgets are moved and clicked by real input events (keyboard on the
+ * noUiSlider handle, mouse drag, clicks), and what the kernel's callbacks do comes back to the page.
+ *
+ * The raw-protocol cases open the widgets by hand with lepton.comms (comm target `jupyter.widget`, protocol
+ * version 2.1.0), as ipywidgets' kernel side does, so they test the comm layer and the widget manager
+ * independently of lepton.widgets.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import type { BrowserContext, Page } from "playwright-core";
+import { buildLabPage } from "./fixtures/jupyterlab/build";
+import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
+import { artifactsDir, blockNetwork, browserTestsUnavailable, jupyterEnv, launchChromium, startNotebookServer, type NotebookServer } from "./fixtures/plot/harness";
+import { RAW_WIDGETS } from "./fixtures/widgets/raw";
+
+const unavailable = browserTestsUnavailable();
+if (unavailable) console.warn(`widget browser tests skipped: ${unavailable}`);
+
+/** Whether lepton.widgets exists in this checkout (the cases that use it are todo until it does). */
+const HAS_WIDGETS = existsSync(join(ROOT, "src", "display", "widgets"));
+
+const root = mkdtempSync(join(tmpdir(), "lepton-widgets-"));
+const prefix = join(root, "prefix");
+const served = join(root, "notebooks");
+const staticDir = join(root, "static");
+
+let server: NotebookServer;
+let context: BrowserContext;
+let page: Page;
+let kernel: number;
+const consoleErrors: string[] = [];
+
+type Widgets = {
+  startKernel(name: string): Promise<number>;
+  newCell(label: string, kernel: number): number;
+  run(index: number, code: string): Promise<string>;
+  start(index: number, code: string): void;
+  wait(index: number): Promise<string>;
+  text(index: number): string;
+  outputs(index: number): any[];
+  messages(index: number): string[];
+  count(index: number, selector: string): number;
+  textOf(index: number, selector: string, n?: number): string;
+  modelState(kernel: number, modelId: string): Promise<Record<string, unknown>>;
+  focusSlider(index: number, n?: number): void;
+  sliderReadout(index: number, n?: number): string;
+  problems(): string[];
+  shutdownAll(): Promise<void>;
+};
+
+/** Call `window.widgets.<name>(...args)` in the page. */
+function w<K extends keyof Widgets>(name: K, ...args: Parameters<Widgets[K]>): Promise<Awaited<ReturnType<Widgets[K]>>> {
+  return page.evaluate(([n, a]) => (window as any).widgets[n as string](...(a as unknown[])), [name, args] as const) as any;
+}
+
+/** Run code in a new cell on the Lepton kernel; returns the cell's index after checking the reply is ok. */
+async function cell(label: string, code: string, on = kernel): Promise<number> {
+  const index = await w("newCell", label, on);
+  const status = await w("run", index, code);
+  expect(status, `${label}: ${await w("text", index)}\nmessages: ${(await w("messages", index)).join(", ")}\npage problems: ${(await w("problems")).join("\n")}`).toBe("ok");
+  return index;
+}
+
+/** Wait until the cell's text matches; the failure says what the cell and the page show. */
+async function waitForText(index: number, pattern: RegExp, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const text = await w("text", index);
+    if (pattern.test(text)) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: cell text ${JSON.stringify(text)} does not match ${pattern}; page problems: ${(await w("problems")).join("\n")}; console errors: ${consoleErrors.join("\n")}`);
+    }
+    await page.waitForTimeout(100);
+  }
+}
+
+/** The cell's element matching `selector` (the n-th), once it is visible. */
+function locate(index: number, selector: string, n = 0) {
+  return page.locator(`.lab-cell`).nth(index).locator(selector).nth(n);
+}
+
+beforeAll(async () => {
+  if (unavailable) return;
+  ensureBuilt();
+  const install = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { timeoutMs: 120_000 });
+  if (install.status !== 0) throw new Error(`lepton kernel install --prefix failed: ${install.stderr || install.stdout}`);
+  await buildLabPage(staticDir);
+  mkdirSync(served, { recursive: true });
+  const env = jupyterEnv(join(root, "jupyter"), { JUPYTER_PATH: join(prefix, "share", "jupyter"), LEPTON_DATA_DIR: join(root, "no-data") });
+  writeFileSync(join(root, "jupyter", "config", "jupyter_notebook_config.json"), JSON.stringify({ NotebookApp: { extra_static_paths: [staticDir] } }));
+  server = await startNotebookServer(served, env);
+  context = await launchChromium();
+  await blockNetwork(context, [server.url]);
+  page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await page.goto(`${server.url}/static/widgets.html?token=${server.token}`);
+  await page.waitForSelector("body[data-ready='1']", { state: "attached", timeout: 30_000 }).catch((e) => {
+    throw new Error(`the widgets page did not load: ${e}\npage errors: ${consoleErrors.join("\n")}`);
+  });
+  kernel = await w("startKernel", "lepton");
+  await cell("setup", `import * as lepton from "lepton";\n${RAW_WIDGETS}`);
+}, 240_000);
+
+afterAll(async () => {
+  if (page) {
+    await page.screenshot({ path: join(artifactsDir(), "widgets-page.png"), fullPage: true }).catch(() => undefined);
+    await page.evaluate(() => (window as any).widgets.shutdownAll()).catch(() => undefined);
+  }
+  await context?.close().catch(() => undefined);
+  await server?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!!unavailable)("Jupyter widgets on the Lepton kernel, rendered by ipywidgets 8's HTML widget manager", () => {
+  it("raw protocol: an IntSlider renders as a noUiSlider; arrow keys and a mouse drag on its handle reach the kernel's callback, which updates a display", async () => {
+    const index = await cell(
+      "raw slider",
+      `const slider = rawWidget("IntSliderModel", "IntSliderView", { value: 5, min: 0, max: 10, step: 1, description: "n", orientation: "horizontal", readout: true, readout_format: "d", continuous_update: true, disabled: false, behavior: "drag-tap" }, "SliderStyleModel", { description_width: "", handle_color: null });
+const sliderOut = lepton.display(lepton.mime({ "text/plain": "kernel saw 5" }));
+slider.onMsg((msg) => {
+  const state = msg.data?.state;
+  if (msg.data?.method === "update" && state && "value" in state) sliderOut.update(lepton.mime({ "text/plain": "kernel saw " + state.value }));
+});
+showWidget(slider, "IntSlider(value=5)");`,
+    );
+    await locate(index, ".widget-slider .noUi-handle").waitFor({ state: "visible", timeout: 20_000 });
+    expect(await w("count", index, ".widget-slider.widget-hslider .noUi-target")).toBe(1);
+    expect(await w("sliderReadout", index)).toBe("5");
+    await waitForText(index, /kernel saw 5/, "the display before any input");
+
+    // Keyboard: the handle has focus, as after a click or Tab; each arrow key is one step.
+    await w("focusSlider", index);
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("ArrowRight");
+    await waitForText(index, /kernel saw 7/, "after two ArrowRight presses");
+    expect(await w("sliderReadout", index)).toBe("7");
+
+    // Mouse: drag the handle to the slider's left end.
+    const handle = locate(index, ".widget-slider .noUi-handle");
+    const track = locate(index, ".widget-slider .noUi-target");
+    const h = (await handle.boundingBox())!;
+    const t = (await track.boundingBox())!;
+    await page.mouse.move(h.x + h.width / 2, h.y + h.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(t.x + t.width * 0.5, h.y + h.height / 2, { steps: 5 });
+    await page.mouse.move(t.x - 20, h.y + h.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await waitForText(index, /kernel saw 0/, "after dragging the handle to the left end");
+    expect(await w("sliderReadout", index)).toBe("0");
+  });
+
+  it("raw protocol: a value the kernel sets moves the slider on the page", async () => {
+    const index = await cell(
+      "raw slider from kernel",
+      `const slider2 = rawWidget("IntSliderModel", "IntSliderView", { value: 1, min: 0, max: 100, step: 1, description: "k", orientation: "horizontal", readout: true, readout_format: "d", continuous_update: true, disabled: false, behavior: "drag-tap" }, "SliderStyleModel", { description_width: "", handle_color: null });
+showWidget(slider2, "IntSlider(value=1)");`,
+    );
+    await locate(index, ".widget-slider .noUi-handle").waitFor({ state: "visible", timeout: 20_000 });
+    expect(await w("sliderReadout", index)).toBe("1");
+    await cell("set from kernel", `slider2.send({ method: "update", state: { value: 42 }, buffer_paths: [] });`);
+    await expect.poll(() => w("sliderReadout", index), { timeout: 20_000 }).toBe("42");
+  });
+
+  it("raw protocol: a Button click reaches the kernel; its callback prints into an Output widget (msg_id capture) and updates a display", async () => {
+    const index = await cell(
+      "raw button",
+      `const button = rawWidget("ButtonModel", "ButtonView", { description: "Go", button_style: "", icon: "", tooltip: null, disabled: false }, "ButtonStyleModel", { button_color: null, font_weight: "", font_family: null, font_size: null, font_style: null, font_variant: null, text_color: null, text_decoration: null });
+const out = rawWidget("OutputModel", "OutputView", { msg_id: "", outputs: [] }, undefined, undefined, "@jupyter-widgets/output", "1.0.0");
+let clicks = 0;
+const clickOut = lepton.display(lepton.mime({ "text/plain": "clicks: 0" }));
+button.onMsg((msg) => {
+  if (msg.data?.method !== "custom" || msg.data?.content?.event !== "click") return;
+  clicks++;
+  // As ipywidgets' "with out:" does: capture this message's output into the Output widget, then stop.
+  out.send({ method: "update", state: { msg_id: msg.header?.msg_id }, buffer_paths: [] });
+  console.log("click number " + clicks);
+  out.send({ method: "update", state: { msg_id: "" }, buffer_paths: [] });
+  clickOut.update(lepton.mime({ "text/plain": "clicks: " + clicks }));
+});
+showWidget(button, "Button(description='Go')");
+showWidget(out, "Output()");`,
+    );
+    const button = locate(index, "button.widget-button");
+    await button.waitFor({ state: "visible", timeout: 20_000 });
+    expect((await button.innerText()).trim()).toBe("Go");
+    await button.click();
+    await waitForText(index, /clicks: 1/, "after one click");
+    await button.click();
+    await waitForText(index, /clicks: 2/, "after two clicks");
+    await expect.poll(() => w("textOf", index, ".widget-output"), { timeout: 20_000 }).toMatch(/click number 1\s+click number 2/);
+  });
+
+  it.todo("lepton.widgets: a slider and a button made with lepton.widgets respond as above (lepton.widgets is not in this checkout yet)");
+  it.todo("lepton.widgets: interact with two controls renders both and re-runs its function on each change");
+
+  // The Stop button on lepton.train's display (src/training/progress.ts) is not there yet: ProgressView has
+  // stopRequested() but nothing on the page sets it. When it lands: start lepton.train with many epochs
+  // (widgets.start), click the Stop button in the training display, wait for the cell: ok, History says
+  // it stopped ("the Stop button"), and a next cell on the same kernel answers.
+  it.todo("the training display's Stop button stops lepton.train; the cell ends with History saying so and the kernel answers the next cell");
+
+  it("leaves no widget-manager errors on the page", async () => {
+    expect(await w("problems")).toEqual([]);
+    // @jupyterlab/services first asks for the v1 kernel websocket subprotocol, which Notebook 6.4 does not
+    // offer; it then connects without one (the only console error, and not the widgets').
+    expect(consoleErrors.filter((e) => !/favicon|Sent non-empty 'Sec-WebSocket-Protocol' header/.test(e))).toEqual([]);
+  });
+});
