@@ -29,6 +29,10 @@ export interface DisplaySink {
   clear?(wait: boolean): void;
   /** A token for the cell execution the code running now belongs to (the kernel: its execute_request's msg_id). */
   outputCell?(): string | undefined;
+  /** The parent output goes to now (the kernel: the Jupyter header of the request it answers), a token for runWithParent. */
+  currentParent?(): unknown;
+  /** Run `fn` with `parent` (a token from currentParent(), or a Jupyter message header) as the parent of its output. */
+  runWithParent?<T>(parent: unknown, fn: () => T): T;
 }
 
 /** A shown output that can be replaced in place (progress bars, live charts). */
@@ -84,6 +88,26 @@ export function outputCell(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The output parent in force now (a token for runWithOutputParent), or undefined outside a kernel. */
+export function currentOutputParent(): unknown {
+  const sink = (globalThis as any)[SINK_KEY] as DisplaySink | undefined;
+  try {
+    return sink?.currentParent?.();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Run `fn` with `parent` as the parent of the output it produces (what it prints, displays and sends on
+ * comms; async work it starts keeps it). Outside a kernel, or with no parent, `fn` just runs.
+ */
+export function runWithOutputParent<T>(parent: unknown, fn: () => T): T {
+  const sink = (globalThis as any)[SINK_KEY] as DisplaySink | undefined;
+  if (parent === undefined || parent === null || !sink?.runWithParent) return fn();
+  return sink.runWithParent(parent, fn);
 }
 
 const RESULT_KEY = Symbol.for("lepton.cellResultOf");

@@ -721,6 +721,14 @@ export class KernelServer {
       },
       // The execution whose outputs these are (the same id resultBundle gets for its execute_result).
       outputCell: () => this.outputParent().msg_id,
+      // Output under another parent (a widget callback's output to the cell that made the widget, an Output
+      // widget's capture): the rest of the running context (interrupts, timers) stays as it is.
+      currentParent: () => this.outputParent(),
+      runWithParent: (parent, fn) => {
+        const current = cellStorage.getStore();
+        const context: CellContext = current ? Object.assign(Object.create(current), { parent }) : { parent, interrupted: false, running: false };
+        return cellStorage.run(context, fn);
+      },
     });
     // tslab's own `display` API (import { display } from "tslab") goes to the same place.
     try {
