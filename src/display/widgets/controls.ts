@@ -797,12 +797,13 @@ export class Output extends DOMWidget {
     if (!msgId) return fn();
     const before = this.msgId;
     this.captureDepth++;
-    this.set({ msg_id: msgId });
+    // The msg_id updates go with the captured request too, in order with its output.
+    runWithOutputParent(parent, () => this.set({ msg_id: msgId }));
     let settled = true;
     // Nested captures restore the msg_id the outer one set.
     const finish = () => {
       this.captureDepth--;
-      this.set({ msg_id: this.captureDepth > 0 ? before : "" });
+      runWithOutputParent(parent, () => this.set({ msg_id: this.captureDepth > 0 ? before : "" }));
     };
     try {
       const result = runWithOutputParent(parent, fn);
