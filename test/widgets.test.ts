@@ -326,7 +326,7 @@ describe("Button and Output", () => {
     expect(shown.filter((o) => o.kind === "stdout").map((o) => [o.text, o.parent])).toEqual([["into the output\n", "click-1"], ["into the cell\n", "cell-b"]]);
   });
 
-  it("append / clear change the outputs from the kernel; clear while capturing also sends clear_output under the capture", () => {
+  it("append / clear change the outputs from the kernel (clear sends outputs: [] even when empty, and no clear_output, which would clear the cell)", () => {
     const out = new widgets.Output();
     out.append("hello", lepton_html());
     out.appendStderr("oops\n");
@@ -337,8 +337,15 @@ describe("Button and Output", () => {
     ]);
     inCell("cell-c", () => out.capture(() => out.clear({ wait: true })));
     expect(out.outputs).toEqual([]);
-    expect(shown.filter((o) => o.kind.startsWith("clear"))).toEqual([{ kind: "clear-wait", parent: "cell-c" }]);
-    expect(msgsTo(out).at(-2)).toEqual({ method: "update", state: { outputs: [] }, buffer_paths: [] });
+    out.clear();
+    expect(shown.filter((o) => o.kind.startsWith("clear"))).toEqual([]);
+    expect(msgsTo(out).slice(-4)).toEqual([
+      { method: "update", state: { msg_id: "cell-c" }, buffer_paths: [] },
+      { method: "update", state: { outputs: [] }, buffer_paths: [] },
+      { method: "update", state: { msg_id: "" }, buffer_paths: [] },
+      { method: "update", state: { outputs: [] }, buffer_paths: [] },
+    ]);
+    expect(String(new widgets.Output())).toBe("");
   });
 });
 

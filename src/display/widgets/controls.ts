@@ -3,7 +3,7 @@
  * (@jupyter-widgets/controls 2.0.0, packages/schema/jupyterwidgetmodels.v8.md): sliders, selection,
  * text, buttons, Play, boxes, Label/HTML, Output, and the Layout / style models they reference.
  */
-import { clearOutput, runWithOutputParent, toMimeBundle, plainText, type MimeBundle } from "../display";
+import { runWithOutputParent, toMimeBundle, plainText, type MimeBundle } from "../display";
 import {
   BASE_MODULE, BASE_VERSION, CONTROLS_MODULE, CONTROLS_VERSION, OUTPUT_MODULE, OUTPUT_VERSION, Widget,
   controlsHeader, liveParent, modelHeader, parentMsgId, type ChangeCallback, type WidgetState,
@@ -826,11 +826,13 @@ export class Output extends DOMWidget {
     }
   }
 
-  /** Clear the widget (its outputs; while capturing, also the frontend's captured output). */
-  clear(options: { wait?: boolean } = {}): void {
-    // While capturing, clear_output parented to the captured request clears what the frontend captured.
-    if (this.captureDepth > 0) runWithOutputParent(liveParent(), () => clearOutput({ wait: !!options.wait }));
-    // Sent even when the kernel's copy is empty: the frontend may hold outputs it has not synced back.
+  /**
+   * Clear the widget: its `outputs` become [] (sent even when the kernel's copy is already empty, since the
+   * frontend may hold captured outputs it has not synced back). No clear_output message is sent: a
+   * frontend without widgets (`lepton run`) would clear the cell instead. `wait` is accepted for
+   * IPython's signature; the clear is immediate.
+   */
+  clear(_options: { wait?: boolean } = {}): void {
     this._state.outputs = [];
     this._sendUpdate({ outputs: [] });
   }
