@@ -389,6 +389,37 @@ describe("interact", () => {
     expect(toMimeBundle(ui)).toEqual({});
   });
 
+  it("numbers as choices, {options, value}, pairs; bad specs are refused; the values are typed from the spec", async () => {
+    const ui = widgets.interactive((v) => {
+      // Type-level: each value has the type its spec entry gives.
+      const lr: number = v.lr;
+      const act: string = v.act;
+      const flag: boolean = v.flag;
+      const units: number = v.units;
+      const size: number = v.size;
+      const w: number = v.w;
+      void [lr, act, flag, units, size, w];
+    }, {
+      lr: [1e-4, 1e-1, "log"], act: ["relu", "tanh"], flag: false, units: [16, 32, 64], size: { options: { small: 1, big: 2 }, value: 2 },
+      w: new widgets.FloatSlider(),
+    });
+    await ui.ready;
+    expect(ui.controls.units).toBeInstanceOf(widgets.Dropdown);
+    expect(ui.controls.units.value).toBe(16);
+    expect(ui.controls.size.value).toBe(2);
+    expect((ui.controls.size as widgets.Dropdown<number>).label).toBe("big");
+    expect(widgets.controlFor("s", [0, 10, 2])).toBeInstanceOf(widgets.IntSlider);
+    expect(widgets.controlFor("s", [0, 1, 0.1]).value).toBeCloseTo(0.5);
+    expect(widgets.controlFor("p", [["A", 1], ["B", 2]]).value).toBe(1);
+    expect(widgets.controlFor("x", 5).value).toBe(5);
+    expect(() => widgets.controlFor("l", [0, 1, "log"])).toThrow(/log range/);
+    expect(() => widgets.controlFor("o", {} as any)).toThrow(/cannot make a control/);
+    expect(() => widgets.interact(42 as any, {})).toThrow(/takes a function/);
+    // interactive() shows nothing by itself; as a value it shows its box.
+    expect(shown.filter((o) => o.kind === "display")).toEqual([]);
+    expect((toMimeBundle(ui)["application/vnd.jupyter.widget-view+json"] as any).model_id).toBe(ui.box.modelId);
+  });
+
   it("a burst of changes becomes one call with the last values, after the quiet time; a change during a call waits for it", async () => {
     captureConsole();
     const calls: { epochs: number; act: string }[] = [];

@@ -10,7 +10,9 @@
  *                                   the value starts in the middle (on a step)
  *   [min, max, "log"] / [min, max, step, "log"]  FloatLogSlider from min to max (values, not exponents;
  *                                   step is in exponents, default 0.1); starts at the geometric middle
- *   an array of strings (or [label, value] pairs)   Dropdown, the first selected
+ *   an array of strings (or [label, value] pairs), or any other array that is not a range: Dropdown,
+ *                                   the first selected
+ *   { options: [...] or {label: value}, value? }   Dropdown (numbers as choices: { options: [16, 32, 64] })
  *   true / false                    Checkbox
  *   a string                        Text
  *   a number                        a slider around it (as ipywidgets: -v..3v), starting at it
@@ -40,6 +42,7 @@ export type InteractAbbrev =
   | boolean
   | string
   | number
+  | { readonly options: readonly unknown[] | Record<string, unknown>; readonly value?: unknown }
   | ValueWidget<any>;
 
 export type InteractSpec = Record<string, InteractAbbrev>;
@@ -47,7 +50,11 @@ export type InteractSpec = Record<string, InteractAbbrev>;
 /** The value type a spec entry gives fn. */
 export type InteractValue<A> = A extends ValueWidget<infer V>
   ? V
-  : A extends boolean
+  : A extends { readonly options: readonly (infer O)[] }
+    ? O extends readonly [string, infer V] ? V : O
+    : A extends { readonly options: Record<string, infer V> }
+      ? V
+      : A extends boolean
     ? boolean
     : A extends string
       ? string
@@ -113,7 +120,10 @@ export function controlFor(name: string, abbrev: InteractAbbrev): ValueWidget<an
     const a = abbrev as readonly unknown[];
     const log = a[a.length - 1] === "log";
     const nums = log ? a.slice(0, -1) : a;
-    if (nums.length >= 2 && nums.length <= 3 && nums.every((n) => typeof n === "number")) {
+    const isRange = nums.length >= 2 && nums.length <= 3 && nums.every((n) => typeof n === "number" && Number.isFinite(n)) &&
+      (nums[0] as number) < (nums[1] as number) && (nums.length === 2 || ((nums[2] as number) > 0 && (log || (nums[2] as number) <= (nums[1] as number) - (nums[0] as number))));
+    if (log && !isRange) throw new RangeError(`interact: "${name}": a log range is [min, max, "log"] or [min, max, step, "log"] with 0 < min < max`);
+    if (isRange) {
       const [min, max, step] = nums as number[];
       if (!(min < max)) throw new RangeError(`interact: "${name}": min (${min}) must be below max (${max})`);
       if (log) {
@@ -135,6 +145,10 @@ export function controlFor(name: string, abbrev: InteractAbbrev): ValueWidget<an
       return new Dropdown({ options: a as any, description });
     }
     if (a.length > 0 && !log) return new Dropdown({ options: a as any, description });
+  }
+  if (abbrev && typeof abbrev === "object" && "options" in abbrev) {
+    const o = abbrev as { options: any; value?: unknown };
+    return new Dropdown({ options: o.options, ...(o.value !== undefined ? { value: o.value } : {}), description });
   }
   throw new TypeError(`interact: cannot make a control for "${name}" from ${JSON.stringify(abbrev)}`);
 }
