@@ -345,7 +345,8 @@ describe("Button and Output", () => {
       { method: "update", state: { msg_id: "" }, buffer_paths: [] },
       { method: "update", state: { outputs: [] }, buffer_paths: [] },
     ]);
-    expect(String(new widgets.Output())).toBe("");
+    expect(String(new widgets.Output())).toBe("Output()");
+    expect(String(new widgets.HBox([new widgets.Output(), new widgets.Checkbox({ description: "on" })]))).toBe('Checkbox(value=false) "on"');
   });
 });
 
@@ -492,6 +493,6 @@ describe("without a widget frontend", () => {
       'FloatLogSlider(value=0.0316228, min=-3, max=0) "lr"\nDropdown(value="relu", options=["relu", "tanh"]) "act"\n',
       "lr=0.0316 act=relu\n",
     ]);
-    expect(String(ui.output)).toBe("");
+    expect(String(ui.output)).toBe("Output()");
   });
 });

@@ -730,8 +730,12 @@ export class Box extends DOMWidget {
     return "\n";
   }
 
+  /** The children's text lines (an empty Output left out). */
   override toString(): string {
-    return this.children.map((c) => c.toString()).filter((t) => t !== "").join(this._separator);
+    return this.children
+      .filter((c) => !(c instanceof Output && c.outputs.length === 0))
+      .map((c) => c.toString())
+      .join(this._separator);
   }
 }
 
@@ -856,7 +860,7 @@ export class Output extends DOMWidget {
 
   override toString(): string {
     const texts = this.outputs.map((o) => (o.output_type === "stream" ? String(o.text ?? "").replace(/\n$/, "") : plainText((o.data as MimeBundle) ?? {})));
-    return texts.join("\n");
+    return texts.length > 0 ? texts.join("\n") : "Output()";
   }
 }
 
