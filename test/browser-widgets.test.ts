@@ -52,6 +52,7 @@ type Widgets = {
   sliderReadout(index: number, n?: number): string;
   reconnect(other: number, restore: boolean): Promise<number>;
   modelIds(kernel: number): string[];
+  commsOpened(kernel: number): string[];
   showModel(label: string, kernel: number, modelId: string): Promise<number>;
   problems(): string[];
   shutdownAll(): Promise<void>;
@@ -257,6 +258,36 @@ new lw.HBox([n, go, label])`,
     await expect.poll(() => w("textOf", index, ".widget-output"), { timeout: 20_000 }).toBe(`f(${start + 1}, xyz) = ${"xyz".repeat(start + 1)}`);
   });
 
+  it("lepton.widgets: a Button's onClick captures its print into an Output widget; dragging a slider with the mouse ends with kernel and page on the same value", async () => {
+    const index = await cell(
+      "lepton.widgets output",
+      `const out2 = new lw.Output();
+const b2 = new lw.Button({ description: "Capture" });
+const s2 = new lw.IntSlider({ value: 50, min: 0, max: 100, description: "s" });
+let drags = 0;
+s2.onChange(() => { drags++; });
+b2.onClick(() => out2.capture(() => console.log("captured click, s=" + s2.value)));
+new lw.VBox([s2, b2, out2])`,
+    );
+    await locate(index, ".widget-slider .noUi-handle").waitFor({ state: "visible", timeout: 20_000 });
+    const handle = locate(index, ".widget-slider .noUi-handle");
+    const track = locate(index, ".widget-slider .noUi-target");
+    const h = (await handle.boundingBox())!;
+    const t = (await track.boundingBox())!;
+    await page.mouse.move(h.x + h.width / 2, h.y + h.height / 2);
+    await page.mouse.down();
+    for (const f of [0.6, 0.8, 1]) await page.mouse.move(t.x + t.width * f, h.y + h.height / 2, { steps: 4 });
+    await page.mouse.move(t.x + t.width + 30, h.y + h.height / 2, { steps: 2 });
+    await page.mouse.up();
+    expect(await w("sliderReadout", index)).toBe("100");
+    await locate(index, "button.widget-button").click();
+    // The click's handler runs after the drag's updates (one comm, in order), so it reads the final value.
+    await expect.poll(() => w("textOf", index, ".widget-output"), { timeout: 20_000 }).toBe("captured click, s=100");
+    expect(await value("read s2", "[s2.value, drags > 0]")).toBe("[ 100, true ]");
+    // Only the Output shows the captured line, not the cell.
+    expect((await w("text", index)).match(/captured click/g)?.length).toBe(1);
+  });
+
   it("lepton.widgets: a second widget manager on the same kernel (a reloaded page) restores the widgets with their current state; moving its slider moves the first page's", async () => {
     const index = await cell("restore source", `const r = new lw.IntSlider({ value: 2, min: 0, max: 9, description: "r" });\nr.value = 6;\nr`);
     await locate(index, ".widget-slider .noUi-handle").waitFor({ state: "visible", timeout: 20_000 });
@@ -264,6 +295,8 @@ new lw.HBox([n, go, label])`,
     const modelId = (await w("outputs", index))[0].data["application/vnd.jupyter.widget-view+json"].model_id as string;
     const second = await w("reconnect", kernel, true);
     expect(await w("modelIds", second)).toContain(modelId);
+    // It asked over ipywidgets 8's control comm (request_states), not the comm_info fallback.
+    expect(await w("commsOpened", second)).toEqual(["jupyter.widget.control"]);
     const restored = await w("showModel", "restored view", second, modelId);
     await locate(restored, ".widget-slider .noUi-handle").waitFor({ state: "visible", timeout: 20_000 });
     expect(await w("sliderReadout", restored)).toBe("6");
