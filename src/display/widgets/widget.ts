@@ -384,7 +384,7 @@ export class Widget {
           await this._onCustom(data.content, msg.buffers);
           return;
         default:
-          reportCallbackError(`message ${JSON.stringify(data.method)} (unknown method)`, this, new Error("ignored"));
+          process.stderr.write(`lepton.widgets: ${this.describe()} ignored a message with the unknown method ${JSON.stringify(data.method)}\n`);
       }
     });
   }
