@@ -307,6 +307,29 @@ new lw.VBox([s2, b2, out2])`,
     expect(await value("read r", "r.value")).toBe("5");
   });
 
+  it("lepton.widgets: a Button clicked while lepton.train runs (comm messages handled during the cell) aborts it through its signal; the cell ends ok, History says why, the kernel answers the next cell", async () => {
+    await cell(
+      "training setup",
+      `const txs = new Float32Array(512).map((_, i) => Math.sin(i * 1.7));
+const tys = new Int32Array(256).map((_, i) => (txs[2 * i] + txs[2 * i + 1] > 0 ? 1 : 0));
+const blobs = lepton.data.fromTensors(txs, tys, { inputShape: [2], classes: ["neg", "pos"] });
+const tnet = lepton.models.mlp([2, 8, 2]);
+const abort = new AbortController();
+const abortButton = new lw.Button({ description: "Abort training" });
+abortButton.onClick(() => { abort.abort(); console.log("abort clicked"); });
+abortButton`,
+    );
+    const index = await w("newCell", "long training", kernel);
+    await w("start", index, `const th = await lepton.train(tnet, blobs, { epochs: 100000, batchSize: 16, signal: abort.signal });\n[th.stopReason, th.epochs.length < 100000]`);
+    // The training display (progress bar and live chart) is up: training is running.
+    await expect.poll(() => w("messages", index).then((m) => m.filter((t) => t === "display_data" || t === "update_display_data").length), { timeout: 60_000 }).toBeGreaterThan(2);
+    await page.locator(".lab-cell").nth(index - 1).locator("button.widget-button").click();
+    expect(await w("wait", index)).toBe("ok");
+    const result = (await w("outputs", index)).find((o) => o.output_type === "execute_result")?.data?.["text/plain"];
+    expect(result).toMatch(/^\[\s*'stopped with the abort signal (at epoch \d+, batch \d+ of 16|after epoch \d+)',\s*true\s*\]$/);
+    expect(await value("after training", "1 + 1")).toBe("2");
+  }, 120_000);
+
   // The Stop button on lepton.train's display (src/training/progress.ts) is not there yet: ProgressView has
   // stopRequested() but nothing on the page sets it. When it lands: start lepton.train with many epochs
   // (widgets.start), click the Stop button in the training display, wait for the cell: ok, History says
