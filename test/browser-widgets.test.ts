@@ -310,7 +310,8 @@ new lw.VBox([s2, b2, out2])`,
   it("lepton.widgets: a Button clicked while lepton.train runs (comm messages handled during the cell) aborts it through its signal; the cell ends ok, History says why, the kernel answers the next cell", async () => {
     await cell(
       "training setup",
-      `const txs = new Float32Array(512).map((_, i) => Math.sin(i * 1.7));
+      `await lepton.ready();
+const txs = new Float32Array(512).map((_, i) => Math.sin(i * 1.7));
 const tys = new Int32Array(256).map((_, i) => (txs[2 * i] + txs[2 * i + 1] > 0 ? 1 : 0));
 const blobs = lepton.data.fromTensors(txs, tys, { inputShape: [2], classes: ["neg", "pos"] });
 const tnet = lepton.models.mlp([2, 8, 2]);
