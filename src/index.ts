@@ -17,6 +17,7 @@ export * as data from "./data";
 export * as plot from "./display/plot";
 export { record } from "./display/record";
 export { comms } from "./display/comms";
+export * as widgets from "./display/widgets";
 export type { Comm, CommMessage, CommCallback, CommTargetHandler, CommBuffer } from "./display/comms";
 export * as models from "./models";
 export { train, fitOneCycle, evaluate, lrFind, summary, save, load, optimizer, Optimizer, History, EvaluationReport, LrFindResult, ModelSummary, NonFiniteLossError, callbacks } from "./training";

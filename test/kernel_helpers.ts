@@ -21,8 +21,8 @@ function newest(dir: string): number {
 
 export function ensureBuilt(): void {
   const outputs = [CLI, join(ROOT, "dist", "kernel", "launcher.js"), join(ROOT, "dist", "src", "index.js")];
-  // The kernel, the CLI and the display protocol (which plain-Node tests load from dist/) must be current.
-  const sources = ["src/kernel", "src/cli", "kernel", "src/display/display.ts", "src/display/comms.ts", "src/display/cells.ts"].map((p) => join(ROOT, p)).filter(existsSync);
+  // The kernel, the CLI, the display layer (display protocol, comms, widgets) and training, which kernels and plain-Node tests load from dist/, must be current.
+  const sources = ["src/kernel", "src/cli", "kernel", "src/display", "src/training"].map((p) => join(ROOT, p)).filter(existsSync);
   const stale = outputs.some((f) => !existsSync(f)) ||
     Math.max(...sources.map(newest)) > Math.min(...[join(ROOT, "dist", "src", "kernel", "client.js"), ...outputs].map((f) => statSync(f).mtimeMs));
   if (!stale) return;

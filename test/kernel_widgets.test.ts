@@ -9,31 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "fs";
-import { spawnSync } from "child_process";
 import { tmpdir } from "os";
 import { join } from "path";
 import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kernel_helpers";
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-kernel-widgets-")));
-const WIDGETS_JS = join(ROOT, "dist", "src", "display", "widgets", "index.js");
-
-function newest(dir: string): number {
-  return Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
-}
-
 beforeAll(() => {
   ensureBuilt();
-  // ensureBuilt does not watch src/display/widgets: build when dist/ is older than it.
-  let stale = true;
-  try {
-    stale = newest(join(ROOT, "src", "display", "widgets")) > statSync(WIDGETS_JS).mtimeMs;
-  } catch {
-    stale = true;
-  }
-  if (stale) {
-    const res = spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { encoding: "utf8" });
-    if (res.status !== 0) throw new Error(`tsc failed:\n${res.stdout}${res.stderr}`);
-  }
 });
 
 afterAll(() => {
@@ -44,7 +26,7 @@ afterAll(() => {
 const CELLS: Record<string, string> = {
   make: String.raw`
 import * as lepton from "lepton";
-const widgets: any = (lepton as any).widgets ?? require(${JSON.stringify(WIDGETS_JS)});
+const widgets = lepton.widgets;
 const slider = new widgets.IntSlider({ value: 3, min: 0, max: 10, description: "epochs" });
 slider.onChange(async (v: number, old: number) => {
   await new Promise((r) => setTimeout(r, 50));
