@@ -496,3 +496,60 @@ describe("without a widget frontend", () => {
     expect(String(ui.output)).toBe("Output()");
   });
 });
+
+describe("the training display's Stop button", () => {
+  it("is offered while training; pressing it stops after the current batch as an interrupt does; its output is emptied at the end", async () => {
+    const tf = await import("@tensorflow/tfjs");
+    const { mlp } = await import("../src/models");
+    const { train } = await import("../src/training");
+    const { fromTensors } = await import("../src/data");
+    const x = tf.randomNormal([96, 2], 0, 1, "float32", 3);
+    const y = tf.tensor1d(Array.from({ length: 96 }, (_, i) => i % 3), "int32");
+    const data = fromTensors(x, y, { classes: ["a", "b", "c"] });
+    const model = mlp([2, 4, 3]);
+    let stopButton: widgets.Widget | undefined;
+    const h = await inCell("train-cell", () =>
+      train(model, data, {
+        epochs: 5, batchSize: 8, optimizer: "sgd",
+        callbacks: [{
+          onBatchEnd: async (b, logs) => {
+            if (logs.epoch === 2 && b === 3) {
+              // The frontend presses the button drawn under the progress bar.
+              const open = sent.find((s) => s.type === "comm_open" && s.content.data.state._model_name === "ButtonModel");
+              expect(open?.content.data.state.description).toBe("Stop training");
+              stopButton = widgets.instances().get(open!.content.comm_id);
+              await fromFrontend(stopButton!, { method: "custom", content: { event: "click" } });
+            }
+          },
+        }],
+      }),
+    );
+    expect(h.interrupted).toBe(true);
+    expect(h.stopReason).toBe("stopped with the Stop button at epoch 2, batch 3 of 12");
+    expect(h.epochs).toEqual([1]);
+    // The button said it was stopping, then was closed, and its output emptied (no dead control in saved notebooks).
+    expect(msgsTo(stopButton!)).toContainEqual({ method: "update", state: { description: "Stopping after this batch…" }, buffer_paths: [] });
+    expect(sentTo(stopButton!).some((s) => s.type === "comm_close")).toBe(true);
+    const views = shown.filter((o) => o.bundle && "application/vnd.jupyter.widget-view+json" in o.bundle);
+    expect(views.length).toBe(1);
+    expect(shown.filter((o) => o.kind === "update" && o.bundle?.["text/plain"] === "").length).toBe(1);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it("is not offered without a widget frontend (no comm transport)", async () => {
+    setCommTransport(undefined);
+    const tf = await import("@tensorflow/tfjs");
+    const { mlp } = await import("../src/models");
+    const { train } = await import("../src/training");
+    const { fromTensors } = await import("../src/data");
+    const x = tf.zeros([16, 2]);
+    const y = tf.zeros([16], "int32");
+    const model = mlp([2, 3]);
+    await inCell("cell", () => train(model, fromTensors(x, y, { classes: ["a", "b", "c"] }), { epochs: 1, batchSize: 8 }));
+    expect(shown.some((o) => o.bundle && "application/vnd.jupyter.widget-view+json" in o.bundle)).toBe(false);
+    expect([...widgets.instances().values()].some((w) => w instanceof widgets.Button)).toBe(false);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+});

@@ -18,7 +18,9 @@
  * (metrics ["accuracy"] when classification; the History is tied to the chart when it records an
  * epoch in the same cell while the view is open).
  */
-import { outputCell, display, html, inKernel, type DisplayHandle } from "../display/display";
+import { outputCell, display, html, inKernel, mime, type DisplayHandle } from "../display/display";
+import { available as commsAvailable } from "../display/comms";
+import { Button } from "../display/widgets/controls";
 import { live, type LiveFigure } from "../display/plot/live";
 import { History, formatMetric, labelSmoothingNote, linkLiveChart, openLiveChart, setOpenLiveChart, trainingFigure } from "./history";
 import type { Logs } from "./callbacks";
@@ -32,6 +34,12 @@ export interface ProgressOptions {
   classes?: number;
   /** The History train() returns: its earlier epochs (resume) start the chart, the notes and params go into it, and it is tied to the chart. */
   history?: History;
+  /**
+   * Offer a Stop button under the progress bar where a frontend can draw widgets (default true in a
+   * notebook): pressing it stops training after the current batch, as an interrupt does. When training
+   * ends the button's output is emptied, so saved and headless notebooks keep no dead control.
+   */
+  stopButton?: boolean;
 }
 
 /** How a message is shown: info in the normal text colour; warning marked (NaN loss, interrupts). */
@@ -75,6 +83,7 @@ export class ProgressView {
   updates = 0;
   /** Set when the user pressed the training display's Stop button. */
   private stopClicked = false;
+  private stop?: { button: Button; handle: DisplayHandle };
 
   constructor(
     private readonly verbose: Verbosity,
@@ -104,6 +113,7 @@ export class ProgressView {
     this.lastDraw = Date.now();
     if (this.notebook) {
       this.handle = display(this.render());
+      if (opts.stopButton !== false && commsAvailable()) this.offerStopButton();
       this.chart = live(this.figure(), { maxUpdatesPerSecond: 4 });
       const cell = outputCell();
       if (cell !== undefined) {
@@ -112,6 +122,21 @@ export class ProgressView {
       }
     } else if (verbose > 0) {
       for (const n of this.notes) process.stdout.write(`note: ${n}\n`);
+    }
+  }
+
+  /** The Stop button: pressing it asks the engine to stop after the current batch (see stopRequested). */
+  private offerStopButton(): void {
+    try {
+      const button = new Button({ description: "Stop training", button_style: "danger", icon: "stop", tooltip: "Stop after the current batch, as an interrupt does" });
+      button.onClick(() => {
+        this.stopClicked = true;
+        button.description = "Stopping after this batch…";
+        button.disabled = true;
+      });
+      this.stop = { button, handle: button.display() };
+    } catch {
+      /* no widgets here: training runs without the button */
     }
   }
 
@@ -181,6 +206,11 @@ export class ProgressView {
   }
 
   close(): void {
+    if (this.stop) {
+      this.stop.button.close();
+      this.stop.handle.update(mime({ "text/plain": "" }));
+      this.stop = undefined;
+    }
     if (this.notebook) this.draw();
     this.chart?.flush();
     this.chart?.close();
