@@ -6,10 +6,10 @@
  * filter, comm_close both ways, an unknown target, and the comms closed at shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kernel_helpers";
+import { ensureBuilt, needJupyter, privateJupyterWithKernel, runJupyterClientScript } from "./kernel_helpers";
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-kernel-comms-")));
 
@@ -217,33 +217,10 @@ let session: Promise<Session> | undefined;
 
 function commSession(): Promise<Session> {
   session ??= (async () => {
-    const prefix = join(work, "prefix");
     const cwd = join(work, "cwd");
     mkdirSync(cwd, { recursive: true });
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      JUPYTER_PATH: join(prefix, "share", "jupyter"),
-      JUPYTER_DATA_DIR: join(work, "data"),
-      JUPYTER_CONFIG_DIR: join(work, "config"),
-      JUPYTER_RUNTIME_DIR: join(work, "runtime"),
-      IPYTHONDIR: join(work, "ipython"),
-      JUPYTER_PLATFORM_DIRS: "1",
-      PYTHONDONTWRITEBYTECODE: "1",
-    };
-    const installed = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { env });
-    if (installed.status !== 0) throw new Error(`lepton kernel install failed: ${installed.stderr}`);
-    const script = join(work, "comm_session.py");
-    writeFileSync(script, SCRIPT);
-    const res = await runCommand(PYTHON, [script, cwd, JSON.stringify(CELLS)], { env, cwd, timeoutMs: 480_000 });
-    const line = res.stdout.trim().split("\n").pop() ?? "";
-    let parsed: any;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      throw new Error(`the jupyter_client script printed no JSON (exit ${res.status}):\n${res.stdout}\n${res.stderr}`);
-    }
-    if (parsed.error) throw new Error(`the jupyter_client script failed:\n${parsed.error}\nsteps so far: ${JSON.stringify(parsed.steps, null, 1)}\n${res.stderr}`);
-    return { ...parsed, stderr: res.stderr } as Session;
+    const env = await privateJupyterWithKernel(work);
+    return (await runJupyterClientScript(work, "comm_session.py", SCRIPT, [cwd, JSON.stringify(CELLS)], env, cwd)) as unknown as Session;
   })();
   return session;
 }

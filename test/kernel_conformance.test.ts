@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, mkdtempSync, realpathSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { CLI, PYTHON, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
+import { PYTHON, ROOT, ensureBuilt, privateJupyterWithKernel, runCommand } from "./kernel_helpers";
 
 /** The Debian packages this test needs (jupyter_kernel_test and its jupyter_client). */
 export const CONFORMANCE_APT_PACKAGES = "python3-jupyter-kernel-test jupyter-client";
@@ -122,21 +122,8 @@ describe("Jupyter's kernel conformance suite (jupyter_kernel_test)", () => {
   it("test/conformance/test_lepton_kernel.py passes on the installed kernel", async (ctx) => {
     await needConformanceSuite(ctx);
     const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-conformance-")));
-    const prefix = join(work, "prefix");
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      JUPYTER_PATH: join(prefix, "share", "jupyter"),
-      JUPYTER_DATA_DIR: join(work, "data"),
-      JUPYTER_CONFIG_DIR: join(work, "config"),
-      JUPYTER_RUNTIME_DIR: join(work, "runtime"),
-      IPYTHONDIR: join(work, "ipython"),
-      JUPYTER_PLATFORM_DIRS: "1",
-      PYTHONDONTWRITEBYTECODE: "1",
-      // ipykernel's debugger warnings about frozen modules only clutter the output.
-      PYDEVD_DISABLE_FILE_VALIDATION: "1",
-    };
-    const installed = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { env });
-    expect(installed.status, installed.stderr).toBe(0);
+    // ipykernel's debugger warnings about frozen modules only clutter the output.
+    const env = await privateJupyterWithKernel(work, { PYDEVD_DISABLE_FILE_VALIDATION: "1" });
     const cwd = join(work, "cwd");
     mkdirSync(cwd);
     const res = await runCommand(PYTHON, [SUITE, "-v"], { env, cwd, timeoutMs: 480_000 });

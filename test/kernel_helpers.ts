@@ -1,6 +1,6 @@
 /** Shared by the kernel and CLI tests: build dist/ when the kernel or CLI is missing or older than src. */
 import { spawn, spawnSync } from "child_process";
-import { existsSync, readdirSync, statSync } from "fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
 
 export const ROOT = join(__dirname, "..");
@@ -106,4 +106,49 @@ export function runCommand(
     });
     child.stdin.end(options.input ?? "");
   });
+}
+
+/**
+ * Jupyter folders private to one test under `dir` (config, data, runtime, IPython; jupyter_core's
+ * platform folders) with the Lepton kernel installed into `dir/prefix` and on JUPYTER_PATH, so a
+ * jupyter_client script finds the kernel and nothing of the user's own Jupyter.
+ */
+export async function privateJupyterWithKernel(dir: string, extra: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  const prefix = join(dir, "prefix");
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    JUPYTER_PATH: join(prefix, "share", "jupyter"),
+    JUPYTER_DATA_DIR: join(dir, "data"),
+    JUPYTER_CONFIG_DIR: join(dir, "config"),
+    JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
+    IPYTHONDIR: join(dir, "ipython"),
+    JUPYTER_PLATFORM_DIRS: "1",
+    PYTHONDONTWRITEBYTECODE: "1",
+    ...extra,
+  };
+  const installed = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { env });
+  if (installed.status !== 0) throw new Error(`lepton kernel install failed: ${installed.stderr}`);
+  return env;
+}
+
+/**
+ * Write `source` (a Python script driving the kernel with jupyter_client) into `dir`, run it with
+ * `args`, and return the JSON object it prints on its last line, with the script's stderr. Throws
+ * with the whole output when it printed no JSON, and with its steps when it reports `error`.
+ */
+export async function runJupyterClientScript(
+  dir: string, name: string, source: string, args: string[], env: NodeJS.ProcessEnv, cwd: string,
+): Promise<{ [key: string]: any; stderr: string }> {
+  const script = join(dir, name);
+  writeFileSync(script, source);
+  const res = await runCommand(PYTHON, [script, ...args], { env, cwd, timeoutMs: 480_000 });
+  const line = res.stdout.trim().split("\n").pop() ?? "";
+  let parsed: any;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw new Error(`the jupyter_client script printed no JSON (exit ${res.status}):\n${res.stdout}\n${res.stderr}`);
+  }
+  if (parsed.error) throw new Error(`the jupyter_client script failed:\n${parsed.error}\nsteps so far: ${JSON.stringify(parsed.steps, null, 1)}\n${res.stderr}`);
+  return { ...parsed, stderr: res.stderr };
 }

@@ -17,7 +17,7 @@ import { tmpdir } from "os";
 import { dirname, join } from "path";
 import { KernelClient, newConnectionInfo } from "../src/kernel/client";
 import { loadTslab as loadTslabFromSource } from "../src/kernel/tslab";
-import { CLI, PYTHON, ROOT, ensureBuilt, needJupyter, runCommand } from "./kernel_helpers";
+import { ROOT, ensureBuilt, needJupyter, privateJupyterWithKernel, runCommand, runJupyterClientScript } from "./kernel_helpers";
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-stdin-parent-adapter-")));
 const LAUNCHER = join(ROOT, "dist", "kernel", "launcher.js");
@@ -159,39 +159,17 @@ const STEPS: Step[] = [
   { name: "otherClient", client: "second", code: `const other = await lepton.input("second? ");\nconsole.log("second got", other)`, answer: "yes" },
 ];
 
-let session: Promise<{ steps: Record<string, StepResult>; raw: string; stderr: string }> | undefined;
+let session: Promise<{ steps: Record<string, StepResult>; stderr: string }> | undefined;
 
 /** One kernel session through jupyter_client, shared by the stdin tests (run once, on first use). */
 function stdinSession() {
   session ??= (async () => {
     const dir = join(work, "stdin");
-    const prefix = join(dir, "prefix");
     const cwd = join(dir, "cwd");
     mkdirSync(cwd, { recursive: true });
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      JUPYTER_PATH: join(prefix, "share", "jupyter"),
-      JUPYTER_DATA_DIR: join(dir, "data"),
-      JUPYTER_CONFIG_DIR: join(dir, "config"),
-      JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
-      IPYTHONDIR: join(dir, "ipython"),
-      JUPYTER_PLATFORM_DIRS: "1",
-      PYTHONDONTWRITEBYTECODE: "1",
-    };
-    const installed = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { env });
-    if (installed.status !== 0) throw new Error(`lepton kernel install failed: ${installed.stderr}`);
-    const script = join(dir, "stdin_session.py");
-    writeFileSync(script, STDIN_SCRIPT);
-    const res = await runCommand(PYTHON, [script, cwd, JSON.stringify(STEPS)], { env, cwd, timeoutMs: 480_000 });
-    const line = res.stdout.trim().split("\n").pop() ?? "";
-    let parsed: any;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      throw new Error(`the jupyter_client script printed no JSON (exit ${res.status}):\n${res.stdout}\n${res.stderr}`);
-    }
-    if (parsed.error) throw new Error(`the jupyter_client script failed:\n${parsed.error}\nsteps so far: ${JSON.stringify(parsed.steps, null, 1)}\n${res.stderr}`);
-    return { steps: parsed.steps as Record<string, StepResult>, raw: line, stderr: res.stderr };
+    const env = await privateJupyterWithKernel(dir);
+    const { stderr, ...parsed } = await runJupyterClientScript(dir, "stdin_session.py", STDIN_SCRIPT, [cwd, JSON.stringify(STEPS)], env, cwd);
+    return { steps: parsed.steps as Record<string, StepResult>, stderr };
   })();
   return session;
 }
