@@ -1,6 +1,8 @@
 /**
- * Backend choice: tfjs-node-gpu, then tfjs-node, then WebAssembly (SIMD, with lepton's training
- * kernels), then pure JS. `LEPTON_BACKEND` (tensorflow-gpu | tensorflow | wasm | cpu) overrides.
+ * Backend choice: tfjs-node-gpu, then WebGPU on a hardware adapter (Dawn, the optional `webgpu`
+ * package), then tfjs-node, then WebAssembly (SIMD, with lepton's training kernels), then pure JS.
+ * `LEPTON_BACKEND` (tensorflow-gpu | webgpu | tensorflow | wasm | cpu) overrides; only then is a
+ * software WebGPU adapter (SwiftShader) used.
  * `ready()` decides once; `backend()` says what runs and why the better ones did not.
  */
 import * as path from "path";
@@ -9,10 +11,11 @@ import { DISPLAY_SYMBOL, type MimeBundle } from "../display/display";
 import { installWasmTrainingKernels } from "./wasm_kernels";
 import { installMoreWasmKernels } from "./wasm_kernels_more";
 import { installWasmBroadcastKernels } from "./wasm_broadcast";
+import { adapterLabel, tryWebGPU, type AdapterSummary } from "./webgpu";
 import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable, wasmThreadsInfo } from "./wasm_threads";
 
 export interface BackendInfo {
-  /** The tfjs backend name in use ("tensorflow", "wasm", "cpu"). */
+  /** The tfjs backend name in use ("tensorflow", "webgpu", "wasm", "cpu"). */
   name: string;
   /** What it is, in words ("WebAssembly (SIMD) with lepton's training kernels"). */
   description: string;
@@ -22,13 +25,16 @@ export interface BackendInfo {
   forcedBy?: string;
   /** WebAssembly only: the threads XNNPACK runs on, and why not more when it is one. */
   threads?: { count: number; note?: string; limit?: string };
+  /** The WebGPU adapter found (vendor, architecture, description), whether or not it was used. */
+  adapter?: AdapterSummary;
 }
 
-const CANDIDATES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
+const CANDIDATES = ["tensorflow-gpu", "webgpu", "tensorflow", "wasm", "cpu"] as const;
 type Candidate = (typeof CANDIDATES)[number];
 
 const DESCRIPTIONS: Record<Candidate, string> = {
   "tensorflow-gpu": "libtensorflow with CUDA (@tensorflow/tfjs-node-gpu)",
+  webgpu: "WebGPU (Dawn, @tensorflow/tfjs-backend-webgpu)",
   tensorflow: "libtensorflow on the CPU (@tensorflow/tfjs-node)",
   wasm: "WebAssembly (XNNPACK) with lepton's training kernels",
   cpu: "pure JavaScript (slow: about 100x slower than WebAssembly for CNNs)",
@@ -125,7 +131,7 @@ function quietCpuNotice(): void {
 /** What lepton says when tensors are computed before `ready()` chose a backend. */
 export const CPU_BEFORE_READY_HINT =
   "lepton: TensorFlow.js is computing on its slow pure-JS backend because `await lepton.ready()` has not run yet. " +
-  "Run it first (once, at the top of the notebook): it picks tfjs-node, WebAssembly with lepton's kernels, or pure JS, and says why.\n";
+  "Run it first (once, at the top of the notebook): it picks tfjs-node, WebGPU, WebAssembly with lepton's kernels, or pure JS, and says why.\n";
 
 /**
  * Tensors made before `ready()` land on TensorFlow.js's pure-JS backend, which then prints its own
@@ -151,8 +157,15 @@ function hintCpuBeforeReady(): void {
   });
 }
 
-async function activate(candidate: Candidate): Promise<string | undefined> {
+let webgpuAdapterSeen: AdapterSummary | undefined;
+
+async function activate(candidate: Candidate, forced: boolean): Promise<string | undefined> {
   switch (candidate) {
+    case "webgpu": {
+      const result = await tryWebGPU(forced);
+      if (result.adapter) webgpuAdapterSeen = result.adapter;
+      return result.failure;
+    }
     case "tensorflow-gpu": {
       const failed = tryNative("@tensorflow/tfjs-node-gpu");
       if (failed) return failed;
@@ -173,9 +186,9 @@ async function activate(candidate: Candidate): Promise<string | undefined> {
 function parseOverride(value: string | undefined): Candidate | undefined {
   if (!value) return undefined;
   const v = value.trim().toLowerCase();
-  const alias: Record<string, Candidate> = { gpu: "tensorflow-gpu", "tensorflow-gpu": "tensorflow-gpu", node: "tensorflow", tensorflow: "tensorflow", wasm: "wasm", cpu: "cpu", js: "cpu" };
+  const alias: Record<string, Candidate> = { gpu: "tensorflow-gpu", "tensorflow-gpu": "tensorflow-gpu", webgpu: "webgpu", node: "tensorflow", tensorflow: "tensorflow", wasm: "wasm", cpu: "cpu", js: "cpu" };
   const found = alias[v];
-  if (!found) throw new Error(`LEPTON_BACKEND=${value} is not a backend lepton knows; use one of tensorflow-gpu, tensorflow, wasm, cpu (or unset it).`);
+  if (!found) throw new Error(`LEPTON_BACKEND=${value} is not a backend lepton knows; use one of tensorflow-gpu, webgpu, tensorflow, wasm, cpu (or unset it).`);
   return found;
 }
 
@@ -188,7 +201,7 @@ async function choose(): Promise<BackendInfo> {
   const skipped: { name: string; reason: string }[] = [];
   const order = forced ? [forced, ...CANDIDATES.filter((c) => c !== forced && c === "cpu")] : [...CANDIDATES];
   for (const candidate of order) {
-    const failure = await activate(candidate);
+    const failure = await activate(candidate, forced === candidate);
     if (failure === undefined) {
       await tf.ready();
       quietCpuNotice();
@@ -196,9 +209,11 @@ async function choose(): Promise<BackendInfo> {
         for (const c of CANDIDATES) if (CANDIDATES.indexOf(c) < CANDIDATES.indexOf(candidate)) skipped.push({ name: c, reason: `not tried: LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` });
       }
       const threads = candidate === "wasm" ? wasmThreads : undefined;
+      const onAdapter = candidate === "webgpu" && webgpuAdapterSeen ? ` on ${adapterLabel(webgpuAdapterSeen)}` : "";
       return {
         name: tf.getBackend(),
-        description: DESCRIPTIONS[candidate] + (threads ? `, ${threads.count} thread${threads.count === 1 ? "" : "s"}${threads.note ? ` (${threads.note})` : ""}` : ""),
+        description: DESCRIPTIONS[candidate] + onAdapter + (threads ? `, ${threads.count} thread${threads.count === 1 ? "" : "s"}${threads.note ? ` (${threads.note})` : ""}` : ""),
+        ...(webgpuAdapterSeen ? { adapter: webgpuAdapterSeen } : {}),
         skipped,
         ...(forced ? { forcedBy: `LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` } : {}),
         ...(threads ? { threads } : {}),
