@@ -16,14 +16,13 @@ import { tmpdir } from "os";
 import { join } from "path";
 import type { BrowserContext, Page } from "playwright-core";
 import { buildLabPage } from "./fixtures/jupyterlab/build";
-import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
+import { CLI, ensureBuilt, runCommand } from "./kernel_helpers";
 import { artifactsDir, blockNetwork, browserTestsUnavailable, jupyterEnv, launchChromium, startNotebookServer, type NotebookServer } from "./fixtures/plot/harness";
 import { RAW_WIDGETS } from "./fixtures/widgets/raw";
 
 const unavailable = browserTestsUnavailable();
 if (unavailable) console.warn(`widget browser tests skipped: ${unavailable}`);
 
-const WIDGETS_JS = join(ROOT, "dist", "src", "display", "widgets", "index.js");
 
 const root = mkdtempSync(join(tmpdir(), "lepton-widgets-"));
 const prefix = join(root, "prefix");
@@ -120,8 +119,7 @@ beforeAll(async () => {
     throw new Error(`the widgets page did not load: ${e}\npage errors: ${consoleErrors.join("\n")}`);
   });
   kernel = await w("startKernel", "lepton");
-  // lepton.widgets as the package exports it, or (until src/index.ts exports it) its module in dist/.
-  await cell("setup", `import * as lepton from "lepton";\nconst lw: any = (lepton as any).widgets ?? require(${JSON.stringify(WIDGETS_JS)});\n${RAW_WIDGETS}`);
+  await cell("setup", `import * as lepton from "lepton";\nconst lw = lepton.widgets;\n${RAW_WIDGETS}`);
 }, 240_000);
 
 afterAll(async () => {
@@ -331,11 +329,23 @@ abortButton`,
     expect(await value("after training", "1 + 1")).toBe("2");
   }, 120_000);
 
-  // The Stop button on lepton.train's display (src/training/progress.ts) is not there yet: ProgressView has
-  // stopRequested() but nothing on the page sets it. When it lands: start lepton.train with many epochs
-  // (widgets.start), click the Stop button in the training display, wait for the cell: ok, History says
-  // it stopped ("the Stop button"), and a next cell on the same kernel answers.
-  it.todo("the training display's Stop button stops lepton.train; the cell ends with History saying so and the kernel answers the next cell");
+  it("the training display's Stop button (a lepton.widgets Button) stops lepton.train after the current batch; the cell ends ok, History names the button, the button is gone, the kernel answers the next cell", async () => {
+    const index = await w("newCell", "training with the Stop button", kernel);
+    await w("start", index, `const sh = await lepton.train(tnet, blobs, { epochs: 100000, batchSize: 16 });\n[sh.stopReason, sh.interrupted, sh.epochs.length < 100000]`);
+    const stop = locate(index, "button.widget-button");
+    await stop.waitFor({ state: "visible", timeout: 60_000 });
+    expect((await stop.innerText()).trim()).toBe("Stop training");
+    // Training is under way (the progress display has been updated) before the press.
+    await expect.poll(() => w("messages", index).then((m) => m.filter((t) => t === "update_display_data").length), { timeout: 60_000 }).toBeGreaterThan(2);
+    await stop.click();
+    expect(await w("wait", index)).toBe("ok");
+    const result = (await w("outputs", index)).find((o) => o.output_type === "execute_result")?.data?.["text/plain"];
+    expect(result).toMatch(/^\[\s*'stopped with the Stop button (at epoch \d+, batch \d+ of 16|after epoch \d+)',\s*(true|false),\s*true\s*\]$/s);
+    expect(await w("text", index)).toMatch(/stopped with the Stop button/);
+    // When training ends the button is closed and its output emptied.
+    await expect.poll(() => w("count", index, "button.widget-button"), { timeout: 20_000 }).toBe(0);
+    expect(await value("after the Stop button", "[1 + 1, lepton.widgets.instances().size > 0]")).toBe("[ 2, true ]");
+  }, 120_000);
 
   it("leaves no widget-manager errors on the page", async () => {
     expect(await w("problems")).toEqual([]);
