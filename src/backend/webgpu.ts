@@ -9,6 +9,8 @@
  * slower than WebAssembly for training, so `ready()` never picks it on its own; `LEPTON_BACKEND=webgpu`
  * forces it (that is how CI tests this backend on SwiftShader).
  */
+import * as fs from "fs";
+import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 
 /** What lepton reports about the adapter it found. */
@@ -209,6 +211,30 @@ function installWebGPUFixes(cls: { prototype: WebGPUBackendLike }): void {
   }
 }
 
+/**
+ * On Linux Dawn reaches the GPU through the Vulkan loader, libvulkan.so.1 (Debian/Ubuntu: libvulkan1).
+ * Without it Dawn finds no adapter and prints a native warning on every start, so lepton looks first
+ * (LD_LIBRARY_PATH, the linker's configured folders, the usual ones) and names what is missing.
+ */
+export function findVulkanLoader(): string | undefined {
+  const dirs = (process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean);
+  try {
+    const confDir = "/etc/ld.so.conf.d";
+    for (const f of fs.readdirSync(confDir)) {
+      if (!f.endsWith(".conf")) continue;
+      for (const line of fs.readFileSync(path.join(confDir, f), "utf8").split("\n")) if (line.startsWith("/")) dirs.push(line.trim());
+    }
+  } catch {
+    // no ld.so.conf.d
+  }
+  dirs.push("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/lib", "/usr/local/lib");
+  for (const dir of dirs) {
+    const candidate = path.join(dir, "libvulkan.so.1");
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
 export interface WebGPUResult {
   /** Why it was not used; undefined when it is now the backend. */
   failure?: string;
@@ -226,6 +252,9 @@ export function webgpuAdapter(): AdapterSummary | undefined {
  * `force`, then start tfjs-backend-webgpu on it.
  */
 export async function tryWebGPU(force: boolean): Promise<WebGPUResult> {
+  if (!hooks.load && process.platform === "linux" && !findVulkanLoader()) {
+    return { failure: "no Vulkan loader (libvulkan.so.1): Dawn reaches the GPU through Vulkan on Linux (apt-get install libvulkan1 and the GPU's Vulkan driver, e.g. mesa-vulkan-drivers)" };
+  }
   let mod: WebGPUModule;
   try {
     mod = await (hooks.load ?? loadWebgpuPackage)();

@@ -1,7 +1,7 @@
 /**
  * `lepton doctor`: what a workshop teacher runs on each laptop. Checks Node, Jupyter and the Lepton
  * kernel, which TensorFlow.js backend will run and why not the better ones (CUDA and cuDNN for
- * tfjs-node-gpu), which datasets are found, and (unless --quick) a ten-second training probe.
+ * tfjs-node-gpu, the WebGPU adapter Dawn finds), which datasets are found, and (unless --quick) a ten-second training probe.
  * Every problem comes with the command that fixes it.
  */
 import * as fs from "fs";
@@ -102,13 +102,40 @@ async function checkBackend(): Promise<Check[]> {
   const { ready, backendLine } = require("../backend") as typeof import("../backend");
   const info = await ready();
   const threads = checkWasmThreads(info);
-  const status: Status = info.name === "tensorflow" ? "ok" : info.name === "wasm" ? "warn" : "fail";
+  const webgpu = checkWebGPU(info);
+  const hardwareGpu = info.name === "webgpu" && info.adapter !== undefined && !info.adapter.software;
+  const status: Status = info.name === "tensorflow" || hardwareGpu ? "ok" : info.name === "wasm" || info.name === "webgpu" ? "warn" : "fail";
   const fix =
-    info.name === "tensorflow"
+    info.name === "tensorflow" || hardwareGpu
       ? undefined
+      : info.name === "webgpu"
+      ? "WebGPU runs on a software adapter (on the CPU, slower than WebAssembly): unset LEPTON_BACKEND (or set LEPTON_BACKEND=wasm) unless you are testing"
       : "npm install @tensorflow/tfjs-node   (downloads libtensorflow; needs internet at install time)" +
         (info.name === "cpu" ? "; the pure-JS backend is ~100x slower than WebAssembly: check that @tensorflow/tfjs-backend-wasm is installed (npm ci)" : "");
-  return [{ name: "TensorFlow.js backend", status, detail: backendLine(info).replace(/^lepton backend: /, ""), ...(fix ? { fix } : {}) }, ...(threads ? [threads] : [])];
+  return [{ name: "TensorFlow.js backend", status, detail: backendLine(info).replace(/^lepton backend: /, ""), ...(fix ? { fix } : {}) }, webgpu, ...(threads ? [threads] : [])];
+}
+
+/** The WebGPU adapter Dawn found (vendor, architecture, description), and why it is or is not used. */
+function checkWebGPU(info: import("../backend").BackendInfo): Check {
+  const { adapterLabel } = require("../backend/webgpu") as typeof import("../backend/webgpu");
+  const name = "WebGPU adapter";
+  const skipped = info.skipped.find((s) => s.name === "webgpu");
+  const adapter = info.adapter ? adapterLabel(info.adapter) : undefined;
+  if (info.name === "webgpu") {
+    return info.adapter?.software
+      ? { name, status: "warn", detail: `${adapter}: in use because ${info.forcedBy ?? "it was forced"} (${info.adapter.softwareBecause})`, fix: "a software adapter is for tests only; unset LEPTON_BACKEND to train on WebAssembly" }
+      : { name, status: "ok", detail: `${adapter ?? "adapter"}: in use (GPU training)` };
+  }
+  const reason = skipped?.reason ?? "not tried (a better backend was chosen first)";
+  const detail = adapter ? `${adapter}: ${reason}` : reason;
+  const notInstalled = /is not installed/.test(reason);
+  return {
+    name,
+    // A hardware adapter that failed to start is worth a note; no GPU (or only a software one) is fine.
+    status: adapter && !info.adapter?.software ? "warn" : "ok",
+    detail,
+    ...(notInstalled ? { fix: "npm install webgpu @tensorflow/tfjs-backend-webgpu   (optional dependencies; prebuilt, no download)" } : {}),
+  };
 }
 
 /**
