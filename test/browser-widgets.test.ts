@@ -11,12 +11,13 @@
  * independently of lepton.widgets.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import type { BrowserContext, Page } from "playwright-core";
 import { buildLabPage } from "./fixtures/jupyterlab/build";
-import { CLI, ensureBuilt, runCommand } from "./kernel_helpers";
+import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
+import { injectParameters } from "../src/kernel/runner";
 import { artifactsDir, blockNetwork, browserTestsUnavailable, jupyterEnv, launchChromium, startNotebookServer, type NotebookServer } from "./fixtures/plot/harness";
 import { RAW_WIDGETS } from "./fixtures/widgets/raw";
 
@@ -346,6 +347,54 @@ abortButton`,
     await expect.poll(() => w("count", index, "button.widget-button"), { timeout: 20_000 }).toBe(0);
     expect(await value("after the Stop button", "[1 + 1, lepton.widgets.instances().size > 0]")).toBe("[ 2, true ]");
   }, 120_000);
+
+  it("the course's notebooks with sliders (01 neuron, 02 gradient descent): each slider, moved by its arrow keys, redraws its cell's chart with the new value in the title", async () => {
+    const course = JSON.parse(readFileSync(join(ROOT, "notebooks", "course.json"), "utf8")) as { notebooks: { file: string; quick?: Record<string, unknown> }[] };
+    let tried = 0;
+    for (const entry of course.notebooks) {
+      const nb = injectParameters(JSON.parse(readFileSync(join(ROOT, "notebooks", entry.file), "utf8")), entry.quick ?? {});
+      const sources = nb.cells.filter((c: any) => c.cell_type === "code").map((c: any) => (Array.isArray(c.source) ? c.source.join("") : c.source) as string);
+      if (!sources.some((src: string) => src.includes("lepton.widgets"))) continue;
+      tried++;
+      const k = await w("startKernel", "lepton");
+      const withSliders: number[] = [];
+      for (const [i, source] of sources.entries()) {
+        const index = await cell(`${entry.file} [${i}]`, source, k);
+        if (source.includes("lepton.widgets")) withSliders.push(index);
+      }
+      for (const index of withSliders) {
+        const title = async (): Promise<string> => {
+          const chart = (await w("outputs", index)).find((o) => o.data?.["application/vnd.plotly.v1+json"]);
+          const t = chart?.data["application/vnd.plotly.v1+json"].layout?.title;
+          return typeof t === "string" ? t : t?.text ?? "";
+        };
+        const drawnTitle = () => page.evaluate((i) => (document.querySelectorAll(".lab-cell")[i].querySelector(".js-plotly-plot .gtitle") as HTMLElement | null)?.textContent ?? "", index);
+        await locate(index, ".widget-slider .noUi-handle").waitFor({ state: "visible", timeout: 20_000 });
+        const handles = await w("count", index, ".widget-slider .noUi-handle");
+        expect(handles, `${entry.file}: sliders in cell ${index}`).toBeGreaterThanOrEqual(2);
+        // Drawn as the kernel last sent it. (A slider whose starting value is off its step grid, such as 02's
+        // α = 0.3 on a log grid of 0.05, is snapped by the frontend when drawn, and the chart redraws for it.)
+        await expect.poll(async () => (await drawnTitle()) === (await title()), { timeout: 60_000 }).toBe(true);
+        for (let n = 0; n < handles; n++) {
+          const before = await title();
+          const readout = await w("sliderReadout", index, n);
+          await w("focusSlider", index, n);
+          await page.keyboard.press("ArrowRight");
+          // At its maximum a slider does not move right: then left.
+          await page.waitForTimeout(200);
+          if ((await w("sliderReadout", index, n)) === readout) await page.keyboard.press("ArrowLeft");
+          await expect.poll(title, { timeout: 20_000, message: `${entry.file}: slider ${n} (${readout}) changes the chart` }).not.toBe(before);
+          const after = await title();
+          // The title shows the slider's new value (as the notebook formats it; the readout writes U+2212 for minus).
+          const value = Number((await w("sliderReadout", index, n)).replace("\u2212", "-"));
+          const shown = (after.match(/-?\d+(\.\d+)?/g) ?? []).map(Number);
+          expect(shown.some((x) => Math.abs(x - value) <= 0.06 + 0.02 * Math.abs(value)), `${entry.file}: "${after}" shows slider ${n}'s value ${value}`).toBe(true);
+          await expect.poll(drawnTitle, { timeout: 60_000 }).toBe(after);
+        }
+      }
+    }
+    expect(tried, "course notebooks with widgets").toBeGreaterThanOrEqual(2);
+  }, 180_000);
 
   it("leaves no widget-manager errors on the page", async () => {
     expect(await w("problems")).toEqual([]);
