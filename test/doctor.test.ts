@@ -1,6 +1,6 @@
 /** `lepton doctor` on this machine: what it finds, and the fix it gives for each problem. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, rmSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { CLI, ensureBuilt, runCommand } from "./kernel_helpers";
@@ -26,6 +26,8 @@ describe("lepton doctor", () => {
     const backend = check(report, "TensorFlow.js backend");
     expect(backend.detail).toMatch(/^wasm/);
     expect(backend.fix).toMatch(/npm install @tensorflow\/tfjs-node/);
+    // Always a WebGPU line: the adapter, or why there is none.
+    expect(check(report, "WebGPU adapter")?.detail).toMatch(/\S/);
     expect(check(report, "CIFAR-10")).toMatchObject({ status: "warn" });
     expect(check(report, "CIFAR-10").fix).toMatch(/LEPTON_DATA_DIR/);
     expect(report.probe).toBeUndefined();
@@ -44,6 +46,25 @@ describe("lepton doctor", () => {
     const probe = /training probe: LeNet, batch 64, wasm: (\d+) samples\/s/.exec(res.stdout);
     expect(probe, res.stdout).not.toBeNull();
     expect(Number(probe![1])).toBeGreaterThan(0);
+  });
+
+  it("names the WebGPU adapter: SwiftShader (Chromium's software Vulkan driver) is found, and not chosen unless forced", async (ctx) => {
+    const icd = "/usr/lib/chromium/vk_swiftshader_icd.json";
+    if (!existsSync(icd)) {
+      if (process.env.CI) throw new Error(`${icd} is missing (apt-get install chromium)`);
+      return ctx.skip(`${icd} is missing (apt-get install chromium)`);
+    }
+    const vk = { VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: ["/usr/lib/chromium", process.env.LD_LIBRARY_PATH].filter(Boolean).join(":"), LEPTON_BACKEND: "" };
+    const res = await doctor(vk, "--quick", "--json");
+    const report = JSON.parse(res.stdout);
+    expect(check(report, "TensorFlow.js backend").detail).toMatch(/^wasm .*webgpu: only a software adapter \(swiftshader\) — not chosen; LEPTON_BACKEND=webgpu forces it/);
+    expect(check(report, "WebGPU adapter")).toMatchObject({ status: "ok" });
+    expect(check(report, "WebGPU adapter").detail).toMatch(/^google swiftshader \(.+\), software: only a software adapter/);
+    const forced = JSON.parse((await doctor({ ...vk, LEPTON_BACKEND: "webgpu" }, "--quick", "--json")).stdout);
+    expect(check(forced, "TensorFlow.js backend")).toMatchObject({ status: "warn" });
+    expect(check(forced, "TensorFlow.js backend").detail).toMatch(/^webgpu — WebGPU .* on google swiftshader .*chosen by LEPTON_BACKEND=webgpu/);
+    expect(check(forced, "WebGPU adapter")).toMatchObject({ status: "warn" });
+    expect(check(forced, "WebGPU adapter").detail).toMatch(/in use because LEPTON_BACKEND=webgpu/);
   });
 
   it("rejects an unknown option", async () => {
