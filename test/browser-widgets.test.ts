@@ -4,7 +4,9 @@
  * as ipywidgets' "web3" example does; @jupyter-widgets/controls models 2.0.0, @jupyter-widgets/output),
  * JupyterLab 4.6's services and output areas, served by Debian's Notebook server, on the installed Lepton
  * kernel, in headless Chromium. The widgets are moved and clicked by real input events (keyboard on the
- * noUiSlider handle, mouse drag, clicks), and what the kernel's callbacks do comes back to the page.
+ * noUiSlider handle, mouse drag, clicks), and what the kernel's callbacks do comes back to the page: raw
+ * comms, lepton.widgets (controls, boxes, Output capture, interact, a reconnecting second manager), the
+ * training display's Stop button, and the course notebooks' sliders.
  *
  * The raw-protocol cases open the widgets by hand with lepton.comms (comm target `jupyter.widget`, protocol
  * version 2.1.0), as ipywidgets' kernel side does, so they test the comm layer and the widget manager
@@ -24,6 +26,9 @@ import { RAW_WIDGETS } from "./fixtures/widgets/raw";
 const unavailable = browserTestsUnavailable();
 if (unavailable) console.warn(`widget browser tests skipped: ${unavailable}`);
 
+/** The frontend packages the page is built from, as installed (logged, for "which frontends were tested"). */
+const FRONTEND = ["@jupyter-widgets/html-manager", "@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output", "@jupyterlab/services", "@jupyterlab/outputarea"]
+  .map((name) => `${name} ${(JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version}`);
 
 const root = mkdtempSync(join(tmpdir(), "lepton-widgets-"));
 const prefix = join(root, "prefix");
@@ -104,6 +109,7 @@ beforeAll(async () => {
   const install = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { timeoutMs: 120_000 });
   if (install.status !== 0) throw new Error(`lepton kernel install --prefix failed: ${install.stderr || install.stdout}`);
   await buildLabPage(staticDir);
+  console.info(`widget manager page: ${FRONTEND.join(", ")}`);
   mkdirSync(served, { recursive: true });
   const env = jupyterEnv(join(root, "jupyter"), { JUPYTER_PATH: join(prefix, "share", "jupyter"), LEPTON_DATA_DIR: join(root, "no-data") });
   writeFileSync(join(root, "jupyter", "config", "jupyter_notebook_config.json"), JSON.stringify({ NotebookApp: { extra_static_paths: [staticDir] } }));
