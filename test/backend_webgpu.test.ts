@@ -182,6 +182,11 @@ describe("WebGPU on a real (software) adapter", () => {
     const out = await child("kernels", { LEPTON_BACKEND: "webgpu" });
     expect(out.backend).toBe("webgpu");
     expect(out.results.length).toBeGreaterThanOrEqual(35);
+    // lepton's fix: evaluate()'s synchronous finiteness check of a fresh (CPU-resident) batch works,
+    // though tfjs-backend-webgpu's dataSync needs OffscreenCanvas, which Node.js lacks; a GPU result
+    // read synchronously gives lepton's message instead of "OffscreenCanvas is not defined".
+    expect(out.syncReads).toMatchObject({ finite: [1, 1, 1, 1, 1, 1, 1, 1], withNaN: [1, 0, 1], gpuResident: true, gpuData: 4096 });
+    expect(out.syncReads.gpuDataSync).toMatch(/^lepton: a tensor computed on the GPU cannot be read synchronously in Node\.js .*await tensor\.data\(\)/);
     // Float32 on both; the sums are accumulated in another order, so |cpu - gpu| / (1 + |cpu|) stays
     // around 1e-7 to 1e-6 (largest: 3x3x32x32 conv and a 300-long matMul). 1e-5 leaves headroom and
     // still catches any wrong index, padding or stride, which moves values by ~1e-1.
