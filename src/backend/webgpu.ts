@@ -166,7 +166,7 @@ function installWebGPUFixes(cls: { prototype: WebGPUBackendLike }): void {
     const data = this.tensorMap.get(dataId);
     if (data && data.values == null && data.dtype !== "string" && typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === "undefined") {
       throw new Error(
-        "lepton: a tensor computed on the GPU cannot be read synchronously in Node.js (dataSync()/arraySync() on the WebGPU backend); use `await tensor.data()` / `await tensor.array()` instead.",
+        "lepton: a tensor computed on the GPU cannot be read synchronously in Node.js (dataSync()/arraySync() on the WebGPU backend); use `await tensor.data()` / `await tensor.array()` instead (and pass lepton's functions that copy tensors, such as fromTensors, the typed array that gives).",
       );
     }
     return readSync.call(this, dataId);
