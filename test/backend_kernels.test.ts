@@ -144,7 +144,7 @@ describe("backend choice", () => {
   it("says which backend runs and why the native ones were skipped", () => {
     const info = backend();
     expect(info.name).toBe("wasm");
-    expect(info.skipped.map((s) => s.name)).toEqual(["tensorflow-gpu", "tensorflow"]);
+    expect(info.skipped.map((s) => s.name)).toEqual(["tensorflow-gpu", "webgpu", "tensorflow"]);
     expect(info.skipped[0].reason).toMatch(/tfjs-node-gpu/);
     expect(backendLine(info)).toMatch(/^lepton backend: wasm/);
   });
@@ -156,7 +156,7 @@ describe("backend choice", () => {
     expect(cpu.stdout.trim()).toBe("cpu");
     expect(cpu.stderr).not.toMatch(/looks like you are running TensorFlow.js/);
     const bad = await runCommand(process.execPath, ["-e", script], { env: { ...process.env, LEPTON_BACKEND: "cuda" } });
-    expect(bad.stdout).toMatch(/ERR LEPTON_BACKEND=cuda .*tensorflow-gpu, tensorflow, wasm, cpu/);
+    expect(bad.stdout).toMatch(/ERR LEPTON_BACKEND=cuda .*tensorflow-gpu, webgpu, tensorflow, wasm, cpu/);
   });
 
   it("says to run ready() (instead of TensorFlow.js's tfjs-node notice) when tensors are made before it", async () => {
