@@ -13,14 +13,14 @@
  * independently of lepton.widgets.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { mkdtempSync, readFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import type { BrowserContext, Page } from "playwright-core";
-import { buildLabPage } from "./fixtures/jupyterlab/build";
-import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
+import type { Page } from "playwright-core";
+import { openLabPage, type LabSession } from "./fixtures/jupyterlab/session";
+import { ROOT } from "./kernel_helpers";
 import { injectParameters } from "../src/kernel/runner";
-import { artifactsDir, blockNetwork, browserTestsUnavailable, jupyterEnv, launchChromium, startNotebookServer, type NotebookServer } from "./fixtures/plot/harness";
+import { browserTestsUnavailable } from "./fixtures/plot/harness";
 import { RAW_WIDGETS } from "./fixtures/widgets/raw";
 
 const unavailable = browserTestsUnavailable();
@@ -31,15 +31,11 @@ const FRONTEND = ["@jupyter-widgets/html-manager", "@jupyter-widgets/base", "@ju
   .map((name) => `${name} ${(JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version}`);
 
 const root = mkdtempSync(join(tmpdir(), "lepton-widgets-"));
-const prefix = join(root, "prefix");
-const served = join(root, "notebooks");
-const staticDir = join(root, "static");
 
-let server: NotebookServer;
-let context: BrowserContext;
+let session: LabSession;
 let page: Page;
 let kernel: number;
-const consoleErrors: string[] = [];
+let consoleErrors: string[] = [];
 
 type Widgets = {
   startKernel(name: string): Promise<number>;
@@ -105,38 +101,15 @@ function locate(index: number, selector: string, n = 0) {
 
 beforeAll(async () => {
   if (unavailable) return;
-  ensureBuilt();
-  const install = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { timeoutMs: 120_000 });
-  if (install.status !== 0) throw new Error(`lepton kernel install --prefix failed: ${install.stderr || install.stdout}`);
-  await buildLabPage(staticDir);
   console.info(`widget manager page: ${FRONTEND.join(", ")}`);
-  mkdirSync(served, { recursive: true });
-  const env = jupyterEnv(join(root, "jupyter"), { JUPYTER_PATH: join(prefix, "share", "jupyter"), LEPTON_DATA_DIR: join(root, "no-data") });
-  writeFileSync(join(root, "jupyter", "config", "jupyter_notebook_config.json"), JSON.stringify({ NotebookApp: { extra_static_paths: [staticDir] } }));
-  server = await startNotebookServer(served, env);
-  context = await launchChromium();
-  await blockNetwork(context, [server.url]);
-  page = await context.newPage();
-  page.on("console", (m) => {
-    if (m.type() === "error") consoleErrors.push(m.text());
-  });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  await page.goto(`${server.url}/static/widgets.html?token=${server.token}`);
-  await page.waitForSelector("body[data-ready='1']", { state: "attached", timeout: 30_000 }).catch((e) => {
-    throw new Error(`the widgets page did not load: ${e}\npage errors: ${consoleErrors.join("\n")}`);
-  });
+  session = await openLabPage(root, "widgets.html");
+  ({ page, errors: consoleErrors } = session);
   kernel = await w("startKernel", "lepton");
   await cell("setup", `import * as lepton from "lepton";\nconst lw = lepton.widgets;\n${RAW_WIDGETS}`);
 }, 240_000);
 
 afterAll(async () => {
-  if (page) {
-    await page.screenshot({ path: join(artifactsDir(), "widgets-page.png"), fullPage: true }).catch(() => undefined);
-    await page.evaluate(() => (window as any).widgets.shutdownAll()).catch(() => undefined);
-  }
-  await context?.close().catch(() => undefined);
-  await server?.stop();
-  rmSync(root, { recursive: true, force: true });
+  await session?.close("widgets-page", (p) => p.evaluate(() => (window as any).widgets.shutdownAll()));
 });
 
 describe.skipIf(!!unavailable)("Jupyter widgets on the Lepton kernel, rendered by ipywidgets 8's HTML widget manager", () => {

@@ -5,17 +5,14 @@
  * reference), in headless Chromium. Cells run through OutputArea.execute as JupyterLab's code cells do.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import type { BrowserContext, Page } from "playwright-core";
 import { CHART_CELLS } from "./fixtures/plot/charts";
-import { buildLabPage } from "./fixtures/jupyterlab/build";
-import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
-import {
-  artifactsDir, blockNetwork, browserTestsUnavailable, jupyterEnv, launchChromium, startNotebookServer, waitForCharts,
-  type NotebookServer,
-} from "./fixtures/plot/harness";
+import { openLabPage, type LabSession } from "./fixtures/jupyterlab/session";
+import { CLI, ROOT, runCommand } from "./kernel_helpers";
+import { artifactsDir, browserTestsUnavailable, waitForCharts, type NotebookServer } from "./fixtures/plot/harness";
 import { injectParameters } from "../src/kernel/runner";
 
 /** ipykernel is the reference the page compares with. */
@@ -31,17 +28,15 @@ const unavailable = browserTestsUnavailable() ?? ipykernelMissing();
 if (unavailable) console.warn(`JupyterLab page tests skipped: ${unavailable}`);
 
 const root = mkdtempSync(join(tmpdir(), "lepton-jupyterlab-"));
-const prefix = join(root, "prefix");
 const served = join(root, "notebooks");
-const staticDir = join(root, "static");
 
+let session: LabSession;
 let server: NotebookServer;
 let serverEnv: NodeJS.ProcessEnv;
 let context: BrowserContext;
 let page: Page;
 let lepton: number;
 let python: number;
-const consoleErrors: string[] = [];
 
 type Lab = {
   startKernel(name: string): Promise<number>;
@@ -70,39 +65,15 @@ async function cell(label: string, kernel: number, code: string): Promise<{ inde
 
 beforeAll(async () => {
   if (unavailable) return;
-  ensureBuilt();
-  const install = await runCommand(process.execPath, [CLI, "kernel", "install", "--prefix", prefix], { timeoutMs: 120_000 });
-  if (install.status !== 0) throw new Error(`lepton kernel install --prefix failed: ${install.stderr || install.stdout}`);
-  await buildLabPage(staticDir);
-  mkdirSync(served, { recursive: true });
-  const env = (serverEnv = jupyterEnv(join(root, "jupyter"), {
-    JUPYTER_PATH: join(prefix, "share", "jupyter"),
-    LEPTON_DATA_DIR: join(root, "no-data"),
-  }));
-  writeFileSync(join(root, "jupyter", "config", "jupyter_notebook_config.json"), JSON.stringify({ NotebookApp: { extra_static_paths: [staticDir] } }));
-  server = await startNotebookServer(served, env);
-  context = await launchChromium();
-  await blockNetwork(context, [server.url]);
-  page = await context.newPage();
-  page.on("console", (m) => {
-    if (m.type() === "error") consoleErrors.push(m.text());
-  });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  await page.goto(`${server.url}/static/lab.html?token=${server.token}`);
-  await page.waitForSelector("body[data-ready='1']", { state: "attached", timeout: 30_000 });
+  session = await openLabPage(root, "lab.html");
+  ({ server, env: serverEnv, context, page } = session);
   lepton = await lab("startKernel", "lepton");
   python = await lab("startKernel", "python3");
   expect((await cell("lepton setup", lepton, `import * as lepton from "lepton";\nimport * as tf from "@tensorflow/tfjs";\nconst plot = lepton.plot;`)).status).toBe("ok");
 }, 240_000);
 
 afterAll(async () => {
-  if (page) {
-    await page.screenshot({ path: join(artifactsDir(), "jupyterlab-page.png"), fullPage: true }).catch(() => undefined);
-    await page.evaluate(() => (window as any).lab.shutdownAll()).catch(() => undefined);
-  }
-  await context?.close().catch(() => undefined);
-  await server?.stop();
-  rmSync(root, { recursive: true, force: true });
+  await session?.close("jupyterlab-page", (p) => p.evaluate(() => (window as any).lab.shutdownAll()));
 });
 
 describe.skipIf(!!unavailable)("JupyterLab's output area, on the Lepton kernel and on ipykernel", () => {
@@ -219,7 +190,7 @@ describe.skipIf(!!unavailable)("JupyterLab's notebook panel (as in JupyterLab an
 
   beforeAll(async () => {
     nbPage = await context.newPage();
-    nbPage.on("pageerror", (e) => consoleErrors.push(String(e)));
+    nbPage.on("pageerror", (e) => session.errors.push(String(e)));
     await nbPage.goto(`${server.url}/static/notebook.html?token=${server.token}`);
     await nbPage.waitForSelector("body[data-ready='1']", { state: "attached", timeout: 30_000 });
   });
