@@ -136,7 +136,10 @@ function torchSps(n: number): { sps: number; threads: number; all: Record<string
 async function main(): Promise<void> {
   const info = await ready();
   console.log(backendLine(info));
-  const result: Record<string, unknown> = { backend: info.name, ...(info.threads ? { wasm_threads: info.threads.count } : {}), batch: BATCH, samples: SAMPLES };
+  // On a hardware WebGPU adapter ready() picks "webgpu"; the adapter (vendor, architecture, description) goes in the JSON.
+  const result: Record<string, unknown> = {
+    backend: info.name, ...(info.threads ? { wasm_threads: info.threads.count } : {}), ...(info.adapter ? { adapter: info.adapter } : {}), batch: BATCH, samples: SAMPLES,
+  };
 
   const lenetRuns = await trainSps(() => lenet(), SAMPLES, EPOCHS);
   let lenetTrain = Math.max(...lenetRuns);
