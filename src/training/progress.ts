@@ -34,12 +34,6 @@ export interface ProgressOptions {
   classes?: number;
   /** The History train() returns: its earlier epochs (resume) start the chart, the notes and params go into it, and it is tied to the chart. */
   history?: History;
-  /**
-   * Offer a Stop button under the progress bar where a frontend can draw widgets (default true in a
-   * notebook): pressing it stops training after the current batch, as an interrupt does. When training
-   * ends the button's output is emptied, so saved and headless notebooks keep no dead control.
-   */
-  stopButton?: boolean;
 }
 
 /** How a message is shown: info in the normal text colour; warning marked (NaN loss, interrupts). */
@@ -113,7 +107,9 @@ export class ProgressView {
     this.lastDraw = Date.now();
     if (this.notebook) {
       this.handle = display(this.render());
-      if (opts.stopButton !== false && commsAvailable()) this.offerStopButton();
+      // A Stop button where a frontend can draw widgets: it stops training after the current batch, as an
+      // interrupt does. When training ends its output is emptied, so saved notebooks keep no dead control.
+      if (commsAvailable()) this.offerStopButton();
       this.chart = live(this.figure(), { maxUpdatesPerSecond: 4 });
       const cell = outputCell();
       if (cell !== undefined) {
