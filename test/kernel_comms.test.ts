@@ -55,7 +55,7 @@ kcomm.onClose((msg: any) => console.log("kcomm closed by", msg.origin, JSON.stri
 kcomm.id`,
   kernelHeard: `JSON.stringify(kreceived)`,
   kernelCloses: `kcomm.close({ done: true });\nkcomm.closed`,
-  awaitComm: `const fromComm = await new Promise((r) => { (globalThis as any).resolveFromComm = r; });\nconsole.log("the cell got", fromComm);`,
+  awaitComm: `const fromCommP = new Promise((r) => { (globalThis as any).resolveFromComm = r; });\nconsole.log("waiting");\nconst fromComm = await fromCommP;\nconsole.log("the cell got", fromComm);`,
   lateTarget: `comms.registerTarget("late", (comm: any, open: any) => console.log("late target opened", open.data.n));`,
   leftOpen: `const left = comms.open("lepton_front", { left: "open" });\nleft.onClose((m: any) => console.log("left closed by", m.origin));\nleft.id`,
   alive: `1 + 1`,
@@ -145,7 +145,13 @@ try:
     comm("buffers", "comm_msg", {"comm_id": "front1", "data": {"kind": "buffers"}}, buffers=[b"\x01\x02\x03", b"abcd"])
     # A cell awaiting a promise that a comm message resolves: the comm message is handled while it runs.
     waiting = cell("awaitComm", wait=False)
-    time.sleep(0.5)
+    # Only once the cell is waiting (its "waiting" line has come) does the frontend resolve it: however
+    # long the cell takes to compile, the comm message then finds resolveFromComm set.
+    stash.setdefault(waiting, [])
+    while not any(g["msg_type"] == "stream" and "waiting" in g["content"].get("text", "") for g in stash[waiting]):
+        m = summary(kc.get_iopub_msg(timeout=120))
+        out["order"].append([m["msg_type"], m["parent"], m["content"].get("execution_state")])
+        stash.setdefault(m["parent"], []).append(m)
     comm("resolve", "comm_msg", {"comm_id": "front1", "data": {"kind": "resolve", "value": "go"}})
     finish_cell("awaitComm", waiting)
     out["resolveBusyBeforeCellIdle"] = out["order"].index(["status", out["steps"]["resolve"]["msg_id"], "busy"]) < out["order"].index(["status", waiting, "idle"])
@@ -300,7 +306,7 @@ describe("comms in the Lepton kernel, driven by jupyter_client", () => {
     await needJupyter(ctx);
     const s = await commSession();
     expect(s.steps.awaitComm.reply.status, JSON.stringify(s.steps.awaitComm)).toBe("ok");
-    expect(stream(s.steps.awaitComm)).toBe("the cell got go\n");
+    expect(stream(s.steps.awaitComm)).toBe("waiting\nthe cell got go\n");
     expectBusyIdle(s.steps.resolve);
     expect(s.resolveBusyBeforeCellIdle).toBe(true);
   }, 600_000);
