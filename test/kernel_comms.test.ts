@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { ensureBuilt, needJupyter, privateJupyterWithKernel, runJupyterClientScript } from "./kernel_helpers";
+import { ensureBuilt, needJupyter, privateJupyterWithKernel, JUPYTER_CLIENT_PRELUDE, runJupyterClientScript } from "./kernel_helpers";
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-kernel-comms-")));
 
@@ -66,43 +66,7 @@ kcomm.id`,
  * JSON object: for each step the IOPub messages parented to its request (type, content, metadata,
  * buffers as byte lists), and for cells the execute_reply.
  */
-const SCRIPT = String.raw`
-import json, sys, time, traceback, queue, struct
-from jupyter_client import KernelManager
-
-cwd, cells = sys.argv[1], json.loads(sys.argv[2])
-out = {"steps": {}, "order": []}
-km = KernelManager(kernel_name="lepton")
-km.start_kernel(cwd=cwd)
-kc = km.client()
-kc.start_channels()
-kc.wait_for_ready(timeout=120)
-stash = {}
-
-def summary(m):
-    return {"msg_type": m["msg_type"], "content": m["content"], "metadata": m.get("metadata", {}),
-            "buffers": [list(bytes(b)) for b in m.get("buffers", [])], "parent": m["parent_header"].get("msg_id")}
-
-def iopub_until_idle(msg_id, timeout=120):
-    got = stash.pop(msg_id, [])
-    if any(g["msg_type"] == "status" and g["content"]["execution_state"] == "idle" for g in got):
-        return got
-    while True:
-        m = summary(kc.get_iopub_msg(timeout=timeout))
-        out["order"].append([m["msg_type"], m["parent"], m["content"].get("execution_state")])
-        if m["parent"] != msg_id:
-            stash.setdefault(m["parent"], []).append(m)
-            continue
-        got.append(m)
-        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-            return got
-
-def shell_reply(msg_id, timeout=120):
-    while True:
-        r = kc.get_shell_msg(timeout=timeout)
-        if r["parent_header"].get("msg_id") == msg_id:
-            return r
-
+const SCRIPT = JUPYTER_CLIENT_PRELUDE + String.raw`
 def cell(name, wait=True):
     msg_id = kc.execute(cells[name])
     if not wait:
@@ -114,20 +78,6 @@ def finish_cell(name, msg_id):
     reply = shell_reply(msg_id)
     out["steps"][name] = {"msg_id": msg_id, "outputs": outputs, "reply": reply["content"]}
     return out["steps"][name]
-
-def send(msg_type, content, buffers=None):
-    msg = kc.session.msg(msg_type, content)
-    kc.session.send(kc.shell_channel.socket, msg, buffers=buffers)
-    return msg["header"]["msg_id"]
-
-def comm(name, msg_type, content, buffers=None):
-    msg_id = send(msg_type, content, buffers)
-    out["steps"][name] = {"msg_id": msg_id, "outputs": iopub_until_idle(msg_id)}
-    return out["steps"][name]
-
-def comm_info(name, target=None):
-    msg_id = kc.comm_info(target_name=target)
-    out["steps"][name] = {"reply": shell_reply(msg_id)["content"], "outputs": iopub_until_idle(msg_id)}
 
 def result_text(step):
     for o in step["outputs"]:

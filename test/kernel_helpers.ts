@@ -152,3 +152,62 @@ export async function runJupyterClientScript(
   if (parsed.error) throw new Error(`the jupyter_client script failed:\n${parsed.error}\nsteps so far: ${JSON.stringify(parsed.steps, null, 1)}\n${res.stderr}`);
   return { ...parsed, stderr: res.stderr };
 }
+
+/**
+ * The start of a Python script that plays a frontend with jupyter_client (run it with
+ * runJupyterClientScript; argv: the kernel's folder and the cells as JSON): starts the Lepton kernel and
+ * defines `out` (the JSON printed at the end: "steps" by name, "order" of every IOPub message),
+ * `summary`, `iopub_until_idle` (other requests' messages are stashed for later), `shell_reply`,
+ * `send` / `comm` (a shell message, with metadata and buffers as extra frames) and `comm_info`.
+ */
+export const JUPYTER_CLIENT_PRELUDE = String.raw`
+import json, sys, time, traceback, queue, struct
+from jupyter_client import KernelManager
+
+cwd, cells = sys.argv[1], json.loads(sys.argv[2])
+out = {"steps": {}, "order": []}
+km = KernelManager(kernel_name="lepton")
+km.start_kernel(cwd=cwd)
+kc = km.client()
+kc.start_channels()
+kc.wait_for_ready(timeout=120)
+stash = {}
+
+def summary(m):
+    return {"msg_type": m["msg_type"], "content": m["content"], "metadata": m.get("metadata", {}),
+            "buffers": [list(bytes(b)) for b in m.get("buffers", [])], "parent": m["parent_header"].get("msg_id")}
+
+def iopub_until_idle(msg_id, timeout=120):
+    got = stash.pop(msg_id, [])
+    if any(g["msg_type"] == "status" and g["content"]["execution_state"] == "idle" for g in got):
+        return got
+    while True:
+        m = summary(kc.get_iopub_msg(timeout=timeout))
+        out["order"].append([m["msg_type"], m["parent"], m["content"].get("execution_state")])
+        if m["parent"] != msg_id:
+            stash.setdefault(m["parent"], []).append(m)
+            continue
+        got.append(m)
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            return got
+
+def shell_reply(msg_id, timeout=120):
+    while True:
+        r = kc.get_shell_msg(timeout=timeout)
+        if r["parent_header"].get("msg_id") == msg_id:
+            return r
+
+def send(msg_type, content, metadata=None, buffers=None):
+    msg = kc.session.msg(msg_type, content, metadata=metadata or {})
+    kc.session.send(kc.shell_channel.socket, msg, buffers=buffers)
+    return msg["header"]["msg_id"]
+
+def comm(name, msg_type, content, metadata=None, buffers=None):
+    msg_id = send(msg_type, content, metadata, buffers)
+    out["steps"][name] = {"msg_id": msg_id, "outputs": iopub_until_idle(msg_id)}
+    return out["steps"][name]
+
+def comm_info(name, target=None):
+    msg_id = kc.comm_info(target_name=target)
+    out["steps"][name] = {"reply": shell_reply(msg_id)["content"], "outputs": iopub_until_idle(msg_id)}
+`;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { ensureBuilt, needJupyter, privateJupyterWithKernel, runJupyterClientScript } from "./kernel_helpers";
+import { ensureBuilt, needJupyter, privateJupyterWithKernel, JUPYTER_CLIENT_PRELUDE, runJupyterClientScript } from "./kernel_helpers";
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), "lepton-kernel-widgets-")));
 beforeAll(() => {
@@ -54,41 +54,7 @@ JSON.stringify({ n: ui.controls.n.modelId, act: ui.controls.act.modelId, out: ui
   kernelCloses: `button.close();\nbutton.closed`,
 };
 
-const SCRIPT = String.raw`
-import json, sys, time, traceback, queue
-from jupyter_client import KernelManager
-
-cwd, cells = sys.argv[1], json.loads(sys.argv[2])
-out = {"steps": {}}
-km = KernelManager(kernel_name="lepton")
-km.start_kernel(cwd=cwd)
-kc = km.client()
-kc.start_channels()
-kc.wait_for_ready(timeout=120)
-stash = {}
-
-def summary(m):
-    return {"msg_type": m["msg_type"], "content": m["content"], "metadata": m.get("metadata", {}), "parent": m["parent_header"].get("msg_id")}
-
-def iopub_until_idle(msg_id, timeout=120):
-    got = stash.pop(msg_id, [])
-    if any(g["msg_type"] == "status" and g["content"]["execution_state"] == "idle" for g in got):
-        return got
-    while True:
-        m = summary(kc.get_iopub_msg(timeout=timeout))
-        if m["parent"] != msg_id:
-            stash.setdefault(m["parent"], []).append(m)
-            continue
-        got.append(m)
-        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-            return got
-
-def shell_reply(msg_id, timeout=120):
-    while True:
-        r = kc.get_shell_msg(timeout=timeout)
-        if r["parent_header"].get("msg_id") == msg_id:
-            return r
-
+const SCRIPT = JUPYTER_CLIENT_PRELUDE + String.raw`
 def drain(msg_id):
     # What came since for an earlier request (a callback's output parented to the cell that made the widget).
     return stash.pop(msg_id, [])
@@ -103,22 +69,8 @@ def cell(name):
             out["steps"][name]["result"] = o["content"]["data"]["text/plain"]
     return out["steps"][name]
 
-def send(msg_type, content, metadata=None):
-    msg = kc.session.msg(msg_type, content, metadata=metadata or {})
-    kc.session.send(kc.shell_channel.socket, msg)
-    return msg["header"]["msg_id"]
-
-def comm(name, msg_type, content, metadata=None):
-    msg_id = send(msg_type, content, metadata)
-    out["steps"][name] = {"msg_id": msg_id, "outputs": iopub_until_idle(msg_id)}
-    return out["steps"][name]
-
 def update(comm_id, state):
     return {"comm_id": comm_id, "data": {"method": "update", "state": state, "buffer_paths": []}}
-
-def comm_info(name, target=None):
-    msg_id = kc.comm_info(target_name=target)
-    out["steps"][name] = {"reply": shell_reply(msg_id)["content"], "outputs": iopub_until_idle(msg_id)}
 
 try:
     make = cell("make")
