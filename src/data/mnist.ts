@@ -6,6 +6,12 @@
  * Counts (60,000 / 10,000) and 28x28 shapes are checked. Images stay uint8; batches are float32
  * [b, 28, 28, 1] in [0, 1].
  *
+ * A set may also have standard locations where a system package installs its files directly (Debian's
+ * `dataset-fashion-mnist` puts Fashion-MNIST's four .gz files in /usr/share/datasets/fashion-mnist),
+ * searched after the cache and before any download; and a bundled sample (data/fashion-mnist-sample/,
+ * 2,000 train / 500 test images, see data/README.md) that `subset: "sample"` asks for and `"auto"` falls
+ * back to, with a notice, when the full set cannot be found or downloaded (as cifar10() does).
+ *
  * Reading is bounded (cap LEPTON_MAX_IDX_BYTES / { maxBytes }, default 64 MiB, see ./limits): a
  * plain IDX file's header is read first (a few bytes through a file descriptor) and its dimensions
  * are checked against the file size and the cap before the body is read; a .gz file may be at most
@@ -17,7 +23,8 @@ import { gunzipSync } from "zlib";
 import { downloadFile } from "./download";
 import { DataFormatError, DataNotFoundError } from "./errors";
 import { LIMITS, LimitError, limitValue } from "./limits";
-import { defaultCacheDir, requireGivenDir, searchDirs } from "./paths";
+import { display } from "../display/display";
+import { bundledDataDir, defaultCacheDir, requireGivenDir, searchDirs } from "./paths";
 import { fromStore, type InMemoryDataset } from "./tensor_dataset";
 
 export const MNIST_CLASSES: readonly string[] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -43,6 +50,16 @@ export interface IdxSource {
   counts: { train: number; test: number };
   /** Expected image size [rows, cols] (28 x 28). */
   imageSize: [number, number];
+  /** The set's name in notices ("MNIST", "Fashion-MNIST"). */
+  title?: string;
+  /**
+   * Standard locations that hold the four files directly (the folder is named after the set, so
+   * there is no ambiguity), e.g. where a system package installs them; searched after `dir`,
+   * $LEPTON_DATA_DIR and the cache, before downloading. `what` says whose folder it is.
+   */
+  systemDirs?: readonly { dir: string; what: string }[];
+  /** A sample bundled in the package's data/ folder: its folder name and image counts. */
+  sample?: { folder: string; counts: { train: number; test: number } };
 }
 
 export const MNIST_SOURCE: IdxSource = {
@@ -57,7 +74,11 @@ export const MNIST_SOURCE: IdxSource = {
   classes: MNIST_CLASSES,
   counts: { train: 60_000, test: 10_000 },
   imageSize: [28, 28],
+  title: "MNIST",
 };
+
+/** Where Debian's package dataset-fashion-mnist installs the four original .gz files. */
+export const DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
 
 export const FASHION_MNIST_SOURCE: IdxSource = {
   name: "fashion-mnist",
@@ -71,6 +92,9 @@ export const FASHION_MNIST_SOURCE: IdxSource = {
   classes: FASHION_MNIST_CLASSES,
   counts: { train: 60_000, test: 10_000 },
   imageSize: [28, 28],
+  title: "Fashion-MNIST",
+  systemDirs: [{ dir: DEBIAN_FASHION_MNIST_DIR, what: "installed by Debian's package dataset-fashion-mnist" }],
+  sample: { folder: "fashion-mnist-sample", counts: { train: 2_000, test: 500 } },
 };
 
 export interface MnistOptions {
@@ -87,12 +111,26 @@ export interface MnistOptions {
   baseUrl?: string;
   md5?: Readonly<Record<string, string>>;
   progress?: boolean;
+  /**
+   * "auto" (default): the full set, or the bundled sample with a notice when it cannot be found or
+   * downloaded; "full": the full set or an error saying where to put which files; "sample": the
+   * bundled sample (Fashion-MNIST only: 2,000 train / 500 test images, 200 / 50 per class). MNIST has
+   * no bundled sample, so for it "auto" is "full" and "sample" is an error.
+   */
+  subset?: "auto" | "full" | "sample";
+  /**
+   * The standard locations to search after the cache (default: the set's own, e.g.
+   * /usr/share/datasets/fashion-mnist for Fashion-MNIST); [] searches none.
+   */
+  systemDirs?: readonly string[];
 }
 
 export interface ImageClassificationSplits {
   train: InMemoryDataset;
   test: InMemoryDataset;
-  /** The folder the files came from. */
+  /** "full" (60,000 / 10,000 images) or "sample" (the bundled sample). */
+  subset: "full" | "sample";
+  /** The folder the files came from (with what it is, for a standard location or the sample). */
   source: string;
 }
 
@@ -254,19 +292,77 @@ function present(folder: string, file: string): string | undefined {
   return undefined;
 }
 
-/** Load one of the IDX datasets: the first folder with all four files, else download into the cache. */
+/** The four files in `folder` read as train and test splits, checked against `counts`. */
+function readIdxFolder(source: IdxSource, folder: string, counts: { train: number; test: number }, prefix: string, what: string) {
+  const read = (file: string) => {
+    const p = present(folder, file);
+    if (!p) throw new DataNotFoundError(`${path.join(folder, file)} is missing.`);
+    return { idx: readIdxFile(p), p };
+  };
+  const ti = read(FILES.trainImages);
+  const tl = read(FILES.trainLabels);
+  const vi = read(FILES.testImages);
+  const vl = read(FILES.testLabels);
+  return {
+    train: idxSplit(`${prefix}/train`, ti.idx, tl.idx, source.classes, ti.p, tl.p,
+      { what: `${what}'s train split`, count: counts.train, imageSize: source.imageSize }),
+    test: idxSplit(`${prefix}/test`, vi.idx, vl.idx, source.classes, vi.p, vl.p,
+      { what: `${what}'s test split`, count: counts.test, imageSize: source.imageSize }),
+  };
+}
+
+/** "2,000 train / 500 test images". */
+function countsText(c: { train: number; test: number }): string {
+  return `${c.train.toLocaleString("en-US")} train / ${c.test.toLocaleString("en-US")} test images`;
+}
+
+/** The bundled sample of `source` (its folder in the package's data/), with `source` saying so. */
+export function loadIdxSample(source: IdxSource, folder?: string): ImageClassificationSplits {
+  const sample = source.sample;
+  if (!sample) throw new DataNotFoundError(`no sample of ${source.title ?? source.name} is bundled with lepton; use subset "full" (or "auto").`);
+  const dir = folder ?? path.join(bundledDataDir(), sample.folder);
+  if (!fs.existsSync(dir)) throw new DataNotFoundError(`the bundled ${source.title ?? source.name} sample ${dir} is missing; reinstall lepton.`);
+  const splits = readIdxFolder(source, dir, sample.counts, sample.folder, `the bundled ${source.name} sample`);
+  return { ...splits, subset: "sample", source: `${dir} (the bundled sample, ${countsText(sample.counts)})` };
+}
+
+/**
+ * Load one of the IDX datasets: the first folder with all four files (`dir`, $LEPTON_DATA_DIR, the
+ * cache, the set's standard locations), else download into the cache; with subset "auto" the
+ * bundled sample, with a notice, when that fails; with "sample" the bundled sample.
+ */
 export async function loadIdxDataset(source: IdxSource, options: MnistOptions = {}): Promise<ImageClassificationSplits> {
+  const subset = options.subset ?? "auto";
+  const fn = source.name === "mnist" ? "mnist" : "fashionMnist";
+  if (!["auto", "full", "sample"].includes(subset)) throw new Error(`${fn}(): subset must be "auto", "full" or "sample"; got "${subset}".`);
+  if (subset === "sample") return loadIdxSample(source);
+  try {
+    return await loadFullIdx(source, options);
+  } catch (err) {
+    if (subset === "full" || !source.sample || !(err instanceof DataNotFoundError)) throw err;
+    display(`Notice: using the bundled ${source.title ?? source.name} sample (${countsText(source.sample.counts)}), not the full set. ${err.message}`);
+    return loadIdxSample(source);
+  }
+}
+
+async function loadFullIdx(source: IdxSource, options: MnistOptions): Promise<ImageClassificationSplits> {
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
   requireGivenDir(options.dir, `Pass the folder that holds the four ${source.name} IDX files (directly or in a ${source.name}/ ` +
     `subfolder), or leave out dir to search $LEPTON_DATA_DIR and the cache.`);
   const dirs = searchDirs(options.dir, cacheDir);
   const files = Object.values(FILES);
-  const candidates = candidateFolders(dirs, source, options.dir);
+  const system = options.systemDirs
+    ? options.systemDirs.map((d) => ({ dir: path.resolve(d), what: "a standard location" }))
+    : (source.systemDirs ?? []).map((d) => ({ dir: path.resolve(d.dir), what: d.what }));
+  const candidates = [...new Set([...candidateFolders(dirs, source, options.dir), ...system.map((d) => d.dir)])];
   let folder = candidates.find((f) => files.every((file) => present(f, file)));
   if (!folder) {
     const target = path.join(cacheDir, source.name);
+    // e.g. "; /usr/share/datasets/fashion-mnist is where Debian's package dataset-fashion-mnist installs them"
+    const standard = (source.systemDirs ?? []).filter((d) => system.some((s) => s.dir === path.resolve(d.dir)))
+      .map((d) => `; ${d.dir} is where ${d.what.replace(/^installed by /, "")} installs them`).join("");
     const where = `Put ${files.join(", ")} (from ${options.baseUrl ?? source.baseUrl}) in one of: ` +
-      `${candidates.join(", ")} (a folder named ${source.name}/ in $LEPTON_DATA_DIR or the cache; directly in a folder only when you pass it as { dir }).`;
+      `${candidates.join(", ")} (a folder named ${source.name}/ in $LEPTON_DATA_DIR or the cache; directly in a folder only when you pass it as { dir }${standard}).`;
     if (options.download === false) throw new DataNotFoundError(`${source.name} was not found and downloading is off. ${where}`);
     try {
       for (const file of files) {
@@ -279,29 +375,22 @@ export async function loadIdxDataset(source: IdxSource, options: MnistOptions = 
     }
     folder = target;
   }
-  const read = (file: string) => {
-    const p = present(folder!, file)!;
-    return { idx: readIdxFile(p), p };
-  };
-  const ti = read(FILES.trainImages);
-  const tl = read(FILES.trainLabels);
-  const vi = read(FILES.testImages);
-  const vl = read(FILES.testLabels);
-  return {
-    train: idxSplit(`${source.name}/train`, ti.idx, tl.idx, source.classes, ti.p, tl.p,
-      { what: `${source.name}'s train split`, count: source.counts.train, imageSize: source.imageSize }),
-    test: idxSplit(`${source.name}/test`, vi.idx, vl.idx, source.classes, vi.p, vl.p,
-      { what: `${source.name}'s test split`, count: source.counts.test, imageSize: source.imageSize }),
-    source: folder,
-  };
+  const splits = readIdxFolder(source, folder, source.counts, source.name, source.name);
+  const sys = system.find((d) => d.dir === folder);
+  return { ...splits, subset: "full", source: sys ? `${folder} (${sys.what})` : folder };
 }
 
-/** MNIST digits: 60,000 train and 10,000 test images, 28x28x1, classes "0".."9". */
+/** MNIST digits: 60,000 train and 10,000 test images, 28x28x1, classes "0".."9" (no bundled sample). */
 export function mnist(options: MnistOptions = {}): Promise<ImageClassificationSplits> {
   return loadIdxDataset(MNIST_SOURCE, options);
 }
 
-/** Fashion-MNIST: 60,000 train and 10,000 test images, 28x28x1, ten clothing classes. */
+/**
+ * Fashion-MNIST (Zalando, MIT licence): 60,000 train and 10,000 test images, 28x28x1, ten clothing
+ * classes. Looks in `dir`, $LEPTON_DATA_DIR, the cache and /usr/share/datasets/fashion-mnist (Debian's
+ * dataset-fashion-mnist), then downloads; falls back to the bundled sample (2,000 / 500 images) with a
+ * notice when the full set cannot be had (subset "auto"), or uses it on request (subset "sample").
+ */
 export function fashionMnist(options: MnistOptions = {}): Promise<ImageClassificationSplits> {
   return loadIdxDataset(FASHION_MNIST_SOURCE, options);
 }
