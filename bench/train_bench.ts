@@ -1,12 +1,20 @@
 /**
- * `npm run bench`: training and inference speed of lepton's LeNet and ResNet-9 on each available
- * backend, the data loader alone, and PyTorch's LeNet (../shared/bench/torch_lenet.py, when Debian's
- * python3-torch and that script are present) in the same run, as a ratio lepton / PyTorch.
- * Both sides are timed the same way: one warm-up epoch, then the best of --epochs (3) timed epochs;
- * lepton's LeNet is measured before and after PyTorch so that both see the same machine.
- * The last line is JSON with lenet_train_sps, torch_lenet_train_sps and ratio.
+ * `npm run bench`: training and inference speed of lepton's LeNet and ResNet-9 (widths 16 and 32) on
+ * the backend in use, the data loader alone, and PyTorch's mirrors of the same networks in the same run
+ * (LeNet: ../shared/bench/torch_lenet.py; ResNet-9: bench/torch_resnet9.py, the same layers, its
+ * trainable parameter count asserted equal to lepton's), as ratios lepton / PyTorch. PyTorch's side is
+ * the best of 1 and 2 threads. Both sides are timed the same way: one warm-up epoch, then the best of
+ * the timed epochs; lepton's LeNet is measured before and after PyTorch so that both see the same machine.
  *
- *   node dist/bench/train_bench.js [--samples 6400] [--torch-samples 10000] [--epochs 3] [--skip-cpu] [--torch-script PATH]
+ * Arithmetic: training GFLOP/s of each side, with FLOPs counted from the model (src/backend/perf.ts:
+ * forward = 2 x conv and dense multiply-accumulates, training = 3 x forward), and lepton's share of the
+ * WebAssembly SIMD peak (cores x GHz from /proc/cpuinfo x 2 FMA pipes x 4 lanes x 2 flops).
+ * Without python3-torch (or ../shared) the PyTorch parts are skipped with a note and their fields are null.
+ * The last line is JSON (lenet_train_sps, torch_lenet_train_sps, ratio, resnet9_w16_*, resnet9_w32_*,
+ * *_gflops, *_peak_share, simd_peak_gflops, peak_rss_mb_resnet9_w32, load averages).
+ *
+ *   node dist/bench/train_bench.js [--samples 6400] [--torch-samples 10000] [--epochs 3] [--resnet-samples 512]
+ *        [--skip-cpu] [--skip-w32] [--torch-script PATH]
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -17,6 +25,7 @@ import { ready, backendLine } from "../src/backend";
 import { fromTensors } from "../src/data";
 import { lenet, resnet9 } from "../src/models";
 import { train } from "../src/training";
+import { simdPeak, trainingFlopsPerSample } from "../src/backend/perf";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -28,6 +37,54 @@ const SAMPLES = Number(arg("--samples", "6400"));
 const TORCH_SAMPLES = Number(arg("--torch-samples", "10000"));
 const EPOCHS = Number(arg("--epochs", "3"));
 const BATCH = 64;
+const RESNET_SAMPLES = Number(arg("--resnet-samples", "512"));
+const PYTHON = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
+/** Why PyTorch cannot be measured here, or undefined when `import torch` works. */
+function torchMissing(): string | undefined {
+  const probe = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
+  return probe.status === 0 ? undefined : "PyTorch reference skipped: python3-torch is not installed (apt-get install python3-torch)";
+}
+
+/** Peak resident memory of this process so far, in MB (VmHWM from /proc/self/status, else resourceUsage's maxRSS). */
+function peakRssMb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync("/proc/self/status", "utf8"));
+    if (m) return Math.round(Number(m[1]) / 1024);
+  } catch {
+    // not Linux
+  }
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+/**
+ * bench/torch_resnet9.py at 1 and 2 threads: the trainable parameter count must equal lepton's
+ * `params` (else the mirror is not the same network and the bench fails), then the best timed epoch.
+ */
+function torchResnetSps(width: number, n: number, epochs: number, params: number): { sps: number; threads: number; all: Record<string, number[]> } | string {
+  const missing = torchMissing();
+  if (missing) return missing;
+  const script = path.join(__dirname, "..", "..", "bench", "torch_resnet9.py");
+  if (!fs.existsSync(script)) return `PyTorch reference skipped: ${script} not found`;
+  const all: Record<string, number[]> = {};
+  let best = { sps: 0, threads: 1 };
+  for (const threads of [1, 2]) {
+    const res = spawnSync(PYTHON, [script, "--width", String(width), "--samples", String(n), "--epochs", String(epochs), "--batch", String(BATCH), "--threads", String(threads)], { encoding: "utf8" });
+    const last = res.stdout.trim().split("\n").pop() ?? "";
+    if (res.status !== 0 || !last.startsWith("{")) return `PyTorch ResNet-9 failed: ${res.stderr.trim().split("\n").pop()}`;
+    const out = JSON.parse(last) as { params: number; train_sps: number[] };
+    if (out.params !== params) throw new Error(`bench/torch_resnet9.py builds ${out.params} trainable parameters at width ${width}, lepton's resnet9 ${params}: the mirror is not the same network`);
+    all[`threads_${threads}`] = out.train_sps.map((v) => Number(v.toFixed(1)));
+    const top = Math.max(...out.train_sps);
+    if (top > best.sps) best = { sps: top, threads };
+  }
+  return { ...best, all };
+}
+
+/** Trainable parameters of a tfjs-layers model (batch norm's moving statistics are not trainable). */
+function trainableParams(model: tf.LayersModel): number {
+  return model.trainableWeights.reduce((acc, w) => acc + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+}
 
 /** Random CIFAR-shaped uint8 images and labels (speed does not depend on the pixels). */
 function randomCifar(n: number, seed: number): { x: Uint8Array; y: Int32Array } {
@@ -111,9 +168,9 @@ function writeTorchData(dir: string, n: number): void {
 function torchSps(n: number): { sps: number; threads: number; all: Record<string, number[]> } | string {
   const script = path.resolve(arg("--torch-script", path.join(__dirname, "..", "..", "..", "shared", "bench", "torch_lenet.py")));
   if (!fs.existsSync(script)) return `PyTorch reference skipped: ${script} not found (pass --torch-script PATH)`;
-  const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
-  if (probe.status !== 0) return "PyTorch reference skipped: python3-torch is not installed (apt-get install python3-torch)";
+  const python = PYTHON;
+  const missing = torchMissing();
+  if (missing) return missing;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lepton-bench-cifar-"));
   try {
     writeTorchData(dir, n);
@@ -136,19 +193,65 @@ function torchSps(n: number): { sps: number; threads: number; all: Record<string
 async function main(): Promise<void> {
   const info = await ready();
   console.log(backendLine(info));
+  const peak = simdPeak();
+  console.log(`WebAssembly SIMD peak: ${peak.formula} (clock from ${peak.clockSource}); load average ${os.loadavg().map((v) => v.toFixed(1)).join(" ")} on ${os.cpus().length} cores`);
   // On a hardware WebGPU adapter ready() picks "webgpu"; the adapter (vendor, architecture, description) goes in the JSON.
   const result: Record<string, unknown> = {
     backend: info.name, ...(info.threads ? { wasm_threads: info.threads.count } : {}), ...(info.adapter ? { adapter: info.adapter } : {}), batch: BATCH, samples: SAMPLES,
+    cores: peak.cores, cpu_ghz: Number(peak.ghz.toFixed(3)), simd_peak_gflops: Number(peak.gflops.toFixed(1)),
+    flop_rule: "forward = 2 x conv+dense MACs; training = 3 x forward",
+    load_average_start: Number(os.loadavg()[0].toFixed(2)),
   };
+  const gflops = (sps: number, flops: number) => Number(((sps * flops) / 1e9).toFixed(2));
+  const share = (g: number) => Number((g / peak.gflops).toFixed(3));
 
+  const lenetFlops = (() => {
+    const m = lenet();
+    const f = trainingFlopsPerSample(m);
+    m.dispose();
+    return f;
+  })();
   const lenetRuns = await trainSps(() => lenet(), SAMPLES, EPOCHS);
   let lenetTrain = Math.max(...lenetRuns);
   const lenetInfer = inferSps(() => lenet(), 4000);
   console.log(`LeNet    ${info.name}: train ${lenetTrain.toFixed(0)} samples/s, inference ${lenetInfer.toFixed(0)} samples/s`);
-  const resTrain = Math.max(...(await trainSps(() => resnet9({ width: 16 }), BATCH * 8, 1)));
-  const resInfer = inferSps(() => resnet9({ width: 16 }), 1000);
-  console.log(`ResNet-9 (width 16) ${info.name}: train ${resTrain.toFixed(0)} samples/s, inference ${resInfer.toFixed(0)} samples/s`);
-  Object.assign(result, { lenet_train_sps: Math.round(lenetTrain), lenet_infer_sps: Math.round(lenetInfer), resnet9_w16_train_sps: Math.round(resTrain), resnet9_w16_infer_sps: Math.round(resInfer) });
+  Object.assign(result, { lenet_train_sps: Math.round(lenetTrain), lenet_infer_sps: Math.round(lenetInfer), lenet_train_mflop_per_sample: Number((lenetFlops / 1e6).toFixed(3)) });
+
+  // ResNet-9 at widths 16 and 32: lepton, then PyTorch right after it (same machine state).
+  const widths = flag("--skip-w32") ? [16] : [16, 32];
+  for (const width of widths) {
+    const key = `resnet9_w${width}`;
+    const probe = resnet9({ width });
+    const flops = trainingFlopsPerSample(probe);
+    const params = trainableParams(probe);
+    probe.dispose();
+    // Width 32 is ~4x the work: half the samples keep the bench's time in bounds.
+    const n = width === 16 ? RESNET_SAMPLES : Math.max(BATCH * 2, RESNET_SAMPLES / 2);
+    const runs = await trainSps(() => resnet9({ width }), n, width === 16 ? 2 : 1);
+    const sps = Math.max(...runs);
+    const g = gflops(sps, flops);
+    console.log(`ResNet-9 (width ${width}, ${params} trainable parameters, ${(flops / 1e6).toFixed(1)} MFLOP per training sample) ${info.name}: train ${sps.toFixed(1)} samples/s = ${g} GFLOP/s, ${(share(g) * 100).toFixed(1)}% of the SIMD peak`);
+    Object.assign(result, { [`${key}_params`]: params, [`${key}_train_mflop_per_sample`]: Number((flops / 1e6).toFixed(1)), [`${key}_train_sps`]: Number(sps.toFixed(1)), [`${key}_train_sps_runs`]: runs.map((v) => Number(v.toFixed(1))), [`${key}_gflops`]: g, [`${key}_peak_share`]: share(g) });
+    if (width === 32) {
+      result.peak_rss_mb_resnet9_w32 = peakRssMb();
+      console.log(`peak RSS after training ResNet-9 width 32 (the process's high-water mark, VmHWM): ${result.peak_rss_mb_resnet9_w32} MB`);
+    }
+    if (width === 16) {
+      const resInfer = inferSps(() => resnet9({ width: 16 }), 1000);
+      console.log(`ResNet-9 (width 16) ${info.name}: inference ${resInfer.toFixed(0)} samples/s`);
+      result.resnet9_w16_infer_sps = Math.round(resInfer);
+    }
+    const torch = torchResnetSps(width, n, width === 16 ? 2 : 1, params);
+    if (typeof torch === "string") {
+      console.log(torch);
+      Object.assign(result, { [`torch_${key}_train_sps`]: null, [`${key}_ratio`]: null });
+    } else {
+      const tg = gflops(torch.sps, flops);
+      const ratio = sps / torch.sps;
+      console.log(`PyTorch ResNet-9 (width ${width}): ${JSON.stringify(torch.all)} samples/s (best: ${torch.threads} thread(s)) = ${tg} GFLOP/s; lepton/PyTorch = ${ratio.toFixed(2)} (load average ${os.loadavg()[0].toFixed(1)})`);
+      Object.assign(result, { [`torch_${key}_train_sps`]: Number(torch.sps.toFixed(1)), [`torch_${key}_threads`]: torch.threads, [`torch_${key}_gflops`]: tg, [`${key}_ratio`]: Number(ratio.toFixed(3)) });
+    }
+  }
 
   const plain = await loaderSps(SAMPLES, false);
   const augmented = await loaderSps(SAMPLES, true);
@@ -176,9 +279,12 @@ async function main(): Promise<void> {
     lenetTrain = Math.max(lenetTrain, ...again);
     result.lenet_train_sps = Math.round(lenetTrain);
     const ratio = lenetTrain / torch.sps;
-    console.log(`PyTorch LeNet: ${JSON.stringify(torch.all)} samples/s (best: ${torch.threads} thread(s)); lepton/PyTorch = ${ratio.toFixed(2)}`);
-    Object.assign(result, { torch_lenet_train_sps: torch.sps, torch_threads: torch.threads, ratio: Number(ratio.toFixed(3)) });
+    console.log(`PyTorch LeNet: ${JSON.stringify(torch.all)} samples/s (best: ${torch.threads} thread(s)) = ${gflops(torch.sps, lenetFlops)} GFLOP/s; lepton/PyTorch = ${ratio.toFixed(2)}`);
+    Object.assign(result, { torch_lenet_train_sps: torch.sps, torch_threads: torch.threads, torch_lenet_gflops: gflops(torch.sps, lenetFlops), ratio: Number(ratio.toFixed(3)) });
   }
+  const lg = gflops(lenetTrain, lenetFlops);
+  console.log(`LeNet    ${info.name}: ${lg} GFLOP/s of training work, ${(share(lg) * 100).toFixed(1)}% of the SIMD peak`);
+  Object.assign(result, { lenet_gflops: lg, lenet_peak_share: share(lg), load_average_end: Number(os.loadavg()[0].toFixed(2)) });
   console.log(JSON.stringify(result));
 }
 

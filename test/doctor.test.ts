@@ -26,11 +26,20 @@ describe("lepton doctor", () => {
     const backend = check(report, "TensorFlow.js backend");
     expect(backend.detail).toMatch(/^wasm/);
     expect(backend.fix).toMatch(/npm install @tensorflow\/tfjs-node/);
+    // Why tfjs-node is absent (the 403 from Google's storage) and how to install it with one's own libtensorflow.
+    const native = check(report, "tfjs-node (libtensorflow)");
+    expect(native.detail).toMatch(/tfjs-node: @tensorflow\/tfjs-node is not installed/);
+    expect(native.detail).toMatch(/libtensorflow 2\.9\.1 from storage\.googleapis\.com.*403.*tensorflow\/tfjs issue 8742/);
+    expect(native.detail).toMatch(/lepton prefers them over WebAssembly whenever they load/);
+    expect(native.fix).toMatch(/TFJS_NODE_CDN_STORAGE=http:\/\/127\.0\.0\.1:8000\/ npm install @tensorflow\/tfjs-node@4\.22\.0/);
+    expect(native.fix).toMatch(/custom-binary\.json/);
+    expect(native.fix).toMatch(/docs\/performance\.md/);
     // Always a WebGPU line: the adapter, or why there is none.
     expect(check(report, "WebGPU adapter")?.detail).toMatch(/\S/);
     expect(check(report, "CIFAR-10")).toMatchObject({ status: "warn" });
     expect(check(report, "CIFAR-10").fix).toMatch(/LEPTON_DATA_DIR/);
     expect(report.probe).toBeUndefined();
+    expect(report.speed).toBeUndefined();
   });
 
   it("with the kernel installed and CIFAR-10 found: passes, and the probe reports samples/s", async () => {
@@ -46,6 +55,13 @@ describe("lepton doctor", () => {
     const probe = /training probe: LeNet, batch 64, wasm: (\d+) samples\/s/.exec(res.stdout);
     expect(probe, res.stdout).not.toBeNull();
     expect(Number(probe![1])).toBeGreaterThan(0);
+    // The measured GFLOP/s: samples/s x the FLOPs counted from the probe's model, against the SIMD peak.
+    const speed = /^ok {4}training speed: ([\d.]+) GFLOP\/s on wasm \(.*, ([\d.]+) samples\/s x ([\d.]+) MFLOP per sample.*WebAssembly SIMD peak \d+ cores x [\d.]+ GHz x 2 FMA pipes x 4 lanes x 2 flops = ([\d.]+) GFLOP\/s: ([\d.]+)%$/m.exec(res.stdout);
+    expect(speed, res.stdout).not.toBeNull();
+    const [gflops, sps, mflop, peak] = speed!.slice(1, 5).map(Number);
+    expect(gflops).toBeGreaterThan(0);
+    expect(peak).toBeGreaterThan(0);
+    expect(gflops).toBeCloseTo((sps * mflop) / 1000, 0);
   });
 
   it("names the WebGPU adapter: SwiftShader (Chromium's software Vulkan driver) is found, and not chosen unless forced", async (ctx) => {

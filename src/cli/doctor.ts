@@ -1,7 +1,9 @@
 /**
  * `lepton doctor`: what a workshop teacher runs on each laptop. Checks Node, Jupyter and the Lepton
  * kernel, which TensorFlow.js backend will run and why not the better ones (CUDA and cuDNN for
- * tfjs-node-gpu, the WebGPU adapter Dawn finds), which datasets are found, and (unless --quick) a ten-second training probe.
+ * tfjs-node-gpu, the WebGPU adapter Dawn finds), why tfjs-node is absent and how to install it with one's own
+ * libtensorflow 2.9.1, which datasets are found, and (unless --quick) the measured training GFLOP/s of the
+ * engine (a 1.5 s conv-net probe) and a ten-second LeNet training probe.
  * Every problem comes with the command that fixes it.
  */
 import * as fs from "fs";
@@ -22,7 +24,19 @@ export interface Check {
 export interface DoctorReport {
   checks: Check[];
   probe?: { backend: string; samplesPerSecond: number; seconds: number };
+  /** Measured training GFLOP/s of the engine in use (a ~1.5 s conv-net probe, FLOPs counted from the model). */
+  speed?: import("../backend/perf").GflopsProbe & { simdPeakGflops: number; peakFormula: string; peakShare: number };
 }
+
+/** Why tfjs-node is missing today, and the one-line way round it (details in docs/performance.md). */
+export const TFJS_NODE_ABSENT =
+  "@tensorflow/tfjs-node and tfjs-node-gpu 4.22 download libtensorflow 2.9.1 from storage.googleapis.com when they install, " +
+  "and that storage answers 403 since August 2026 (tensorflow/tfjs issue 8742), so `npm install` of them fails everywhere";
+export const TFJS_NODE_FIX =
+  "with a copy of libtensorflow-cpu-linux-x86_64-2.9.1.tar.gz (or -gpu-): serve it as tensorflow/libtensorflow/<file> over HTTP " +
+  "(e.g. python3 -m http.server 8000) and run TFJS_NODE_CDN_STORAGE=http://127.0.0.1:8000/ npm install @tensorflow/tfjs-node@4.22.0 " +
+  "(or @tensorflow/tfjs-node-gpu@4.22.0); or a scripts/custom-binary.json {\"tf-lib\": URL} in the package, then npm rebuild — see docs/performance.md. " +
+  "lepton uses them first whenever they load";
 
 const MIN_NODE_MAJOR = 18;
 
@@ -94,7 +108,7 @@ function checkCuda(): Check {
     name: "CUDA for tfjs-node-gpu",
     status: "warn",
     detail: `${missing} not found: no GPU training (fine on a laptop without an NVIDIA GPU)`,
-    fix: "with an NVIDIA GPU: install CUDA 11.2 and cuDNN 8.1, add their lib64 folders to LD_LIBRARY_PATH, then npm install @tensorflow/tfjs-node-gpu",
+    fix: "with an NVIDIA GPU: install CUDA 11.2 and cuDNN 8.1, add their lib64 folders to LD_LIBRARY_PATH, then install @tensorflow/tfjs-node-gpu@4.22.0 from your own libtensorflow-gpu-linux-x86_64-2.9.1.tar.gz (Google's copy answers 403; see the tfjs-node line and docs/performance.md)",
   };
 }
 
@@ -110,9 +124,19 @@ async function checkBackend(): Promise<Check[]> {
       ? undefined
       : info.name === "webgpu"
       ? "WebGPU runs on a software adapter (on the CPU, slower than WebAssembly): unset LEPTON_BACKEND (or set LEPTON_BACKEND=wasm) unless you are testing"
-      : "npm install @tensorflow/tfjs-node   (downloads libtensorflow; needs internet at install time)" +
+      : "only with your own copy of libtensorflow 2.9.1: TFJS_NODE_CDN_STORAGE=http://127.0.0.1:8000/ npm install @tensorflow/tfjs-node@4.22.0 (see the tfjs-node line and docs/performance.md)" +
         (info.name === "cpu" ? "; the pure-JS backend is ~100x slower than WebAssembly: check that @tensorflow/tfjs-backend-wasm is installed (npm ci)" : "");
-  return [{ name: "TensorFlow.js backend", status, detail: backendLine(info).replace(/^lepton backend: /, ""), ...(fix ? { fix } : {}) }, webgpu, ...(threads ? [threads] : [])];
+  return [{ name: "TensorFlow.js backend", status, detail: backendLine(info).replace(/^lepton backend: /, ""), ...(fix ? { fix } : {}) }, checkTfjsNode(info), webgpu, ...(threads ? [threads] : [])];
+}
+
+/** Whether tfjs-node / tfjs-node-gpu loaded, and if not, why they are absent and how to install them anyway. */
+function checkTfjsNode(info: import("../backend").BackendInfo): Check {
+  const name = "tfjs-node (libtensorflow)";
+  if (info.name === "tensorflow") return { name, status: "ok", detail: "loaded: lepton trains on libtensorflow (it prefers tfjs-node-gpu, then tfjs-node, over WebGPU and WebAssembly)" };
+  const reasons = info.skipped.filter((s) => s.name === "tensorflow" || s.name === "tensorflow-gpu").map((s) => `${s.name === "tensorflow" ? "tfjs-node" : "tfjs-node-gpu"}: ${s.reason}`);
+  const notInstalled = info.skipped.some((s) => (s.name === "tensorflow" || s.name === "tensorflow-gpu") && /is not installed/.test(s.reason));
+  const detail = `${reasons.join("; ") || "not tried"}${notInstalled ? `. Why: ${TFJS_NODE_ABSENT}` : ""}; lepton prefers them over WebAssembly whenever they load`;
+  return { name, status: "ok", detail, fix: TFJS_NODE_FIX };
 }
 
 /** The WebGPU adapter Dawn found (vendor, architecture, description), and why it is or is not used. */
@@ -209,10 +233,21 @@ async function probe(seconds: number): Promise<DoctorReport["probe"]> {
   return { backend: tfjs.getBackend(), samplesPerSecond: Math.round(samples / Math.max(elapsed, 1e-3)), seconds: Number(elapsed.toFixed(1)) };
 }
 
-export async function runDoctor(options: { quick?: boolean; probeSeconds?: number } = {}): Promise<DoctorReport> {
+/** The measured training GFLOP/s of the engine in use, against the machine's WebAssembly SIMD peak. */
+async function speed(seconds: number): Promise<NonNullable<DoctorReport["speed"]>> {
+  const { measureTrainingGflops, simdPeak } = require("../backend/perf") as typeof import("../backend/perf");
+  const measured = await measureTrainingGflops(seconds);
+  const peak = simdPeak();
+  return { ...measured, simdPeakGflops: Number(peak.gflops.toFixed(1)), peakFormula: peak.formula, peakShare: Number((measured.gflops / peak.gflops).toFixed(3)) };
+}
+
+export async function runDoctor(options: { quick?: boolean; probeSeconds?: number; speedSeconds?: number } = {}): Promise<DoctorReport> {
   const checks: Check[] = [checkNode(), checkJupyter(), checkKernel(), ...(await checkBackend()), checkCuda(), checkDatasets()];
   const report: DoctorReport = { checks };
-  if (!options.quick) report.probe = await probe(options.probeSeconds ?? 10);
+  if (!options.quick) {
+    report.speed = await speed(options.speedSeconds ?? 1.5);
+    report.probe = await probe(options.probeSeconds ?? 10);
+  }
   return report;
 }
 
@@ -220,7 +255,7 @@ const MARK: Record<Status, string> = { ok: "ok  ", warn: "note", fail: "FAIL" };
 
 export async function doctorCommand(argv: string[]): Promise<number> {
   if (argv.includes("-h") || argv.includes("--help")) {
-    console.log("usage: lepton doctor [--quick] [--json]\n  --quick  skip the ten-second training probe\n  --json   print the report as JSON");
+    console.log("usage: lepton doctor [--quick] [--json]\n  --quick  skip the training measurements (1.5 s GFLOP/s probe, ten-second LeNet probe)\n  --json   print the report as JSON");
     return 0;
   }
   const unknown = argv.filter((a) => !["--quick", "--json"].includes(a));
@@ -235,6 +270,11 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     for (const c of report.checks) {
       console.log(`${MARK[c.status]}  ${c.name}: ${c.detail}`);
       if (c.fix && c.status !== "ok") console.log(`      fix: ${c.fix}`);
+    }
+    if (report.speed) {
+      const sp = report.speed;
+      console.log(`ok    training speed: ${sp.gflops} GFLOP/s on ${sp.backend} (${sp.model}, batch ${sp.batch}, ${sp.samplesPerSecond} samples/s x ${(sp.flopsPerSample / 1e6).toFixed(1)} MFLOP per sample, ${sp.steps} steps in ${sp.seconds} s; ` +
+        `FLOPs = 3 x forward conv/dense MACs x 2); WebAssembly SIMD peak ${sp.peakFormula}: ${(sp.peakShare * 100).toFixed(1)}%`);
     }
     if (report.probe) console.log(`ok    training probe: LeNet, batch 64, ${report.probe.backend}: ${report.probe.samplesPerSecond} samples/s over ${report.probe.seconds} s`);
   }
