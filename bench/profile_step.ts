@@ -2,7 +2,7 @@
  * Where a training step's time goes: tf.profile over `lepton.train` on random CIFAR-shaped data,
  * printed as milliseconds per step for each kernel and for each kernel + input shapes.
  *
- *   node dist/bench/profile_step.js [--model lenet|resnet9] [--width 16] [--batch 64] [--steps 100]
+ *   node dist/bench/profile_step.js [--model lenet|resnet9] [--width 16] [--batch 64] [--steps 100] [--top 25]
  */
 import * as tf from "@tensorflow/tfjs";
 import { ready, backendLine } from "../src/backend";
@@ -37,21 +37,23 @@ async function main(): Promise<void> {
   const wall = Date.now() - t0;
   const byName = new Map<string, number>();
   const byShape = new Map<string, number>();
+  const calls = new Map<string, number>();
   for (const k of profile.kernels) {
     const time = await k.kernelTimeMs;
     const ms = typeof time === "number" ? time : 0; // backends that cannot time a kernel report { error }
     byName.set(k.name, (byName.get(k.name) ?? 0) + ms);
     const key = `${k.name} ${(k.inputShapes ?? []).map((s) => (s ? s.join("x") : "")).join(",")}`;
     byShape.set(key, (byShape.get(key) ?? 0) + ms);
+    calls.set(key, (calls.get(key) ?? 0) + 1);
   }
   const total = [...byName.values()].reduce((a, b) => a + b, 0);
   console.log(`${modelName}${modelName === "resnet9" ? ` (width ${width})` : ""}, batch ${batch}: ${steps} steps in ${wall} ms ` +
     `(${((n / wall) * 1000).toFixed(1)} samples/s while profiled); kernels ${(total / steps).toFixed(1)} ms per step`);
   const top = (m: Map<string, number>, count: number) =>
-    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, count).forEach(([k, v]) => console.log(`${(v / steps).toFixed(1).padStart(8)} ms/step  ${k}`));
+    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, count).forEach(([k, v]) => console.log(`${(v / steps).toFixed(1).padStart(8)} ms/step  ${k}${calls.has(k) ? `  (${(calls.get(k)! / steps).toFixed(0)} calls/step)` : ""}`));
   top(byName, 20);
   console.log("--- by input shapes");
-  top(byShape, 25);
+  top(byShape, Number(arg("--top", "25")));
   tf.dispose([x, y]);
   model.dispose();
 }

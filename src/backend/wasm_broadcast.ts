@@ -12,6 +12,7 @@
  * test/backend_broadcast.test.ts.
  */
 import { wrapWasmKernel, type KernelFn, type TensorInfo } from "./wasm_kernels";
+import { installNativeWasmKernels } from "./wasm_native";
 
 /** The element-wise ops rewritten here (all XNNPACK-backed in tfjs-backend-wasm). */
 export const BROADCAST_KERNELS = ["Add", "Sub", "Multiply", "RealDiv"] as const;
@@ -69,9 +70,14 @@ function channelBroadcast(previous: KernelFn): KernelFn {
 
 let installed = false;
 
-/** Wrap the wasm backend's Add, Sub, Multiply and RealDiv with the per-channel path (idempotent). */
+/**
+ * Wrap the wasm backend's Add, Sub, Multiply and RealDiv with the per-channel path (idempotent), then
+ * lepton's own SIMD kernels (./wasm_native) on top: they take the per-channel cases first and hand the
+ * rest (or everything, where they cannot run) to the path above.
+ */
 export function installWasmBroadcastKernels(): void {
   if (installed) return;
   for (const name of BROADCAST_KERNELS) wrapWasmKernel(name, channelBroadcast);
+  installNativeWasmKernels();
   installed = true;
 }

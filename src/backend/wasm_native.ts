@@ -1,0 +1,163 @@
+/**
+ * lepton's own WebAssembly SIMD128 kernels (native/lepton_kernels.c, built by native/build.sh) for
+ * TensorFlow.js's wasm backend, run directly on the backend's heap: the module imports tfjs's memory
+ * (the shared one of the threaded build, or the plain one), so tensors are read and written where they
+ * lie, with no copies.
+ *
+ *   Sum / Mean over every axis but the last (batch-norm statistics and gradients): one SIMD pass.
+ *   Add / Sub / Multiply / RealDiv of a tensor [..., C] with a per-channel vector ([C] or [1, ..., 1, C]),
+ *     either operand order: one SIMD pass, no repeated vector.
+ *
+ * They run on the calling thread. XNNPACK spreads these memory-bound passes over its thread pool, and
+ * each call pays a dispatch and, on a busy machine, a wait for the slowest thread; ResNet-9 makes ~150
+ * of them per step. Anything else (other dtypes, shapes, reductions) goes to the previous kernel.
+ *
+ * Falls back by itself: when the module does not validate or instantiate (no SIMD128, no shared memory),
+ * or with LEPTON_NATIVE_KERNELS=0 (read on every call, so a benchmark can compare both in one process).
+ * Checked against the pure-JS backend in test/backend_native_kernels.test.ts.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { wrapWasmKernel, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
+import { PLAIN_WASM_BASE64, SHARED_WASM_BASE64 } from "./wasm_native_binary";
+
+export interface NativeExports {
+  channel_sum(x: number, rows: number, c: number, out: number, tmp: number, scale: number): void;
+  channel_binary(op: number, big: number, vec: number, rows: number, c: number, out: number, vecFirst: number): void;
+}
+
+const modules = new WeakMap<WebAssembly.Memory, NativeExports | null>();
+let compiled: { plain?: WebAssembly.Module | null; shared?: WebAssembly.Module | null } = {};
+let lastFailure: string | undefined;
+
+function compile(kind: "plain" | "shared"): WebAssembly.Module | null {
+  if (compiled[kind] !== undefined) return compiled[kind]!;
+  const bytes = Buffer.from(kind === "plain" ? PLAIN_WASM_BASE64 : SHARED_WASM_BASE64, "base64");
+  let mod: WebAssembly.Module | null = null;
+  try {
+    if (!WebAssembly.validate(bytes)) throw new Error(`this engine does not validate lepton's ${kind} SIMD128 module`);
+    mod = new WebAssembly.Module(bytes);
+  } catch (err) {
+    lastFailure = String((err as Error).message ?? err);
+    mod = null;
+  }
+  compiled = { ...compiled, [kind]: mod };
+  return mod;
+}
+
+/** The backend's wasm memory (emscripten's Module.wasmMemory in the threaded build, asm.memory otherwise). */
+function heapMemory(backend: Backend): WebAssembly.Memory | undefined {
+  const wasm = (backend as unknown as { wasm?: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } } }).wasm;
+  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? memory : undefined;
+}
+
+/** lepton's kernels bound to this backend's heap, or null when they cannot run here (then the callers fall back). */
+export function nativeKernels(backend: Backend): NativeExports | null {
+  if (process.env.LEPTON_NATIVE_KERNELS === "0") return null;
+  const memory = heapMemory(backend);
+  if (!memory) return null;
+  return kernelsFor(memory);
+}
+
+/** lepton's kernels instantiated on `memory` (the shared-memory build when it is shared), or null when they cannot run. */
+export function kernelsFor(memory: WebAssembly.Memory): NativeExports | null {
+  const known = modules.get(memory);
+  if (known !== undefined) return known;
+  const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+  const mod = compile(shared ? "shared" : "plain");
+  let exports: NativeExports | null = null;
+  if (mod) {
+    try {
+      exports = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as NativeExports;
+    } catch (err) {
+      lastFailure = String((err as Error).message ?? err);
+    }
+  }
+  modules.set(memory, exports);
+  return exports;
+}
+
+/** Whether lepton's SIMD kernels run on this backend, and if not, why. */
+export function nativeKernelsStatus(backend: Backend): { active: boolean; reason?: string } {
+  if (process.env.LEPTON_NATIVE_KERNELS === "0") return { active: false, reason: "LEPTON_NATIVE_KERNELS=0" };
+  const k = nativeKernels(backend);
+  return k ? { active: true } : { active: false, reason: lastFailure ?? "the backend's wasm memory was not found" };
+}
+
+/** Byte offset of a tensor's data on the heap. */
+function pointer(backend: Backend, t: TensorInfo): number {
+  return backend.typedArrayFromHeap(t).byteOffset;
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Sum or Mean over all axes but the last, natively; everything else to `previous`. */
+function nativeChannelReduction(kind: "Sum" | "Mean") {
+  return (previous: KernelFn): KernelFn =>
+    (args) => {
+      const { x } = args.inputs;
+      const rank = x.shape.length;
+      const raw = args.attrs?.axis;
+      const axes = (Array.isArray(raw) ? raw : raw === undefined || raw === null ? [] : [raw]).map((a: number) => (a < 0 ? a + rank : a)).sort((a: number, b: number) => a - b);
+      const leading = rank >= 2 && axes.length === rank - 1 && axes.every((a: number, i: number) => a === i);
+      const rows = size(x.shape.slice(0, -1));
+      if (!leading || x.dtype !== "float32" || rows === 0) return previous(args);
+      const native = nativeKernels(args.backend);
+      if (!native) return previous(args);
+      const backend = args.backend;
+      const c = x.shape[rank - 1];
+      const shape = args.attrs?.keepDims ? x.shape.map((d, i) => (i === rank - 1 ? d : 1)) : [c];
+      const out = backend.makeOutput(shape, "float32");
+      if (c === 0) return out;
+      const tmp = backend.makeOutput([c], "float32");
+      try {
+        native.channel_sum(pointer(backend, x), rows, c, pointer(backend, out), pointer(backend, tmp), kind === "Mean" ? 1 / rows : 1);
+      } finally {
+        backend.disposeData(tmp.dataId);
+      }
+      return out;
+    };
+}
+
+const OPS: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 };
+
+/** True when `shape` is [C] or [1, ..., 1, C]. */
+function isChannelVector(shape: number[]): boolean {
+  return shape.length >= 1 && shape.slice(0, -1).every((d) => d === 1);
+}
+
+/** big [..., C] op per-channel vector (either order), natively; everything else to `previous`. */
+function nativeChannelBinary(name: string) {
+  return (previous: KernelFn): KernelFn =>
+    (args) => {
+      const { a, b } = args.inputs;
+      if (!a || !b || a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length === 0 || b.shape.length === 0) return previous(args);
+      // The vector is the operand of smaller size (or of lower rank when sizes tie: [C] against [1, 1, C]).
+      const aIsBig = size(a.shape) > size(b.shape) || (size(a.shape) === size(b.shape) && a.shape.length >= b.shape.length);
+      const [big, small] = aIsBig ? [a, b] : [b, a];
+      const c = big.shape[big.shape.length - 1];
+      if (!isChannelVector(small.shape) || small.shape[small.shape.length - 1] !== c || small.shape.length > big.shape.length || c === 0) return previous(args);
+      const native = nativeKernels(args.backend);
+      if (!native) return previous(args);
+      const backend = args.backend;
+      const out = backend.makeOutput([...big.shape], "float32");
+      const rows = size(big.shape) / c;
+      if (rows > 0) native.channel_binary(OPS[name], pointer(backend, big), pointer(backend, small), rows, c, pointer(backend, out), aIsBig ? 0 : 1);
+      return out;
+    };
+}
+
+/** Names of the kernels this file wraps in the wasm backend. */
+export const NATIVE_WASM_KERNELS = ["Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)"] as const;
+
+let installed = false;
+
+/** Wrap Sum, Mean, Add, Sub, Multiply and RealDiv with lepton's SIMD path (idempotent; after the other wasm kernels). */
+export function installNativeWasmKernels(): void {
+  if (installed) return;
+  if (!tf.getKernel("Sum", "wasm")) throw new Error("lepton: the wasm backend has no Sum kernel to build on");
+  wrapWasmKernel("Sum", nativeChannelReduction("Sum"));
+  wrapWasmKernel("Mean", nativeChannelReduction("Mean"));
+  for (const name of Object.keys(OPS)) wrapWasmKernel(name, nativeChannelBinary(name));
+  installed = true;
+}

@@ -1,0 +1,168 @@
+/**
+ * lepton's own WebAssembly SIMD kernels (native/lepton_kernels.c via src/backend/wasm_native.ts) against
+ * TensorFlow.js's pure-JS backend: per-channel Sum and Mean, per-channel Add/Sub/Multiply/RealDiv on
+ * either side, their gradients, odd channel counts (not multiples of 4), rows that are not multiples of the
+ * summing block, batch sizes 1..130, and the fallback (LEPTON_NATIVE_KERNELS=0). Both builds of the module
+ * (plain memory, shared memory) are also run directly on a memory of their own against a JS reference.
+ */
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import * as tf from "@tensorflow/tfjs";
+import { ready } from "../src/backend";
+import { kernelsFor, nativeKernelsStatus } from "../src/backend/wasm_native";
+import { maxRelError, onCpuThenWasm, randomValues } from "./backend_helpers";
+
+const count = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+beforeAll(async () => {
+  const info = await ready();
+  expect(info.name).toBe("wasm");
+});
+afterEach(() => {
+  delete process.env.LEPTON_NATIVE_KERNELS;
+});
+
+describe("lepton's SIMD kernels are active on this wasm backend", () => {
+  it("binds to tfjs's heap (shared memory in the threaded build)", () => {
+    expect(nativeKernelsStatus(tf.backend() as any)).toEqual({ active: true });
+    process.env.LEPTON_NATIVE_KERNELS = "0";
+    expect(nativeKernelsStatus(tf.backend() as any)).toEqual({ active: false, reason: "LEPTON_NATIVE_KERNELS=0" });
+  });
+});
+
+describe("per-channel Sum and Mean match the pure-JS backend", () => {
+  const shapes: number[][] = [[3, 5, 7, 9], [2, 3], [130, 17], [1, 1, 1, 1], [64, 4, 4, 130], [5, 2, 3, 64], [1, 65, 4], [129, 1]];
+  for (const shape of shapes) {
+    for (const kind of ["sum", "mean"] as const) {
+      for (const keepDims of [false, true]) {
+        it(`${kind} over the leading axes of ${shape.join("x")}${keepDims ? ", keepDims" : ""}`, async () => {
+          const v = randomValues(count(shape), shape.length * 31 + shape[0]);
+          const axes = shape.slice(0, -1).map((_, i) => (i % 2 ? i - shape.length : i)); // some negative
+          const run = () => tf.tidy(() => {
+            const t = tf.tensor(v, shape).add(0.25); // a non-zero mean: the sums do not cancel
+            const y = tf[kind](t, axes, keepDims);
+            return { shape: y.shape, y: y.dataSync().slice() };
+          });
+          const { cpu, wasm } = await onCpuThenWasm(run);
+          expect(wasm.shape).toEqual(cpu.shape);
+          expect(maxRelError(cpu.y, wasm.y)).toBeLessThan(2e-5);
+        });
+      }
+    }
+  }
+
+  it("other reductions (one axis, int32) keep their results", async () => {
+    const v = randomValues(4 * 6 * 5, 3);
+    const run = () => tf.tidy(() => {
+      const t = tf.tensor(v, [4, 6, 5]);
+      return { a: tf.sum(t, 1).dataSync().slice(), b: tf.mean(t, [0, 2]).dataSync().slice(), c: tf.sum(tf.tensor([[1, 2], [3, 4]], [2, 2], "int32"), 0).dataSync().slice() };
+    });
+    const { cpu, wasm } = await onCpuThenWasm(run);
+    expect(maxRelError(cpu.a, wasm.a)).toBeLessThan(1e-5);
+    expect(maxRelError(cpu.b, wasm.b)).toBeLessThan(1e-5);
+    expect(Array.from(wasm.c)).toEqual([4, 6]);
+  });
+});
+
+type Op = "add" | "sub" | "mul" | "div";
+const apply = (op: Op, a: tf.Tensor, b: tf.Tensor) => (op === "div" ? tf.div(a, b) : tf[op](a, b));
+
+describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, values and gradients", () => {
+  const cases: [number[], number[]][] = [
+    [[3, 5, 7, 9], [9]],
+    [[9], [2, 5, 3, 9]],
+    [[1, 1, 1, 5], [4, 6, 6, 5]],
+    [[7, 300], [300]], // rows longer than the old grouping's 256
+    [[2, 3, 3, 1], [1]],
+    [[130, 19], [1, 19]],
+    [[3], [1, 1, 3]], // same size: the result has the higher rank
+    [[1, 1, 3], [3]],
+    [[64, 4, 4, 128], [1, 1, 1, 128]],
+  ];
+  for (const [as, bs] of cases) {
+    for (const op of ["add", "sub", "mul", "div"] as Op[]) {
+      it(`${op} ${as.join("x")} with ${bs.join("x")}`, async () => {
+        const av = randomValues(count(as), as.length + 5);
+        const bv = randomValues(count(bs), bs.length + 11).map((x) => (op === "div" ? x + 1.5 : x));
+        const run = () => tf.tidy(() => {
+          const a = tf.tensor(av, as), b = tf.tensor(bv, bs);
+          const y = apply(op, a, b);
+          const w = tf.tensor(randomValues(y.size, 17), y.shape);
+          const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => apply(op, p, q).mul(w).sum())([a, b]);
+          return { shape: y.shape, y: y.dataSync().slice(), ga: ga.dataSync().slice(), gb: gb.dataSync().slice() };
+        });
+        const { cpu, wasm } = await onCpuThenWasm(run);
+        expect(wasm.shape).toEqual(cpu.shape);
+        expect(maxRelError(cpu.y, wasm.y)).toBeLessThan(1e-6);
+        expect(maxRelError(cpu.ga, wasm.ga)).toBeLessThan(1e-4);
+        expect(maxRelError(cpu.gb, wasm.gb)).toBeLessThan(1e-4);
+      });
+    }
+  }
+
+  it("the same numbers with LEPTON_NATIVE_KERNELS=0 (the fallback path)", async () => {
+    const av = randomValues(6 * 10 * 7, 1), bv = randomValues(7, 2);
+    const run = () => tf.tidy(() => {
+      const a = tf.tensor(av, [6, 10, 7]), b = tf.tensor(bv, [7]);
+      return { y: tf.mul(a, b).sub(b).dataSync().slice(), s: tf.sum(a, [0, 1]).dataSync().slice() };
+    });
+    const native = run();
+    process.env.LEPTON_NATIVE_KERNELS = "0";
+    const { cpu, wasm } = await onCpuThenWasm(run);
+    expect(maxRelError(cpu.y, wasm.y)).toBeLessThan(1e-6);
+    expect(maxRelError(cpu.y, native.y)).toBeLessThan(1e-6);
+    expect(maxRelError(cpu.s, native.s)).toBeLessThan(1e-5);
+  });
+
+  it("a batch-norm training step (conv, BN, ReLU) gives the pure-JS backend's gradients", async () => {
+    const x = randomValues(5 * 9 * 9 * 3, 4);
+    const run = () => tf.tidy(() => {
+      const input = tf.tensor(x, [5, 9, 9, 3]);
+      const kernel = tf.tensor(randomValues(3 * 3 * 3 * 6, 9), [3, 3, 3, 6]);
+      const gamma = tf.tensor(randomValues(6, 10)).add(1), beta = tf.tensor(randomValues(6, 11));
+      const f = (k: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const y = tf.conv2d(input as tf.Tensor4D, k as tf.Tensor4D, 1, "same");
+        const { mean, variance } = tf.moments(y, [0, 1, 2]);
+        return tf.relu(tf.batchNorm(y, mean, variance, b, g, 1e-3)).square().mean();
+      };
+      const grads = tf.grads(f)([kernel, gamma, beta]);
+      return grads.map((g) => g.dataSync().slice());
+    });
+    const { cpu, wasm } = await onCpuThenWasm(run);
+    for (let i = 0; i < 3; i++) expect(maxRelError(cpu[i], wasm[i])).toBeLessThan(1e-4);
+  });
+});
+
+describe("both builds of the module, on a memory of their own, against a JS reference", () => {
+  for (const shared of [false, true]) {
+    it(`${shared ? "shared" : "plain"} memory: channel_sum and channel_binary on odd sizes`, () => {
+      const memory = new WebAssembly.Memory(shared ? { initial: 4, maximum: 64, shared: true } : { initial: 4 });
+      const k = kernelsFor(memory);
+      expect(k).not.toBeNull();
+      const heap = new Float32Array(memory.buffer);
+      for (const [rows, c] of [[1, 1], [3, 5], [67, 13], [130, 4], [200, 33]]) {
+        const x = randomValues(rows * c, rows + c);
+        const vec = randomValues(c, c).map((v) => v + 1.5);
+        const xAt = 1024, vAt = xAt + rows * c + 3, outAt = vAt + c + 5, tmpAt = outAt + rows * c + 7; // odd float offsets: unaligned SIMD
+        heap.set(x, xAt);
+        heap.set(vec, vAt);
+        k!.channel_sum(xAt * 4, rows, c, outAt * 4, tmpAt * 4, 0.5);
+        const want = new Float64Array(c);
+        for (let r = 0; r < rows; r++) for (let ch = 0; ch < c; ch++) want[ch] += x[r * c + ch];
+        expect(maxRelError(Array.from(want, (v) => v * 0.5), heap.subarray(outAt, outAt + c))).toBeLessThan(2e-5);
+        const ops = [(p: number, q: number) => p + q, (p: number, q: number) => p - q, (p: number, q: number) => p * q, (p: number, q: number) => p / q];
+        for (let op = 0; op < 4; op++) {
+          for (const vecFirst of [0, 1]) {
+            k!.channel_binary(op, xAt * 4, vAt * 4, rows, c, outAt * 4, vecFirst);
+            const got = heap.subarray(outAt, outAt + rows * c);
+            const ref = Array.from(x, (v, i) => Math.fround(vecFirst ? ops[op](vec[i % c], v) : ops[op](v, vec[i % c])));
+            expect(maxRelError(ref, got)).toBeLessThan(1e-6);
+          }
+        }
+        // Nothing written outside the output.
+        expect(heap[outAt - 1]).toBe(0);
+        expect(heap[outAt + rows * c]).toBe(0);
+        heap.fill(0);
+      }
+    });
+  }
+});
