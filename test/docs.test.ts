@@ -9,11 +9,11 @@
  * - every relative link in README.md and docs/ points at a file that exists.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { dirname, join, resolve } from "path";
 import * as ts from "typescript";
-import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
+import { CLI, ROOT, runCommand } from "./kernel_helpers";
 
 const DOCS = join(ROOT, "docs");
 const pages = readdirSync(DOCS).filter((f) => f.endsWith(".md")).sort();
@@ -64,10 +64,34 @@ function notebookFor(page: string, blocks: Block[]): object {
   };
 }
 
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    t = Math.max(t, st.isDirectory() ? newestMtime(p) : st.mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * ensureBuilt()'s check (dist/ older than src/ or kernel/), with the build run asynchronously: the
+ * kernel and CLI the examples run on must be current, and a synchronous tsc under load blocks the
+ * worker past vitest's 60 s RPC limit.
+ */
+async function buildIfStale(): Promise<void> {
+  const outputs = [CLI, join(ROOT, "dist", "kernel", "launcher.js"), join(ROOT, "dist", "src", "index.js")];
+  const stale = outputs.some((f) => !existsSync(f)) ||
+    Math.max(...["src", "kernel"].map((d) => newestMtime(join(ROOT, d)))) > Math.min(...outputs.map((f) => statSync(f).mtimeMs));
+  if (!stale) return;
+  const res = await runCommand(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { timeoutMs: 600_000 });
+  if (res.status !== 0) throw new Error(`npm run build failed:\n${res.stdout}${res.stderr}`);
+}
+
 const text = (v: unknown): string => (Array.isArray(v) ? v.join("") : String(v ?? ""));
 
 describe("docs: the pages' TypeScript examples run", () => {
-  beforeAll(() => ensureBuilt(), 300_000);
+  beforeAll(buildIfStale, 600_000);
 
   it("finds the manual's pages and their examples, and every skipped example says why", () => {
     expect(pages).toEqual(expect.arrayContaining(["charts.md", "cli.md", "data.md", "kernel.md", "training.md"]));
