@@ -404,8 +404,8 @@ describe("teaching plots", () => {
     expect(t.text).toEqual([["5<br>83%", "1<br>17%"], ["2<br>22%", "7<br>78%"]]);
     expect(t.texttemplate).toBe("%{text}");
     expect((t.z as number[][])[0][0]).toBeCloseTo(5 / 6, 10);
-    expect(fig.layout.yaxis).toMatchObject({ autorange: "reversed", title: { text: "true" } });
-    expect(fig.layout.xaxis).toMatchObject({ title: { text: "predicted" } });
+    expect(fig.layout.yaxis).toMatchObject({ autorange: "reversed", title: { text: "true class" } });
+    expect(fig.layout.xaxis).toMatchObject({ title: { text: "predicted class" } });
     expect(plot.confusionMatrix(tf.tensor2d([[1, 0], [0, 1]], [2, 2], "int32")).data[0].text).toEqual([["1", "0"], ["0", "1"]]);
     expect(() => plot.confusionMatrix([[1, 2]])).toThrow(/square/);
   });

@@ -3,7 +3,7 @@
  * a `Figure`.
  */
 import { Figure } from "./figure";
-import { asList, axis, chartLayout } from "./layout";
+import { CLASS_COLORS, asList, axis, chartLayout } from "./layout";
 import type { ChartOptions, Config, Frame, Layout, Matrix, Numbers, Trace, Values } from "./types";
 import { describe, indices, isTensor, toMatrix, toNumbers, toValues } from "./values";
 
@@ -18,12 +18,24 @@ export interface Series {
   width?: number;
 }
 
-/** One set of points of a scatter chart. `color` is one colour, or one number per point (colour scale). */
+/**
+ * One set of points of a scatter chart. `color` is one colour, or one number per point (colour scale).
+ * For points of known classes pass `labels` instead: one trace per class, each with its class name in
+ * the legend (and the class colours decisionBoundary uses), not a continuous colour bar:
+ * `scatter({ x, y, labels: Y, classNames: ["inner", "outer"] })`.
+ */
 export interface ScatterSeries {
   x: Values;
   y: Numbers;
   name?: string;
   text?: ReadonlyArray<string>;
+  /**
+   * The class of each point: class indices (0, 1, 2, ...; an int tensor works) or class names. The
+   * points are split into one trace per class, named in the legend. Not with `color`.
+   */
+  labels?: Values;
+  /** Names of class indices in `labels` (class k is shown as classNames[k]; default "class k"). */
+  classNames?: ReadonlyArray<string>;
   color?: string | Numbers;
   size?: number | Numbers;
   symbol?: string;
@@ -96,6 +108,8 @@ export interface ContourOptions extends ChartOptions {
 
 export interface SurfaceOptions extends ChartOptions {
   zaxis?: string | import("./types").AxisOptions;
+  /** Title of the z axis (shorthand for `zaxis: { title }`). */
+  zTitle?: string;
 }
 
 /** A line chart of one or more series: `line({ y: losses, name: "loss" }, { title: "Loss" })`. */
@@ -117,12 +131,16 @@ export function line(series: Series | readonly Series[], options: ChartOptions =
   return new Figure(data, chartLayout(options), options.config, undefined, "line chart");
 }
 
-/** A scatter chart: `scatter({ x, y, name: "data" })`, or several series to compare groups. */
+/**
+ * A scatter chart: `scatter({ x, y, name: "data" })`, or several series to compare groups, or points
+ * coloured by class with a legend: `scatter({ x, y, labels: Y, classNames })`.
+ */
 export function scatter(series: ScatterSeries | readonly ScatterSeries[], options: ChartOptions = {}): Figure {
-  const data: Trace[] = asList(series, "scatter series").map((s, i) => {
+  const data: Trace[] = asList(series, "scatter series").flatMap((s, i) => {
     const y = toNumbers(s.y, `series ${i} y`);
     const x = toValues(s.x, `series ${i} x`);
     sameLength(x, y, `scatter series ${i}`);
+    if (s.labels !== undefined) return classTraces(s, i, x, y);
     const trace: Trace = { type: "scatter", mode: s.mode ?? "markers", x, y };
     if (s.name !== undefined) trace.name = s.name;
     if (s.text) trace.text = [...s.text];
@@ -137,9 +155,49 @@ export function scatter(series: ScatterSeries | readonly ScatterSeries[], option
     else if (s.size !== undefined) marker.size = toNumbers(s.size, `series ${i} size`);
     if (s.symbol) marker.symbol = s.symbol;
     if (Object.keys(marker).length) trace.marker = marker;
-    return trace;
+    return [trace];
   });
   return new Figure(data, chartLayout(options), options.config, undefined, "scatter chart");
+}
+
+/** A scatter series with `labels`: one trace per class, in class order, named and coloured by class. */
+function classTraces(s: ScatterSeries, i: number, x: (number | string | null)[], y: (number | null)[]): Trace[] {
+  if (s.color !== undefined) {
+    throw new Error(`lepton.plot.scatter: series ${i} has both labels and color; labels colour each class, so pass one of them.`);
+  }
+  const labels = toValues(s.labels!, `series ${i} labels`);
+  if (labels.length !== x.length) {
+    throw new Error(`lepton.plot.scatter: series ${i} has ${x.length} points but ${labels.length} labels; pass one label per point.`);
+  }
+  const sizes = s.size !== undefined && typeof s.size !== "number" ? toNumbers(s.size, `series ${i} size`) : undefined;
+  // Classes in order: indices ascending, names as they first appear.
+  const keys: (number | string)[] = [];
+  const members = new Map<number | string, number[]>();
+  labels.forEach((label, p) => {
+    if (label === null) return; // a missing label (NaN): the point is left out
+    const key = typeof label === "number" ? Math.round(label) : label;
+    let list = members.get(key);
+    if (!list) members.set(key, (list = [])), keys.push(key);
+    list.push(p);
+  });
+  const numeric = keys.every((k) => typeof k === "number");
+  if (numeric) keys.sort((a, b) => (a as number) - (b as number));
+  return keys.map((key, order) => {
+    const idx = members.get(key)!;
+    const className = typeof key === "number" ? s.classNames?.[key] ?? `class ${key}` : key;
+    const colorIndex = typeof key === "number" && key >= 0 ? key : order;
+    const marker: Layout = { color: CLASS_COLORS[colorIndex % CLASS_COLORS.length] };
+    if (typeof s.size === "number") marker.size = s.size;
+    else if (sizes) marker.size = idx.map((p) => sizes[p]);
+    if (s.symbol) marker.symbol = s.symbol;
+    const trace: Trace = {
+      type: "scatter", mode: s.mode ?? "markers", name: s.name ? `${s.name}: ${className}` : className,
+      x: idx.map((p) => x[p]), y: idx.map((p) => y[p]), marker,
+    };
+    if (s.name) trace.legendgroup = s.name;
+    if (s.text) trace.text = idx.map((p) => s.text![p]);
+    return trace;
+  });
 }
 
 /** A bar chart: `bar({ x: ["cat", "dog"], y: [3, 5] })`; several series are grouped side by side. */
@@ -223,10 +281,11 @@ export function contour(grid: GridData, options: ContourOptions = {}): Figure {
 export function surface(grid: GridData, options: SurfaceOptions = {}): Figure {
   const trace = gridTrace("surface", grid);
   const scene: Layout = {};
-  if (options.xaxis !== undefined) scene.xaxis = axis(options.xaxis);
-  if (options.yaxis !== undefined) scene.yaxis = axis(options.yaxis);
-  if (options.zaxis !== undefined) scene.zaxis = axis(options.zaxis);
-  const { xaxis: _x, yaxis: _y, ...rest } = options;
+  const titled = (title: string | undefined): Layout => (title === undefined ? {} : { title: { text: title } });
+  if (options.xaxis !== undefined || options.xTitle !== undefined) scene.xaxis = axis(options.xaxis, titled(options.xTitle));
+  if (options.yaxis !== undefined || options.yTitle !== undefined) scene.yaxis = axis(options.yaxis, titled(options.yTitle));
+  if (options.zaxis !== undefined || options.zTitle !== undefined) scene.zaxis = axis(options.zaxis, titled(options.zTitle));
+  const { xaxis: _x, yaxis: _y, xTitle: _xt, yTitle: _yt, ...rest } = options;
   const layout = chartLayout(rest, { scene });
   return new Figure([trace], layout, options.config, undefined, "3-D surface");
 }

@@ -191,6 +191,108 @@ export function autoRange(data: ArrayLike<number>): [number, number] {
   return [min, max];
 }
 
+/** Screen pixels at the top of an image figure kept free for plotly's modebar (its toolbar, 22 px buttons). */
+export const MODEBAR_BAND = 30;
+
+/**
+ * How the labels of a grid are written: the font size and line count (from the size of a cell on
+ * screen), and each label wrapped to at most two lines that fit the cell (a label may use the gap to
+ * its neighbours, never more), cut with "…" when it is longer; the full label is the annotation's
+ * hover text.
+ */
+export interface LabelLayout {
+  /** Font size in screen px. */
+  fontSize: number;
+  /** Lines of the longest label (1 or 2): the band above each row is this high. */
+  lines: number;
+  /** Each label's text: escaped, its lines joined with `<br>`. */
+  texts: string[];
+  /** Band above each row for its labels, in screen px. */
+  bandPx: number;
+}
+
+/** Plotly's line height for multi-line text, in font sizes. */
+const LINE_HEIGHT = 1.3;
+
+/**
+ * Widths in thousandths of an em of the printable ASCII characters (32 to 126) in DejaVu Sans, the
+ * font Linux browsers draw plotly's "Open Sans, verdana, arial, sans-serif" with when Open Sans is
+ * not installed, and the widest of those four (Verdana is within 1% of it; Open Sans and Arial are
+ * narrower): an estimate from it is not short of what a browser draws.
+ */
+const CHAR_WIDTHS = [
+  318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636,
+  636, 636, 636, 636, 636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698, 770, 632,
+  575, 775, 752, 295, 295, 656, 557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685,
+  611, 685, 390, 337, 390, 838, 500, 500, 613, 635, 550, 635, 615, 352, 635, 634, 278, 278, 579,
+  278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818, 592, 592, 525, 636, 337, 636, 838,
+];
+
+/** A label's width in screen px, estimated from its characters (Node.js has no fonts to measure with); 3% to spare. */
+export function labelWidth(text: string, fontSize: number): number {
+  let em = 0;
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (code >= 32 && code < 127) em += CHAR_WIDTHS[code - 32] / 1000;
+    else if (ch === "…") em += 1;
+    else em += code >= 0x2e80 ? 1 : 0.8; // CJK is full width; other letters are taken wide
+  }
+  return em * fontSize * 1.03;
+}
+
+/** Wrap and cut labels to fit `widthPx` (at most two lines each), with a font chosen from the cell size. */
+export function layoutLabels(labels: string[], cellPx: number, widthPx: number): LabelLayout {
+  const largest = Math.max(8, Math.min(12, Math.round(cellPx / 8)));
+  const texts = labels.map((label) => label.replace(/\s+/g, " ").trim());
+  // The largest font (down to 3 px smaller, never below 8) at which every label fits uncut.
+  let fontSize = largest;
+  let wrapped = texts.map((t) => wrapLabel(t, fontSize, widthPx));
+  for (let size = largest - 1; size >= Math.max(8, largest - 3) && wrapped.some((w) => w.cut); size--) {
+    const smaller = texts.map((t) => wrapLabel(t, size, widthPx));
+    if (smaller.some((w) => w.cut) && size > Math.max(8, largest - 3)) continue;
+    fontSize = size;
+    wrapped = smaller;
+  }
+  const lines = Math.max(1, ...wrapped.map((w) => w.lines.length));
+  return {
+    fontSize,
+    lines,
+    texts: wrapped.map((w) => w.lines.map(escapeLabel).join("<br>")),
+    bandPx: Math.ceil(fontSize * LINE_HEIGHT * lines + 6),
+  };
+}
+
+/**
+ * One label on at most two lines no wider than `widthPx`: as it is when it fits, else split at the
+ * space that makes the longer line shortest, else (no split fits) as much as fits on line 1 and the
+ * rest cut with "…" (`cut` is then true).
+ */
+function wrapLabel(text: string, fontSize: number, widthPx: number): { lines: string[]; cut: boolean } {
+  const width = (t: string) => labelWidth(t, fontSize);
+  const fits = (t: string) => width(t) <= widthPx;
+  const cutToFit = (t: string): string => {
+    if (fits(t)) return t;
+    let chars = Array.from(t);
+    while (chars.length > 1 && !fits(chars.join("").trimEnd() + "…")) chars = chars.slice(0, -1);
+    return chars.join("").trimEnd() + "…";
+  };
+  if (fits(text)) return { lines: [text], cut: false };
+  const words = text.split(" ");
+  let best: string[] | undefined;
+  let bestWidth = Infinity;
+  for (let k = 1; k < words.length; k++) {
+    const a = words.slice(0, k).join(" "), b = words.slice(k).join(" ");
+    const w = Math.max(width(a), width(b));
+    if (w <= widthPx && w < bestWidth) [best, bestWidth] = [[a, b], w];
+  }
+  if (best) return { lines: best, cut: false };
+  let k = 0;
+  let first = "";
+  while (k < words.length && fits(first ? `${first} ${words[k]}` : words[k])) first = first ? `${first} ${words[k++]}` : words[k++];
+  if (!first) return { lines: [cutToFit(text)], cut: true }; // one long word: no place to break
+  return { lines: [first, cutToFit(words.slice(k).join(" "))], cut: true };
+}
+
 /** Compose the images into one PNG and lay out labels above each cell. */
 function grid(images: Rgba[], options: ImageGridOptions, kind: string): Figure {
   const n = images.length;
@@ -201,7 +303,10 @@ function grid(images: Rgba[], options: ImageGridOptions, kind: string): Figure {
   const labels = options.labels?.map(String);
   const scale = options.scale ?? Math.max(0.25, Math.min(100 / Math.max(cellW, cellH), 900 / (columns * cellW), 8));
   const gap = Math.max(1, Math.round(6 / scale)); // image pixels between cells (~6 screen px)
-  const labelBand = labels ? Math.ceil(18 / scale) : 0; // image pixels above each cell for its label
+  // Labels: sized from the cell on screen; each may be as wide as the distance between two cell centres.
+  const cellPx = cellW * scale;
+  const text = labels ? layoutLabels(labels, cellPx, Math.max(8, (cellW + gap) * scale - 4)) : undefined;
+  const labelBand = text ? Math.ceil(text.bandPx / scale) : 0; // image pixels above each cell for its label
   const width = columns * cellW + (columns - 1) * gap;
   const height = rows * (cellH + labelBand) + (rows - 1) * gap;
   const png = new PNG({ width, height });
@@ -217,33 +322,48 @@ function grid(images: Rgba[], options: ImageGridOptions, kind: string): Figure {
       const dst = ((y0 + y) * width + x0) * 4;
       png.data.set(img.pixels.subarray(src, src + img.width * 4), dst);
     }
-    if (labels) {
+    if (labels && text) {
       const color = options.labelColors?.[i];
-      annotations.push({
+      const annotation: Layout = {
         x: col * (cellW + gap) + cellW / 2 - 0.5,
         y: top - 0.5,
         xref: "x",
         yref: "y",
-        text: escapeLabel(labels[i]),
+        text: text.texts[i],
         showarrow: false,
+        xanchor: "center",
         yanchor: "bottom",
-        font: color ? { size: 11, color } : { size: 11 },
-      });
+        yshift: 1,
+        font: color ? { size: text.fontSize, color } : { size: text.fontSize },
+      };
+      // A label that had to be cut shows in full on hover.
+      if (text.texts[i] !== escapeLabel(labels[i])) annotation.hovertext = escapeLabel(labels[i]);
+      annotations.push(annotation);
     }
   });
   const source = "data:image/png;base64," + PNG.sync.write(png).toString("base64");
   const trace: Trace = { type: "image", source, hoverinfo: "skip", name: kind };
-  const margin = { l: 10, r: 10, t: options.title ? 40 : 10, b: 10 };
+  // The modebar (plotly's toolbar, top right, shown on hover) gets a band of its own at the top, and the
+  // title sits below it, so neither covers the other nor the first row's labels.
+  const modebar = options.config?.displayModeBar === false ? 0 : MODEBAR_BAND;
+  const titleBand = options.title ? 28 : 0;
+  const margin = { l: 10, r: 10, t: Math.max(10, modebar + titleBand), b: 10 };
+  const figureHeight = Math.round(height * scale) + margin.t + margin.b;
+  // Wide enough for the modebar and the title (a narrower grid is centred in the figure).
+  const minWidth = Math.max(modebar ? 240 : 0, options.title ? Math.ceil(labelWidth(options.title, 17)) + 40 : 0);
   const axisStyle = { visible: false, showgrid: false, zeroline: false };
   const layout = chartLayout(options, {
-    width: Math.round(width * scale) + margin.l + margin.r,
-    height: Math.round(height * scale) + margin.t + margin.b,
+    width: Math.max(minWidth, Math.round(width * scale) + margin.l + margin.r),
+    height: figureHeight,
     margin,
     xaxis: { ...axisStyle, range: [-0.5, width - 0.5], constrain: "domain" },
     yaxis: { ...axisStyle, range: [height - 0.5, -0.5], scaleanchor: "x", constrain: "domain" },
     annotations,
     showlegend: false,
   });
+  if (options.title !== undefined && !options.layout?.title) {
+    layout.title = { text: options.title, x: 0.5, xanchor: "center", y: 1 - (modebar + 2) / figureHeight, yanchor: "top", yref: "container" };
+  }
   return new Figure([trace], layout, { responsive: false, ...options.config }, undefined, `${kind} (${n} image${n === 1 ? "" : "s"}, ${cellW}×${cellH})`);
 }
 

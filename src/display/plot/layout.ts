@@ -15,14 +15,29 @@ export function axis(option: string | AxisOptions | undefined, defaults: Layout 
 export function chartLayout(options: ChartOptions = {}, defaults: Layout = {}): Layout {
   const layout: Layout = { ...defaults };
   if (options.title !== undefined) layout.title = { text: options.title };
-  if (options.xaxis !== undefined || defaults.xaxis) layout.xaxis = axis(options.xaxis, (defaults.xaxis as Layout) ?? {});
-  if (options.yaxis !== undefined || defaults.yaxis) layout.yaxis = axis(options.yaxis, (defaults.yaxis as Layout) ?? {});
+  const xDefaults = withTitle(defaults.xaxis as Layout | undefined, options.xTitle);
+  const yDefaults = withTitle(defaults.yaxis as Layout | undefined, options.yTitle);
+  if (options.xaxis !== undefined || xDefaults) layout.xaxis = axis(options.xaxis, xDefaults ?? {});
+  if (options.yaxis !== undefined || yDefaults) layout.yaxis = axis(options.yaxis, yDefaults ?? {});
   if (options.width !== undefined) layout.width = options.width;
   if (options.height !== undefined) layout.height = options.height;
   if (options.showlegend !== undefined) layout.showlegend = options.showlegend;
   if (options.layout) Object.assign(layout, options.layout);
   return layout;
 }
+
+/** An axis's defaults with `title` (xTitle / yTitle) in place of the default title. */
+function withTitle(defaults: Layout | undefined, title: string | undefined): Layout | undefined {
+  if (title === undefined) return defaults;
+  return { ...(defaults ?? {}), title: { text: title } };
+}
+
+/**
+ * The colours of classes 0, 1, 2, ... (plotly's default cycle, with red for class 1 so that a binary
+ * problem reads blue / red). decisionBoundary and scatter's `labels` use the same, so a class has
+ * one colour in every chart.
+ */
+export const CLASS_COLORS: readonly string[] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
 /** Options as a list: one object or an array of them. */
 export function asList<T>(value: T | readonly T[], what: string): T[] {

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Tensor, Tensor2D } from "@tensorflow/tfjs";
 import { Figure } from "./figure";
-import { chartLayout } from "./layout";
+import { CLASS_COLORS, chartLayout } from "./layout";
 import { heatmap } from "./charts";
 import type { ChartOptions, Frame, Layout, Matrix, Numbers, Trace } from "./types";
 import { describe, isTensor, toMatrix, toNumbers } from "./values";
@@ -42,16 +42,20 @@ export function activation(name: ActivationName, options: ActivationOptions = {}
     { type: "scatter", mode: "lines", name: `${act.label}(z)`, x: z, y: z.map(act.f), line: { width: 3 } },
     { type: "scatter", mode: "lines", name: `${act.label}′(z)`, x: z, y: z.map(act.df), line: { dash: "dash", width: 2 } },
   ];
+  const short = act.label.replace(/ \(.*\)$/, "");
   const layout = chartLayout(
     { title: `${act.label} and its derivative`, ...options },
-    { xaxis: { title: { text: "z" }, zeroline: true }, yaxis: { zeroline: true }, legend: { x: 0.02, y: 0.98 } },
+    {
+      xaxis: { title: { text: "z (pre-activation)" }, zeroline: true },
+      yaxis: { title: { text: `${short}(z) and ${short}′(z)` }, zeroline: true },
+      legend: { x: 0.02, y: 0.98 },
+    },
   );
   return new Figure(data, layout, options.config, undefined, "activation");
 }
 
+/** `xTitle` / `yTitle` default to the two parameters' names. */
 export interface LossSurfaceOptions extends ChartOptions {
-  xTitle?: string;
-  yTitle?: string;
   /** Grid points per axis where the loss is evaluated (default 60). */
   resolution?: number;
   /** Draw log10(loss), for losses spanning many orders of magnitude. */
@@ -198,7 +202,7 @@ export function decisionBoundary(
   const data: Trace[] = [];
   const classCount = Math.max(classes, ...ys.map((y) => y + 1), 2);
   const names = Array.from({ length: classCount }, (_, i) => options.classNames?.[i] ?? `class ${i}`);
-  const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const palette = CLASS_COLORS;
   const z = gy.map((_, r) => Array.from(values.subarray(r * res, (r + 1) * res)));
   if (classes <= 1) {
     data.push({
@@ -233,7 +237,7 @@ export function decisionBoundary(
     xaxis: { title: { text: "x₁" }, range: [xa, xb] },
     yaxis: { title: { text: "x₂" }, range: [ya, yb] },
     height: 500,
-    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", title: { text: "class" } },
   });
   return new Figure(data, layout, options.config, undefined, "decision boundary");
 }
@@ -300,10 +304,10 @@ export function confusionMatrix(matrix: Matrix, options: ConfusionMatrixOptions 
     text,
     colorscale: colorscale ?? [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]],
     title: "Confusion matrix",
-    xaxis: { title: "predicted" },
-    yaxis: { title: "true" },
     height: Math.max(350, 40 * k + 150),
     ...chart,
+    xTitle: chart.xTitle ?? "predicted class",
+    yTitle: chart.yTitle ?? "true class",
   });
   const [trace] = fig.data;
   return new Figure([{ ...trace, hovertemplate: "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>" }], { ...fig.layout, xaxis: { ...(fig.layout.xaxis as Layout), type: "category", side: "bottom" }, yaxis: { ...(fig.layout.yaxis as Layout), type: "category" } }, fig.config, undefined, "confusion matrix");

@@ -54,9 +54,20 @@ export interface AxisOptions {
   [attribute: string]: unknown;
 }
 
-/** Options every chart builder takes. `layout` and `config` are merged last, as raw Plotly objects. */
+/**
+ * Options every chart builder takes. `layout` and `config` are merged last, as raw Plotly objects.
+ *
+ * Axis titles: `xTitle: "epoch"` (or `xaxis: "epoch"`, or `xaxis: { title: "epoch", type: "log" }`)
+ * replaces the chart's default title of that axis; when both `xTitle` and `xaxis.title` are given,
+ * `xaxis.title` wins. The teaching charts name their axes by default (activation: z; loss surface:
+ * its two parameters; decision boundary: x₁, x₂; confusion matrix: predicted / true class).
+ */
 export interface ChartOptions {
   title?: string;
+  /** Title of the x axis (shorthand for `xaxis: { title }`). */
+  xTitle?: string;
+  /** Title of the y axis (shorthand for `yaxis: { title }`). */
+  yTitle?: string;
   xaxis?: string | AxisOptions;
   yaxis?: string | AxisOptions;
   width?: number;
