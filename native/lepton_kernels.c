@@ -80,3 +80,76 @@ void channel_binary(int op, const float *big, const float *vec, int rows, int c,
     case 3: BINARY_LOOP(wasm_f32x4_div, /) break;
   }
 }
+
+/*
+ * Conv2D weight gradient, NHWC, dilation 1, any stride and padding:
+ *   dw[kh][kw][ci][co] = sum over n, i, j of x[n][i*sh + kh - pt][j*sw + kw - pl][ci] * dy[n][i][j][co]
+ * (taps outside the input are zero padding). dw is overwritten. One output row at a time: its dy row and
+ * the few x rows it reads stay in L1 while every (kh, kw, ci-block, co-block) sweeps them, with a
+ * register tile of NCI input channels x NCO float32x4 of output channels.
+ */
+static inline __attribute__((always_inline)) void dw_tile(const float *xrow, const float *dyrow, float *dwp, int j0, int j1,
+                                                          int sw, int q0, int cin, int cout, int nci, int nco) {
+  v128_t acc[4][2];
+  for (int a = 0; a < nci; a++)
+    for (int b = 0; b < nco; b++) acc[a][b] = wasm_v128_load(dwp + a * cout + 4 * b);
+  for (int j = j0; j < j1; j++) {
+    const float *xp = xrow + (long)(j * sw + q0) * cin;
+    const float *dp = dyrow + (long)j * cout;
+    v128_t d0 = wasm_v128_load(dp);
+    v128_t d1 = nco > 1 ? wasm_v128_load(dp + 4) : d0;
+    for (int a = 0; a < nci; a++) {
+      v128_t xv = wasm_f32x4_splat(xp[a]);
+      acc[a][0] = wasm_f32x4_add(acc[a][0], wasm_f32x4_mul(xv, d0));
+      if (nco > 1) acc[a][1] = wasm_f32x4_add(acc[a][1], wasm_f32x4_mul(xv, d1));
+    }
+  }
+  for (int a = 0; a < nci; a++)
+    for (int b = 0; b < nco; b++) wasm_v128_store(dwp + a * cout + 4 * b, acc[a][b]);
+}
+
+EXPORT(conv2d_backprop_filter)
+void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int n, int h, int w, int cin, int oh, int ow,
+                            int cout, int fh, int fw, int sh, int sw, int pt, int pl) {
+  int total = fh * fw * cin * cout;
+  for (int t = 0; t < total; t++) dw[t] = 0.0f;
+  int co8 = cout & ~7, co4 = cout & ~3, ci4 = cin & ~3;
+  for (int b = 0; b < n; b++) {
+    for (int i = 0; i < oh; i++) {
+      const float *dyrow = dy + ((long)(b * oh + i) * ow) * cout;
+      for (int kh = 0; kh < fh; kh++) {
+        int r = i * sh + kh - pt;
+        if (r < 0 || r >= h) continue;
+        const float *xrow = x + ((long)(b * h + r) * w) * cin;
+        for (int kw = 0; kw < fw; kw++) {
+          /* j range whose input column q = j*sw + kw - pl lies inside [0, w) */
+          int q0 = kw - pl;
+          int j0 = q0 >= 0 ? 0 : (-q0 + sw - 1) / sw;
+          int j1 = (w - 1 - q0) >= 0 ? (w - 1 - q0) / sw + 1 : 0;
+          if (j1 > ow) j1 = ow;
+          if (j0 >= j1) continue;
+          float *dwk = dw + (long)(kh * fw + kw) * cin * cout;
+          int ci = 0;
+          for (; ci < ci4; ci += 4) {
+            int co = 0;
+            for (; co < co8; co += 8) dw_tile(xrow + ci, dyrow + co, dwk + ci * cout + co, j0, j1, sw, q0, cin, cout, 4, 2);
+            for (; co < co4; co += 4) dw_tile(xrow + ci, dyrow + co, dwk + ci * cout + co, j0, j1, sw, q0, cin, cout, 4, 1);
+          }
+          for (; ci < cin; ci++) {
+            int co = 0;
+            for (; co < co8; co += 8) dw_tile(xrow + ci, dyrow + co, dwk + ci * cout + co, j0, j1, sw, q0, cin, cout, 1, 2);
+            for (; co < co4; co += 4) dw_tile(xrow + ci, dyrow + co, dwk + ci * cout + co, j0, j1, sw, q0, cin, cout, 1, 1);
+          }
+          /* output channels past the last multiple of 4: scalar */
+          for (int co = co4; co < cout; co++) {
+            for (int c2 = 0; c2 < cin; c2++) {
+              float s = dwk[c2 * cout + co];
+              for (int j = j0; j < j1; j++) s += xrow[(long)(j * sw + q0) * cin + c2] * dyrow[(long)j * cout + co];
+              dwk[c2 * cout + co] = s;
+            }
+          }
+        }
+      }
+    }
+  }
+}

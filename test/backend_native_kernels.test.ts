@@ -132,6 +132,51 @@ describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, val
   });
 });
 
+describe("Conv2DBackpropFilter (lepton's direct SIMD loop) matches the pure-JS backend", () => {
+  type Pad = "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]];
+  const cases: { x: number[]; w: number[]; stride: number | [number, number]; pad: Pad }[] = [
+    { x: [2, 8, 8, 3], w: [3, 3, 3, 16], stride: 1, pad: "same" }, // ResNet-9's first layer, small
+    { x: [3, 7, 9, 5], w: [3, 3, 5, 7], stride: 1, pad: "same" }, // odd everything, cout not a multiple of 4
+    { x: [1, 11, 6, 4], w: [5, 2, 4, 9], stride: [2, 1], pad: "valid" },
+    { x: [5, 9, 9, 6], w: [3, 3, 6, 12], stride: 2, pad: "same" },
+    { x: [2, 10, 10, 3], w: [5, 5, 3, 6], stride: 1, pad: "valid" }, // LeNet's first layer
+    { x: [1, 6, 7, 2], w: [3, 3, 2, 3], stride: 1, pad: 2 }, // explicit padding bigger than 'same'
+    { x: [2, 6, 5, 9], w: [2, 4, 9, 1], stride: [1, 3], pad: [[0, 0], [1, 0], [0, 3], [0, 0]] }, // asymmetric
+    { x: [7, 4, 4, 32], w: [3, 3, 32, 32], stride: 1, pad: "same" }, // a batch of 7, the residual blocks' shape
+    { x: [1, 3, 3, 1], w: [3, 3, 1, 1], stride: 1, pad: "valid" }, // one output pixel
+  ];
+  for (const c of cases) {
+    it(`dW for x ${c.x.join("x")} filter ${c.w.join("x")} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, async () => {
+      const xv = randomValues(count(c.x), c.x[0] * 7 + c.w[3]);
+      const wv = randomValues(count(c.w), c.w[2] * 3 + 1);
+      const run = () => tf.tidy(() => {
+        const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
+        const w = tf.tensor4d(wv, c.w as [number, number, number, number]);
+        const y = tf.conv2d(x, w, c.stride, c.pad as any);
+        const g = tf.tensor(randomValues(y.size, 5), y.shape);
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad as any).mul(g).sum())([x, w]);
+        return { dx: dx.dataSync().slice(), dw: dw.dataSync().slice() };
+      });
+      const { cpu, wasm } = await onCpuThenWasm(run);
+      expect(maxRelError(cpu.dw, wasm.dw)).toBeLessThan(1e-4);
+      expect(maxRelError(cpu.dx, wasm.dx)).toBeLessThan(1e-4);
+    });
+  }
+
+  it("the transposed-convolution path (LEPTON_NATIVE_KERNELS=0) gives the same dW", async () => {
+    const xv = randomValues(3 * 9 * 9 * 5, 8), wv = randomValues(3 * 3 * 5 * 6, 9);
+    const run = () => tf.tidy(() => {
+      const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same").square().sum())([tf.tensor4d(xv, [3, 9, 9, 5]), tf.tensor4d(wv, [3, 3, 5, 6])]);
+      return dw.dataSync().slice();
+    });
+    const native = run();
+    process.env.LEPTON_NATIVE_KERNELS = "0";
+    const fallback = run();
+    expect(maxRelError(fallback, native)).toBeLessThan(1e-4);
+    expect(maxRelError(fallback, native)).toBeGreaterThan(0); // two different computations
+  });
+});
+
 describe("both builds of the module, on a memory of their own, against a JS reference", () => {
   for (const shared of [false, true]) {
     it(`${shared ? "shared" : "plain"} memory: channel_sum and channel_binary on odd sizes`, () => {
