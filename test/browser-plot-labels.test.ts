@@ -46,7 +46,7 @@ const GRIDS: { name: string; fig: () => plot.Figure }[] = [
   },
   {
     name: "mnist",
-    fig: () => plot.imageGrid(batch(24, 28, 1), { labels: Array.from({ length: 24 }, (_, i) => String(i % 10)), columns: 12, title: "MNIST" }),
+    fig: () => plot.imageGrid(batch(24, 28, 1), { labels: Array.from({ length: 24 }, (_, i) => String(i % 10)), columns: 12 }), // no title: only the modebar band keeps the first row clear
   },
   {
     name: "one-image",
