@@ -46,8 +46,10 @@ describe("lepton.plot types under tslab's TypeScript", () => {
       `plot.line({ x: [1, 2] });`,
       `plot.line({ y: [1] }, { yaxis: { type: "logarithmic" } });`,
       `plot.setLibraryMode("cdn");`,
+      `plot.scatter({ x: [1], y: [2], labels: [0], classNames: "a" });`,
+      `plot.line({ y: [1] }, { xTitle: 3 });`,
     ].join("\n"));
     const errors = diagnostics(file);
-    expect(errors.map((e) => e.split(" ")[0])).toEqual(["bad.ts:2", "bad.ts:3", "bad.ts:4", "bad.ts:5"]);
+    expect(errors.map((e) => e.split(" ")[0])).toEqual(["bad.ts:2", "bad.ts:3", "bad.ts:4", "bad.ts:5", "bad.ts:6", "bad.ts:7"]);
   });
 });
