@@ -153,3 +153,70 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int n, i
     }
   }
 }
+
+/*
+ * Conv2D forward, NHWC, dilation 1, any stride and padding, no bias:
+ *   y[n][i][j][co] = sum over kh, kw, ci of x[n][i*sh + kh - pt][j*sw + kw - pl][ci] * w[kh][kw][ci][co]
+ * y is overwritten. Register tile: NPIX output pixels of one row x NCO float32x4 of output channels,
+ * summed over the input channels of one filter tap at a time; pixels whose tap falls in the padding
+ * take the one-pixel tile.
+ */
+static inline __attribute__((always_inline)) void conv_tile(const float *xp, int xstep, const float *wp, float *yp,
+                                                            int cin, int cout, int npix, int nco) {
+  v128_t acc[4][2];
+  for (int p = 0; p < npix; p++)
+    for (int b = 0; b < nco; b++) acc[p][b] = wasm_v128_load(yp + p * cout + 4 * b);
+  for (int ci = 0; ci < cin; ci++) {
+    v128_t w0 = wasm_v128_load(wp + ci * cout);
+    v128_t w1 = nco > 1 ? wasm_v128_load(wp + ci * cout + 4) : w0;
+    for (int p = 0; p < npix; p++) {
+      v128_t xv = wasm_f32x4_splat(xp[p * xstep + ci]);
+      acc[p][0] = wasm_f32x4_add(acc[p][0], wasm_f32x4_mul(xv, w0));
+      if (nco > 1) acc[p][1] = wasm_f32x4_add(acc[p][1], wasm_f32x4_mul(xv, w1));
+    }
+  }
+  for (int p = 0; p < npix; p++)
+    for (int b = 0; b < nco; b++) wasm_v128_store(yp + p * cout + 4 * b, acc[p][b]);
+}
+
+static inline __attribute__((always_inline)) void conv_pixels(const float *xp, int xstep, const float *wk, float *yp,
+                                                              int cin, int cout, int npix) {
+  int co8 = cout & ~7, co4 = cout & ~3, co = 0;
+  for (; co < co8; co += 8) conv_tile(xp, xstep, wk + co, yp + co, cin, cout, npix, 2);
+  for (; co < co4; co += 4) conv_tile(xp, xstep, wk + co, yp + co, cin, cout, npix, 1);
+  for (; co < cout; co++) {
+    for (int p = 0; p < npix; p++) {
+      float s = yp[p * cout + co];
+      for (int ci = 0; ci < cin; ci++) s += xp[p * xstep + ci] * wk[ci * cout + co];
+      yp[p * cout + co] = s;
+    }
+  }
+}
+
+EXPORT(conv2d_forward)
+void conv2d_forward(const float *x, const float *wt, float *y, int n, int h, int w, int cin, int oh, int ow, int cout,
+                    int fh, int fw, int sh, int sw, int pt, int pl) {
+  long total = (long)n * oh * ow * cout;
+  for (long t = 0; t < total; t++) y[t] = 0.0f;
+  for (int b = 0; b < n; b++) {
+    for (int i = 0; i < oh; i++) {
+      float *yrow = y + ((long)(b * oh + i) * ow) * cout;
+      for (int kh = 0; kh < fh; kh++) {
+        int r = i * sh + kh - pt;
+        if (r < 0 || r >= h) continue;
+        const float *xrow = x + ((long)(b * h + r) * w) * cin;
+        for (int kw = 0; kw < fw; kw++) {
+          int q0 = kw - pl;
+          int j0 = q0 >= 0 ? 0 : (-q0 + sw - 1) / sw;
+          int j1 = (w - 1 - q0) >= 0 ? (w - 1 - q0) / sw + 1 : 0;
+          if (j1 > ow) j1 = ow;
+          if (j0 >= j1) continue;
+          const float *wk = wt + (long)(kh * fw + kw) * cin * cout;
+          int j = j0;
+          for (; j + 4 <= j1; j += 4) conv_pixels(xrow + (long)(j * sw + q0) * cin, sw * cin, wk, yrow + (long)j * cout, cin, cout, 4);
+          for (; j < j1; j++) conv_pixels(xrow + (long)(j * sw + q0) * cin, sw * cin, wk, yrow + (long)j * cout, cin, cout, 1);
+        }
+      }
+    }
+  }
+}

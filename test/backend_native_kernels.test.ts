@@ -132,7 +132,7 @@ describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, val
   });
 });
 
-describe("Conv2DBackpropFilter (lepton's direct SIMD loop) matches the pure-JS backend", () => {
+describe("Conv2D, FusedConv2D and Conv2DBackpropFilter (lepton's direct SIMD loops) match the pure-JS backend", () => {
   type Pad = "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]];
   const cases: { x: number[]; w: number[]; stride: number | [number, number]; pad: Pad }[] = [
     { x: [2, 8, 8, 3], w: [3, 3, 3, 16], stride: 1, pad: "same" }, // ResNet-9's first layer, small
@@ -144,6 +144,8 @@ describe("Conv2DBackpropFilter (lepton's direct SIMD loop) matches the pure-JS b
     { x: [2, 6, 5, 9], w: [2, 4, 9, 1], stride: [1, 3], pad: [[0, 0], [1, 0], [0, 3], [0, 0]] }, // asymmetric
     { x: [7, 4, 4, 32], w: [3, 3, 32, 32], stride: 1, pad: "same" }, // a batch of 7, the residual blocks' shape
     { x: [1, 3, 3, 1], w: [3, 3, 1, 1], stride: 1, pad: "valid" }, // one output pixel
+    { x: [2, 5, 13, 3], w: [1, 1, 3, 10], stride: 1, pad: "valid" }, // 1x1, rows not a multiple of 4 pixels
+    { x: [3, 8, 8, 8], w: [3, 3, 8, 8], stride: 3, pad: "same" }, // stride 3: dx through the dilated path
   ];
   for (const c of cases) {
     it(`dW for x ${c.x.join("x")} filter ${c.w.join("x")} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, async () => {
@@ -155,18 +157,30 @@ describe("Conv2DBackpropFilter (lepton's direct SIMD loop) matches the pure-JS b
         const y = tf.conv2d(x, w, c.stride, c.pad as any);
         const g = tf.tensor(randomValues(y.size, 5), y.shape);
         const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad as any).mul(g).sum())([x, w]);
-        return { dx: dx.dataSync().slice(), dw: dw.dataSync().slice() };
+        // FusedConv2D: without bias (lepton's loop) and with bias + relu (the shipped kernel).
+        const bias = tf.tensor1d(randomValues(c.w[3], 3));
+        const f0 = tf.fused.conv2d({ x, filter: w, strides: c.stride, pad: c.pad as any });
+        const f1 = tf.fused.conv2d({ x, filter: w, strides: c.stride, pad: c.pad as any, bias, activation: "relu" });
+        return { y: y.dataSync().slice(), f0: f0.dataSync().slice(), f1: f1.dataSync().slice(), dx: dx.dataSync().slice(), dw: dw.dataSync().slice() };
       });
       const { cpu, wasm } = await onCpuThenWasm(run);
+      process.env.LEPTON_NATIVE_CONV = "1"; // FusedConv2D through lepton's loop too
+      const forced = run();
+      delete process.env.LEPTON_NATIVE_CONV;
+      expect(maxRelError(cpu.f0, forced.f0)).toBeLessThan(1e-5);
+      expect(maxRelError(cpu.f1, forced.f1)).toBeLessThan(1e-5);
+      expect(maxRelError(cpu.y, wasm.y)).toBeLessThan(1e-5);
+      expect(maxRelError(cpu.f0, wasm.f0)).toBeLessThan(1e-5);
+      expect(maxRelError(cpu.f1, wasm.f1)).toBeLessThan(1e-5);
       expect(maxRelError(cpu.dw, wasm.dw)).toBeLessThan(1e-4);
       expect(maxRelError(cpu.dx, wasm.dx)).toBeLessThan(1e-4);
     });
   }
 
   it("the transposed-convolution path (LEPTON_NATIVE_KERNELS=0) gives the same dW", async () => {
-    const xv = randomValues(3 * 9 * 9 * 5, 8), wv = randomValues(3 * 3 * 5 * 6, 9);
+    const xv = randomValues(3 * 9 * 9 * 5, 8), wv = randomValues(3 * 3 * 5 * 8, 9);
     const run = () => tf.tidy(() => {
-      const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same").square().sum())([tf.tensor4d(xv, [3, 9, 9, 5]), tf.tensor4d(wv, [3, 3, 5, 6])]);
+      const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same").square().sum())([tf.tensor4d(xv, [3, 9, 9, 5]), tf.tensor4d(wv, [3, 3, 5, 8])]);
       return dw.dataSync().slice();
     });
     const native = run();

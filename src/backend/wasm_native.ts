@@ -9,6 +9,9 @@
  *     either operand order: one SIMD pass, no repeated vector.
  *   Conv2DBackpropFilter (NHWC, dilation 1, any stride and padding): a direct SIMD loop, one output row
  *     at a time, instead of two transposes and a convolution with a whole feature map as its filter.
+ *   Conv2D (and, with LEPTON_NATIVE_CONV=1, FusedConv2D without bias or activation): a direct SIMD loop
+ *     (4 pixels x 8 output channels per register tile). lepton's Conv2DBackpropInput is a Conv2D of the
+ *     output gradient, so it runs here.
  *
  * They run on the calling thread. XNNPACK spreads these memory-bound passes over its thread pool, and
  * each call pays a dispatch and, on a busy machine, a wait for the slowest thread; ResNet-9 makes ~150
@@ -25,6 +28,7 @@ import { PLAIN_WASM_BASE64, SHARED_WASM_BASE64 } from "./wasm_native_binary";
 export interface NativeExports {
   channel_sum(x: number, rows: number, c: number, out: number, tmp: number, scale: number): void;
   channel_binary(op: number, big: number, vec: number, rows: number, c: number, out: number, vecFirst: number): void;
+  conv2d_forward(x: number, w: number, y: number, n: number, h: number, wd: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
   conv2d_backprop_filter(x: number, dy: number, dw: number, n: number, h: number, w: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
 }
 
@@ -158,7 +162,8 @@ function nativeConv2DBackpropFilter(previous: KernelFn): KernelFn {
     const filterShape = attrs.filterShape as number[];
     if ((attrs.dataFormat && attrs.dataFormat !== "NHWC") || x.dtype !== "float32" || dy.dtype !== "float32" || x.shape.length !== 4) return previous(args);
     const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
-    if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels !== filterShape[2]) return previous(args);
+    // Output channels in whole float32x4 vectors only: a remainder runs scalar (LeNet's first layer: 6).
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels !== filterShape[2] || info.outChannels % 4 !== 0) return previous(args);
     const native = nativeKernels(args.backend);
     if (!native) return previous(args);
     const backend = args.backend;
@@ -173,12 +178,37 @@ function nativeConv2DBackpropFilter(previous: KernelFn): KernelFn {
   };
 }
 
+/** Conv2D (or FusedConv2D with neither bias nor activation) natively; anything else to `previous`. */
+function nativeConv2D(fused: boolean) {
+  return (previous: KernelFn): KernelFn =>
+    (args) => {
+      const { x, filter } = args.inputs;
+      const attrs = args.attrs ?? {};
+      if (fused && (args.inputs.bias || args.inputs.preluActivationWeights || (attrs.activation && attrs.activation !== "linear"))) return previous(args);
+      if ((attrs.dataFormat && attrs.dataFormat !== "NHWC") || x.dtype !== "float32" || filter.dtype !== "float32" || x.shape.length !== 4) return previous(args);
+      const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
+      // Output channels in whole float32x4 vectors only: a remainder runs scalar, slower than XNNPACK (LeNet's 6).
+      if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels !== filter.shape[2] || info.outChannels % 4 !== 0) return previous(args);
+      const native = nativeKernels(args.backend);
+      if (!native) return previous(args);
+      const backend = args.backend;
+      const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], "float32");
+      if (size(out.shape) === 0) return out;
+      if (size(x.shape) === 0 || size(filter.shape) === 0) {
+        backend.typedArrayFromHeap(out).fill(0);
+        return out;
+      }
+      native.conv2d_forward(pointer(backend, x), pointer(backend, filter), pointer(backend, out), info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+      return out;
+    };
+}
+
 /** Names of the kernels this file wraps in the wasm backend. */
-export const NATIVE_WASM_KERNELS = ["Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)"] as const;
+export const NATIVE_WASM_KERNELS = ["Conv2D and FusedConv2D without bias or activation (NHWC, dilation 1)", "Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)"] as const;
 
 let installed = false;
 
-/** Wrap Sum, Mean, Add, Sub, Multiply, RealDiv and Conv2DBackpropFilter with lepton's SIMD path (idempotent; after the other wasm kernels). */
+/** Wrap Sum, Mean, Add, Sub, Multiply, RealDiv, Conv2D, FusedConv2D and Conv2DBackpropFilter with lepton's SIMD path (idempotent; after the other wasm kernels). */
 export function installNativeWasmKernels(): void {
   if (installed) return;
   if (!tf.getKernel("Sum", "wasm")) throw new Error("lepton: the wasm backend has no Sum kernel to build on");
@@ -186,5 +216,13 @@ export function installNativeWasmKernels(): void {
   wrapWasmKernel("Mean", nativeChannelReduction("Mean"));
   for (const name of Object.keys(OPS)) wrapWasmKernel(name, nativeChannelBinary(name));
   wrapWasmKernel("Conv2DBackpropFilter", nativeConv2DBackpropFilter);
+  wrapWasmKernel("Conv2D", nativeConv2D(false));
+  // FusedConv2D (the layers' forward pass and inference) stays on XNNPACK unless LEPTON_NATIVE_CONV=1: on an
+  // idle 2-core machine its two threads beat this single-threaded loop (65 against 86 ms per ResNet-9
+  // w16 step); on a busy one the loop wins. Conv2D (lepton's Conv2DBackpropInput) is even on idle cores.
+  wrapWasmKernel("FusedConv2D", (previous) => {
+    const native = nativeConv2D(true)(previous);
+    return (args) => (process.env.LEPTON_NATIVE_CONV === "1" ? native(args) : previous(args));
+  });
   installed = true;
 }
