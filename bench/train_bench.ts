@@ -10,6 +10,8 @@
  * forward = 2 x conv and dense multiply-accumulates, training = 3 x forward), and lepton's share of the
  * WebAssembly SIMD peak (cores x GHz from /proc/cpuinfo x 2 FMA pipes x 4 lanes x 2 flops).
  * Without python3-torch (or ../shared) the PyTorch parts are skipped with a note and their fields are null.
+ * ResNet-9 width 16 is also trained with lepton's own SIMD kernels off (LEPTON_NATIVE_KERNELS=0), for
+ * their before/after ratio in the same run.
  * The last line is JSON (lenet_train_sps, torch_lenet_train_sps, ratio, resnet9_w16_*, resnet9_w32_*,
  * *_gflops, *_peak_share, simd_peak_gflops, peak_rss_mb_resnet9_w32, load averages).
  *
@@ -232,6 +234,14 @@ async function main(): Promise<void> {
     const g = gflops(sps, flops);
     console.log(`ResNet-9 (width ${width}, ${params} trainable parameters, ${(flops / 1e6).toFixed(1)} MFLOP per training sample) ${info.name}: train ${sps.toFixed(1)} samples/s = ${g} GFLOP/s, ${(share(g) * 100).toFixed(1)}% of the SIMD peak`);
     Object.assign(result, { [`${key}_params`]: params, [`${key}_train_mflop_per_sample`]: Number((flops / 1e6).toFixed(1)), [`${key}_train_sps`]: Number(sps.toFixed(1)), [`${key}_train_sps_runs`]: runs.map((v) => Number(v.toFixed(1))), [`${key}_gflops`]: g, [`${key}_peak_share`]: share(g) });
+    if (width === 16 && info.name === "wasm" && process.env.LEPTON_NATIVE_KERNELS !== "0") {
+      // Before/after lepton's own SIMD kernels (src/backend/wasm_native.ts) in this run: the same model with them off.
+      process.env.LEPTON_NATIVE_KERNELS = "0";
+      const off = Math.max(...(await trainSps(() => resnet9({ width }), n, 2)));
+      delete process.env.LEPTON_NATIVE_KERNELS;
+      console.log(`ResNet-9 (width 16) with lepton's SIMD kernels off (LEPTON_NATIVE_KERNELS=0): ${off.toFixed(1)} samples/s; on/off = ${(sps / off).toFixed(2)}`);
+      Object.assign(result, { resnet9_w16_train_sps_native_off: Number(off.toFixed(1)), resnet9_w16_native_speedup: Number((sps / off).toFixed(3)) });
+    }
     if (width === 32) {
       result.peak_rss_mb_resnet9_w32 = peakRssMb();
       console.log(`peak RSS after training ResNet-9 width 32 (the process's high-water mark, VmHWM): ${result.peak_rss_mb_resnet9_w32} MB`);
