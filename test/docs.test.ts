@@ -118,45 +118,75 @@ describe("docs: the pages' TypeScript examples run", () => {
     ]);
   });
 
+  // Pages run side by side, a few at a time: most of a page's time is its kernel starting and compiling.
+  const slots = new Slots(3);
   for (const page of pages) {
     const blocks = codeBlocks(readFileSync(join(DOCS, page), "utf8")).filter((b) => isTs(b) && !noRun(b));
     if (blocks.length === 0) continue;
-    it(`docs/${page}: ${blocks.length} examples run in order on the Lepton kernel without an error`, async () => {
-      const dir = join(work, page.replace(/\.md$/, ""));
-      mkdirSync(dir, { recursive: true });
-      const nbPath = join(dir, "examples.ipynb");
-      writeFileSync(nbPath, JSON.stringify(notebookFor(page, blocks), null, 1));
-      const env = {
-        ...process.env,
-        JUPYTER_DATA_DIR: join(work, "jupyter-data"),
-        LEPTON_DATA_DIR: join(work, "data-dir"),
-        LEPTON_CACHE_DIR: join(work, "cache"),
-        LEPTON_PLOTLY: "none",
-      };
-      const res = await runCommand(process.execPath, [CLI, "run", nbPath, "--out", join(dir, "out"), "--timeout", "120", "--quiet", "--no-trust"], { env, timeoutMs: 240_000 });
-      const outFile = join(dir, "out", "examples.ipynb");
-      const problems: string[] = [];
-      if (existsSync(outFile)) {
-        const nb = JSON.parse(readFileSync(outFile, "utf8"));
-        for (const cell of nb.cells) {
-          const where = cell.metadata?.lepton_docs?.prelude ? `docs/${page} (prelude)` : `docs/${page}:${cell.metadata?.lepton_docs?.line}`;
-          if (cell.execution_count === null) {
-            problems.push(`${where}: did not run`);
-            continue;
-          }
-          for (const out of cell.outputs) {
-            if (out.output_type === "error") problems.push(`${where}: ${out.ename}: ${out.evalue}\n${text(out.traceback).slice(0, 1500)}`);
-            if (out.output_type === "stream" && out.name === "stderr" && /\b(error|failed|exception)\b/i.test(text(out.text))) {
-              problems.push(`${where}: stderr: ${text(out.text).slice(0, 800)}`);
-            }
-          }
-        }
-      } else problems.push(`no executed notebook was written`);
-      expect(problems.join("\n\n") || (res.status === 0 ? "" : `lepton run exited ${res.status}:\n${res.stderr.slice(-3000)}`)).toBe("");
-      expect(res.status).toBe(0);
-    }, 240_000);
+    it.concurrent(`docs/${page}: ${blocks.length} examples run in order on the Lepton kernel without an error`, async ({ expect }) => {
+      const release = await slots.take();
+      try {
+        await runPage(page, blocks, expect);
+      } finally {
+        release();
+      }
+    }, 480_000);
   }
 });
+
+/** At most n holders at a time. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+/** Run one page's examples as a notebook with `lepton run` and fail on any error output. */
+async function runPage(page: string, blocks: Block[], expect: typeof import("vitest").expect): Promise<void> {
+  const dir = join(work, page.replace(/\.md$/, ""));
+  mkdirSync(dir, { recursive: true });
+  const nbPath = join(dir, "examples.ipynb");
+  writeFileSync(nbPath, JSON.stringify(notebookFor(page, blocks), null, 1));
+  const env = {
+    ...process.env,
+    JUPYTER_DATA_DIR: join(work, "jupyter-data"),
+    LEPTON_DATA_DIR: join(work, "data-dir"),
+    LEPTON_CACHE_DIR: join(work, "cache"),
+    LEPTON_PLOTLY: "none",
+  };
+  const res = await runCommand(process.execPath, [CLI, "run", nbPath, "--out", join(dir, "out"), "--timeout", "120", "--quiet", "--no-trust"], { env, timeoutMs: 240_000 });
+  const outFile = join(dir, "out", "examples.ipynb");
+  const problems: string[] = [];
+  if (existsSync(outFile)) {
+    const nb = JSON.parse(readFileSync(outFile, "utf8"));
+    for (const cell of nb.cells) {
+      const where = cell.metadata?.lepton_docs?.prelude ? `docs/${page} (prelude)` : `docs/${page}:${cell.metadata?.lepton_docs?.line}`;
+      if (cell.execution_count === null) {
+        problems.push(`${where}: did not run`);
+        continue;
+      }
+      for (const out of cell.outputs) {
+        if (out.output_type === "error") problems.push(`${where}: ${out.ename}: ${out.evalue}\n${text(out.traceback).slice(0, 1500)}`);
+        if (out.output_type === "stream" && out.name === "stderr" && /\b(error|failed|exception)\b/i.test(text(out.text))) {
+          problems.push(`${where}: stderr: ${text(out.text).slice(0, 800)}`);
+        }
+      }
+    }
+  } else problems.push(`no executed notebook was written`);
+  expect(problems.join("\n\n") || (res.status === 0 ? "" : `lepton run exited ${res.status}:\n${res.stderr.slice(-3000)}`)).toBe("");
+  expect(res.status).toBe(0);
+}
 
 /** Names a module exports (values and types), with the members of its namespace re-exports (`export * as x`). */
 function exportedNames(file: string): { top: string[]; namespaces: Record<string, string[]> } {
