@@ -187,3 +187,6 @@ export function resnet9(options: ResnetOptions = {}): tf.LayersModel {
 export function countParams(model: tf.LayersModel): number {
   return model.countParams();
 }
+
+export { airbench, whiten, symmetricEigen, WHITEN_LAYER } from "./airbench";
+export type { AirbenchOptions, WhitenOptions } from "./airbench";

@@ -183,3 +183,66 @@ export function reduceOnPlateau(options: ReduceOnPlateauOptions = {}): Callback 
 export function lambda(hooks: Callback): Callback {
   return hooks;
 }
+
+export interface WeightAverageOptions {
+  /** Weight of the old average at each update (default 0.99). Early on it is min(decay, (1 + t) / (10 + t)) after t updates, so the first random weights fade fast. */
+  decay?: number;
+  /** Update the average every this many steps (default 1). */
+  every?: number;
+  /** Put the averaged weights into the model when training ends (default true). */
+  apply?: boolean;
+}
+
+/**
+ * An exponential moving average of the weights (and batch-norm running statistics) over the steps
+ * of training, put into the model when training ends: the "weight averaging" of airbench and of
+ * tf.keras's `use_ema`. Validation during training sees the live weights; evaluate after training
+ * sees the average. The average is also readable while training runs via `.average()`.
+ *
+ *   const ema = lepton.callbacks.weightAverage({ decay: 0.98, every: 5 });
+ *   await lepton.train(net, data, { epochs: 8, callbacks: [ema] });   // net now holds the average
+ */
+export function weightAverage(options: WeightAverageOptions = {}): Callback & { average(): tf.Tensor[] | undefined } {
+  const decay = options.decay ?? 0.99;
+  if (!(decay > 0 && decay < 1)) throw new Error(`weightAverage(): decay must be between 0 and 1, e.g. 0.99; got ${decay}.`);
+  const every = options.every ?? 1;
+  if (!Number.isInteger(every) || every < 1) throw new Error(`weightAverage(): every must be a whole number >= 1; got ${every}.`);
+  let avg: tf.Variable[] | undefined;
+  let updates = 0;
+  const update = (ctx: TrainContext) => {
+    if (!avg) return;
+    const d = Math.min(decay, (1 + updates) / (10 + updates));
+    updates++;
+    tf.tidy(() => {
+      const now = ctx.model.getWeights();
+      avg!.forEach((a, i) => a.assign(a.mul(d).add(now[i].toFloat().mul(1 - d)).cast(a.dtype)));
+    });
+  };
+  return {
+    // After the schedule (order -100) has set the step's rate, before the user's callbacks.
+    order: -50,
+    average: () => avg,
+    onTrainBegin(ctx) {
+      if (avg) tf.dispose(avg);
+      // tf.variable shares the clone's data and adds a reference: the clone itself is freed at once.
+      avg = ctx.model.getWeights().map((w) => tf.tidy(() => tf.variable(w.clone(), false)));
+      updates = 0;
+    },
+    onBatchBegin(_batch, ctx) {
+      // Read before the step: the average of the weights each step started from.
+      if (ctx.globalStep > 0 && ctx.globalStep % every === 0) update(ctx);
+    },
+    onTrainEnd(ctx) {
+      if (!avg) return;
+      const finite = tf.tidy(() => avg!.every((a) => tf.isFinite(a).all().dataSync()[0] === 1));
+      if (options.apply !== false && updates > 0 && finite) {
+        ctx.model.setWeights(avg);
+        ctx.log(`weightAverage: the model now holds the average of its weights over the last ~${Math.round(every / (1 - decay))} steps (${updates} updates).`);
+      } else if (!finite) {
+        ctx.log("weightAverage: the averaged weights are not finite (the run diverged); the model keeps its last weights.", "warning");
+      }
+      tf.dispose(avg);
+      avg = undefined;
+    },
+  };
+}
