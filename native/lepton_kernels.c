@@ -157,9 +157,9 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int n, i
 /*
  * Conv2D forward, NHWC, dilation 1, any stride and padding, no bias:
  *   y[n][i][j][co] = sum over kh, kw, ci of x[n][i*sh + kh - pt][j*sw + kw - pl][ci] * w[kh][kw][ci][co]
- * y is overwritten. Register tile: NPIX output pixels of one row x NCO float32x4 of output channels,
- * summed over the input channels of one filter tap at a time; pixels whose tap falls in the padding
- * take the one-pixel tile.
+ * y is overwritten. Register tile: up to 4 output pixels of one row x 2 float32x4 of output channels,
+ * summed over the input channels of one filter tap at a time, over the pixels whose tap lies inside the
+ * input (the padding is skipped, not multiplied).
  */
 static inline __attribute__((always_inline)) void conv_tile(const float *xp, int xstep, const float *wp, float *yp,
                                                             int cin, int cout, int npix, int nco) {
@@ -214,7 +214,13 @@ void conv2d_forward(const float *x, const float *wt, float *y, int n, int h, int
           const float *wk = wt + (long)(kh * fw + kw) * cin * cout;
           int j = j0;
           for (; j + 4 <= j1; j += 4) conv_pixels(xrow + (long)(j * sw + q0) * cin, sw * cin, wk, yrow + (long)j * cout, cin, cout, 4);
-          for (; j < j1; j++) conv_pixels(xrow + (long)(j * sw + q0) * cin, sw * cin, wk, yrow + (long)j * cout, cin, cout, 1);
+          /* the last 1-3 pixels in one tile (small maps: a 4-wide row with padding leaves 3) */
+          int rest = j1 - j;
+          const float *xr = xrow + (long)(j * sw + q0) * cin;
+          float *yr = yrow + (long)j * cout;
+          if (rest == 3) conv_pixels(xr, sw * cin, wk, yr, cin, cout, 3);
+          else if (rest == 2) conv_pixels(xr, sw * cin, wk, yr, cin, cout, 2);
+          else if (rest == 1) conv_pixels(xr, sw * cin, wk, yr, cin, cout, 1);
         }
       }
     }
