@@ -14,7 +14,7 @@ const course = JSON.parse(readFileSync(join(NOTEBOOKS, "course.json"), "utf8")) 
 const work = mkdtempSync(join(tmpdir(), "lepton-course-test-"));
 const out = join(work, "quick");
 
-type Nb = { cells: { cell_type: string; outputs?: any[]; metadata?: any }[] };
+type Nb = { cells: { cell_type: string; source?: string | string[]; outputs?: any[]; metadata?: any }[] };
 const read = (file: string): Nb => JSON.parse(readFileSync(file, "utf8"));
 /** What a cell showed, independent of numbers: output kinds and mime types. */
 const shape = (nb: Nb) =>
@@ -31,6 +31,9 @@ describe("committed notebooks", () => {
       const code = nb.cells.filter((c) => c.cell_type === "code");
       expect(code.every((c) => (c.outputs ?? []).length === 0 && (c as any).execution_count === null), file).toBe(true);
       expect(code.some((c) => (c.metadata?.tags ?? []).includes("parameters")), file).toBe(true);
+      // The workshop scaffolding every notebook carries (issue 18).
+      const markdown = nb.cells.filter((c) => c.cell_type === "markdown").map((c) => ([] as string[]).concat(c.source ?? []).join("")).join("\n");
+      for (const part of ["Objectives", "Timing", "Predict before you run", "What you should see", "Summary", "Exercise 1"]) expect(markdown, `${file}: ${part}`).toContain(part);
     }
   });
 });
@@ -62,6 +65,25 @@ describe("the course in quick mode", () => {
       for (const o of outputs) {
         const plotly = o.data?.["application/vnd.plotly.v1+json"];
         if (plotly !== undefined) expect(typeof plotly, file).toBe("object");
+      }
+    }
+  });
+
+  it("has exercises with a hint each and hidden solutions that ran without an error", () => {
+    for (const { file } of course.notebooks) {
+      const nb = read(join(out, file));
+      const text = (c: { source?: string | string[] }) => ([] as string[]).concat(c.source ?? []).join("");
+      const exercises = nb.cells.map((c, i) => ({ c, i })).filter(({ c }) => c.cell_type === "markdown" && /^### Exercise \d+/m.test(text(c)));
+      expect(exercises.length, `${file}: exercises`).toBeGreaterThanOrEqual(2);
+      for (const { c, i } of exercises) {
+        expect(text(c), `${file} cell ${i}: a hint`).toMatch(/<details>\s*<summary>Hint<\/summary>/);
+        const solution = nb.cells[i + 1];
+        expect(solution?.cell_type, `${file} cell ${i + 1}: the solution follows its exercise`).toBe("code");
+        expect(solution.metadata?.tags ?? [], `${file} cell ${i + 1}`).toContain("solution");
+        expect(solution.metadata?.jupyter?.source_hidden, `${file} cell ${i + 1}: hidden`).toBe(true);
+        const outputs = solution.outputs ?? [];
+        expect(outputs.length, `${file} cell ${i + 1}: the solution printed its result`).toBeGreaterThan(0);
+        expect(outputs.filter((o) => o.output_type === "error"), `${file} cell ${i + 1}`).toEqual([]);
       }
     }
   });
