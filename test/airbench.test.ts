@@ -107,6 +107,13 @@ describe("airbench network", () => {
       expect(m[i][i + 12]).toBeCloseTo(-m[i][i], 4);
     }
     expect(() => whiten(net, x.slice([0, 0, 0, 0], [2, 32, 32, 1]) as tf.Tensor4D)).toThrow(/1 channels; the network expects 3/);
+    expect(() => whiten(net, x.slice([0, 0, 0, 0], [1, 2, 2, 3]) as tf.Tensor4D)).toThrow(/give 1 2x2 patches; the covariance of 12 values needs more than 12/);
+    const bad = tf.tidy(() => x.slice([0, 0, 0, 0], [4, 32, 32, 3]).mul(tf.scalar(NaN)) as tf.Tensor4D);
+    const kernelBefore = net.getLayer(WHITEN_LAYER).getWeights()[0].dataSync().slice();
+    expect(() => whiten(net, bad)).toThrow(/NaN or infinite/);
+    expect(Array.from(net.getLayer(WHITEN_LAYER).getWeights()[0].dataSync())).toEqual(Array.from(kernelBefore));
+    bad.dispose();
+    expect(() => airbench({ inputShape: [8, 8, 3] })).toThrow(/height and width at least 9/);
     tf.dispose([x, y]);
     net.dispose();
   });
@@ -137,26 +144,48 @@ describe("callbacks.weightAverage", () => {
     const x = tf.tensor2d([[1, 2], [3, -1], [0.5, 0.5], [-2, 1]]);
     const y = tf.tensor2d([[1], [2], [0], [-1]]);
     const seen: number[][] = [];
-    const recorder = callbacks.lambda({ order: -60, onBatchBegin: (_b, ctx) => void seen.push(ctx.model.getWeights().flatMap((w) => Array.from(w.dataSync()))) });
+    let last: number[] = [];
+    const read = (ctx: { model: tf.LayersModel }) => ctx.model.getWeights().flatMap((w) => Array.from(w.dataSync()));
+    const recorder = callbacks.lambda({ order: -60, onBatchBegin: (_b, ctx) => void seen.push(read(ctx)), onTrainEnd: (ctx) => void (last = read(ctx)) });
     const decay = 0.9;
     const ema = callbacks.weightAverage({ decay });
     const ds = fromTensors(x, y, { name: "toy" } as any);
     await train(model, ds, { epochs: 6, batchSize: 4, lr: 0.05, shuffle: false, verbose: 0, loss: "meanSquaredError", callbacks: [recorder, ema] });
-    // Independent: updates at steps 1..5 (before each batch but the first), from the weights then.
+    // Independent: updates before steps 2..6 from the weights then, and at the end from the last step's result.
+    const inputs = [...seen.slice(1), last];
     let avg = seen[0].slice();
-    let t = 0;
-    for (let step = 1; step < seen.length; step++) {
+    inputs.forEach((weights, t) => {
       const d = Math.min(decay, (1 + t) / (10 + t));
-      t++;
-      avg = avg.map((a, i) => d * a + (1 - d) * seen[step][i]);
-    }
+      avg = avg.map((a, i) => d * a + (1 - d) * weights[i]);
+    });
     const final = model.getWeights().flatMap((w) => Array.from(w.dataSync()));
     final.forEach((v, i) => expect(v).toBeCloseTo(avg[i], 5));
-    expect(final).not.toEqual(seen[seen.length - 1]);
+    expect(final).not.toEqual(last);
     tf.dispose([x, y]);
     model.dispose();
     expect(tf.memory().numTensors).toBe(baseline);
     expect(() => callbacks.weightAverage({ decay: 1 })).toThrow(/decay must be between 0 and 1/);
+  });
+
+  it("wins over earlyStopping's restoreBest: the model ends holding the average", async () => {
+    const x = tf.tensor2d([[1, 2], [3, -1], [0.5, 0.5], [-2, 1]]);
+    const y = tf.tensor2d([[1], [2], [0], [-1]]);
+    const ds = fromTensors(x, y, { name: "toy" } as any);
+    const run = async (withEarlyStopping: boolean) => {
+      const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2], kernelInitializer: "zeros" })] });
+      let live: number[] = [];
+      const cbs = [callbacks.weightAverage({ decay: 0.5 }), callbacks.lambda({ onTrainEnd: (ctx) => void (live = ctx.model.getWeights().flatMap((w) => Array.from(w.dataSync()))) })];
+      if (withEarlyStopping) cbs.push(callbacks.earlyStopping({ monitor: "loss", patience: 10, restoreBest: true }));
+      await train(model, ds, { epochs: 5, batchSize: 4, lr: 0.05, shuffle: false, verbose: 0, loss: "meanSquaredError", callbacks: cbs });
+      const final = model.getWeights().flatMap((w) => Array.from(w.dataSync()));
+      model.dispose();
+      return { final, live };
+    };
+    const alone = await run(false);
+    const both = await run(true);
+    expect(both.final).toEqual(alone.final);
+    expect(both.final).not.toEqual(both.live);
+    tf.dispose([x, y]);
   });
 });
 
@@ -180,6 +209,16 @@ describe("evaluate({ tta: \"flip\" })", () => {
     const dense = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [2] })] });
     await expect(evaluate(dense, flat, { tta: "flip" })).rejects.toThrow(/mirrors images/);
     await expect(evaluate(model, ds, { tta: "rotate" as any })).rejects.toThrow(/tta must be "flip" or "none"/);
+    // Regression on images: the loss is that of the mean of the outputs on each image and its mirror.
+    const regressor = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.randomNormal({ seed: 5 }) })] });
+    const targets = tf.tensor2d(Array.from({ length: 40 }, r), [40, 1]);
+    const rds = fromTensors(x, targets, { name: "values" } as any);
+    const rflip = await evaluate(regressor, rds, { tta: "flip" });
+    const wantMse = tf.tidy(() => (regressor.predict(x) as tf.Tensor).add(regressor.predict(mirror) as tf.Tensor).div(2).sub(targets).square().mean().dataSync()[0]);
+    expect(rflip.mse).toBeCloseTo(wantMse, 5);
+    expect(Math.abs((await evaluate(regressor, rds)).mse! - wantMse)).toBeGreaterThan(1e-4);
+    tf.dispose(targets);
+    regressor.dispose();
     tf.dispose([x, y, mirror]);
     model.dispose();
     dense.dispose();

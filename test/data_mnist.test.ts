@@ -277,6 +277,9 @@ describe("the bundled Fashion-MNIST sample", () => {
     const bad = path.join(tmp, "fm-bad");
     writeSet(bad, 20, 5);
     await expect(fashionMnist({ dir: bad, download: false, systemDirs: [] })).rejects.toThrow(/20 images, but fashion-mnist's train split has 60,000/);
+    // A folder named by { dir } that does not exist (a typo) is reported, not replaced by the sample.
+    await expect(fashionMnist({ dir: path.join(tmp, "no-such-folder"), download: false, systemDirs: [] })).rejects.toThrow(/no-such-folder \(given as \{ dir \}\) does not exist/);
+    await expect(fashionMnist({ systemDirs: "/usr/share" as any })).rejects.toThrow(/systemDirs must be a list of folder paths/);
     // MNIST has no sample.
     await expect(mnist({ subset: "sample" })).rejects.toThrow(/no sample of MNIST is bundled with lepton; use subset "full"/);
     await expect(fashionMnist({ subset: "some" as "auto" })).rejects.toThrow(/fashionMnist\(\): subset must be "auto", "full" or "sample"; got "some"/);

@@ -336,6 +336,13 @@ export async function loadIdxDataset(source: IdxSource, options: MnistOptions = 
   const fn = source.name === "mnist" ? "mnist" : "fashionMnist";
   if (!["auto", "full", "sample"].includes(subset)) throw new Error(`${fn}(): subset must be "auto", "full" or "sample"; got "${subset}".`);
   if (subset === "sample") return loadIdxSample(source);
+  // A folder the user named but that does not exist is a mistake to report, not a reason to fall back
+  // to the sample (as in cifar10()).
+  requireGivenDir(options.dir, `Pass the folder that holds the four ${source.name} IDX files (directly or in a ${source.name}/ ` +
+    `subfolder), or leave out dir to search $LEPTON_DATA_DIR and the cache.`);
+  if (options.systemDirs !== undefined && !(Array.isArray(options.systemDirs) && options.systemDirs.every((d) => typeof d === "string"))) {
+    throw new Error(`${fn}(): systemDirs must be a list of folder paths (or [] to search none); got ${JSON.stringify(options.systemDirs)}.`);
+  }
   try {
     return await loadFullIdx(source, options);
   } catch (err) {
@@ -347,8 +354,6 @@ export async function loadIdxDataset(source: IdxSource, options: MnistOptions = 
 
 async function loadFullIdx(source: IdxSource, options: MnistOptions): Promise<ImageClassificationSplits> {
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
-  requireGivenDir(options.dir, `Pass the folder that holds the four ${source.name} IDX files (directly or in a ${source.name}/ ` +
-    `subfolder), or leave out dir to search $LEPTON_DATA_DIR and the cache.`);
   const dirs = searchDirs(options.dir, cacheDir);
   const files = Object.values(FILES);
   const system = options.systemDirs

@@ -14,6 +14,7 @@
  * step. Until `whiten` runs the layer holds random fixed filters, and the model still trains (worse).
  */
 import * as tf from "@tensorflow/tfjs";
+import { positiveInt, seededLayers } from "./util";
 
 export interface AirbenchOptions {
   /** Channels of the three conv groups (default [32, 64, 128]; airbench's 94% network uses [64, 256, 256]). */
@@ -32,25 +33,26 @@ export interface AirbenchOptions {
 /** The name of the whitening layer (the first layer of an airbench network). */
 export const WHITEN_LAYER = "whiten";
 
-function whole(v: number, what: string): void {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`airbench(): ${what} must be a whole number > 0; got ${v}.`);
-}
+const FN = "airbench()";
 
 /** Build the network (see the file's comment); call `whiten(model, images)` before training. */
 export function airbench(options: AirbenchOptions = {}): tf.LayersModel {
   const widths = options.widths ?? [32, 64, 128];
   if (!Array.isArray(widths) || widths.length !== 3) throw new Error("airbench(): widths must be three channel counts, e.g. [32, 64, 128].");
-  widths.forEach((w) => whole(w, "each width"));
+  widths.forEach((w) => positiveInt(w, "each width", FN));
   const inputShape = options.inputShape ?? [32, 32, 3];
+  // The 2x2 whitening conv takes one pixel, the three pools halve: 9x9 is the smallest input with a 1x1 map left.
+  if (!Array.isArray(inputShape) || inputShape.length !== 3 || !inputShape.every((d) => Number.isInteger(d) && d > 0) || inputShape[0] < 9 || inputShape[1] < 9) {
+    throw new Error(`airbench(): inputShape must be [height, width, channels] with height and width at least 9 (the whitening conv and three 2x2 pools shrink the image); got ${JSON.stringify(inputShape)}.`);
+  }
   const classes = options.classes ?? 10;
-  whole(classes, "classes");
+  positiveInt(classes, "classes", FN);
   const scale = options.logitScale ?? 1 / 9;
   if (!(scale > 0 && Number.isFinite(scale))) throw new Error(`airbench(): logitScale must be a positive number; got ${scale}.`);
   const momentum = options.bnMomentum ?? 0.9;
   if (!(momentum >= 0 && momentum < 1)) throw new Error(`airbench(): bnMomentum must be in [0, 1); got ${momentum}.`);
-  if (options.seed !== undefined && !Number.isInteger(options.seed)) throw new Error(`airbench(): seed must be a whole number; got ${options.seed}.`);
-  let layerSeed = options.seed;
-  const init = () => (layerSeed === undefined ? {} : { kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed++ }) });
+  const next = seededLayers(options.seed, FN);
+  const init = () => ({ kernelInitializer: next().kernelInitializer });
 
   const patchChannels = 4 * inputShape[2];
   const input = tf.input({ shape: inputShape, name: "image" });
@@ -81,12 +83,15 @@ export function airbench(options: AirbenchOptions = {}): tf.LayersModel {
 export function symmetricEigen(matrix: ArrayLike<number>, n: number): { values: Float64Array; vectors: Float64Array } {
   if (matrix.length !== n * n) throw new Error(`symmetricEigen: expected ${n}x${n} = ${n * n} values; got ${matrix.length}.`);
   const a = Float64Array.from(matrix);
+  if (!a.every(Number.isFinite)) throw new Error("symmetricEigen: the matrix has NaN or infinite entries.");
+  let norm2 = 0;
+  for (let i = 0; i < n * n; i++) norm2 += a[i] * a[i];
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < 100; sweep++) {
     let off = 0;
     for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
-    if (off < 1e-30) break;
+    if (off <= 1e-30 * norm2) break;
     for (let p = 0; p < n; p++) {
       for (let q = p + 1; q < n; q++) {
         const apq = a[p * n + q];
@@ -142,14 +147,30 @@ export function whiten(model: tf.LayersModel, images: tf.Tensor4D, options: Whit
   const d = kh * kw * cin;
   if (images.shape[3] !== cin) throw new Error(`whiten(): the images have ${images.shape[3]} channels; the network expects ${cin}.`);
   if (filters !== 2 * d) throw new Error(`whiten(): the whitening layer has ${filters} filters; expected ${2 * d}.`);
-  // Patches [m, d] in the conv kernel's (row, column, channel) order, then their covariance.
-  const cov = tf.tidy(() => {
-    const p = patches(images.toFloat(), kh, kw);
-    const centred = p.sub(p.mean(0, true));
-    return centred.transpose().matMul(centred).div(p.shape[0] - 1);
-  });
-  const { values, vectors } = symmetricEigen(cov.dataSync(), d);
-  cov.dispose();
+  const [n, h, w] = images.shape;
+  const patchCount = n * (h - kh + 1) * (w - kw + 1);
+  if (h < kh || w < kw || patchCount <= d) {
+    throw new Error(`whiten(): ${n} images of ${h}x${w} give ${Math.max(patchCount, 0)} ${kh}x${kw} patches; the covariance of ${d} values needs more than ${d}. Pass more (or larger) training images, e.g. 5,000.`);
+  }
+  // The covariance of the patches [m, d] (in the conv kernel's row, column, channel order), summed
+  // chunk by chunk in float64 so that a few thousand images never sit in memory as patches at once.
+  const sumXX = new Float64Array(d * d);
+  const sumX = new Float64Array(d);
+  const chunk = 256;
+  for (let start = 0; start < n; start += chunk) {
+    const [xx, sx] = tf.tidy(() => {
+      const p = patches(images.slice([start, 0, 0, 0], [Math.min(chunk, n - start), h, w, cin]).toFloat(), kh, kw);
+      return [p.transpose().matMul(p), p.sum(0)];
+    });
+    const xxv = xx.dataSync(), sxv = sx.dataSync();
+    tf.dispose([xx, sx]);
+    for (let i = 0; i < d * d; i++) sumXX[i] += xxv[i];
+    for (let i = 0; i < d; i++) sumX[i] += sxv[i];
+  }
+  const cov = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cov[i * d + j] = (sumXX[i * d + j] - (sumX[i] * sumX[j]) / patchCount) / (patchCount - 1);
+  if (!cov.every(Number.isFinite)) throw new Error("whiten(): the images contain NaN or infinite values; clean them (or check the normalisation) first.");
+  const { values, vectors } = symmetricEigen(cov, d);
   // Filter j = eigenvector j / sqrt(λj + eps); filter d + j = its negative.
   const kernel = new Float32Array(d * filters);
   for (let k = 0; k < d; k++) {

@@ -196,8 +196,9 @@ export interface WeightAverageOptions {
 /**
  * An exponential moving average of the weights (and batch-norm running statistics) over the steps
  * of training, put into the model when training ends: the "weight averaging" of airbench and of
- * tf.keras's `use_ema`. Validation during training sees the live weights; evaluate after training
- * sees the average. The average is also readable while training runs via `.average()`.
+ * tf.keras's `use_ema`. Validation during training (and so history's val_ values) sees the live
+ * weights; evaluate after training sees the average. `.average()` gives a copy of the average while
+ * training runs. The average is not saved in checkpoints: a resumed run starts a new one.
  *
  *   const ema = lepton.callbacks.weightAverage({ decay: 0.98, every: 5 });
  *   await lepton.train(net, data, { epochs: 8, callbacks: [ema] });   // net now holds the average
@@ -209,37 +210,45 @@ export function weightAverage(options: WeightAverageOptions = {}): Callback & { 
   if (!Number.isInteger(every) || every < 1) throw new Error(`weightAverage(): every must be a whole number >= 1; got ${every}.`);
   let avg: tf.Variable[] | undefined;
   let updates = 0;
+  let lastStep = 0;
   const update = (ctx: TrainContext) => {
     if (!avg) return;
     const d = Math.min(decay, (1 + updates) / (10 + updates));
     updates++;
+    lastStep = ctx.globalStep;
     tf.tidy(() => {
       const now = ctx.model.getWeights();
       avg!.forEach((a, i) => a.assign(a.mul(d).add(now[i].toFloat().mul(1 - d)).cast(a.dtype)));
     });
   };
   return {
-    // After the schedule (order -100) has set the step's rate, before the user's callbacks.
-    order: -50,
-    average: () => avg,
+    // Last at the end of training, so the average is what the model holds even beside
+    // earlyStopping({ restoreBest }) (which would otherwise put its best live weights back after it).
+    order: 100,
+    average: () => avg?.map((a) => a.clone()),
     onTrainBegin(ctx) {
       if (avg) tf.dispose(avg);
       // tf.variable shares the clone's data and adds a reference: the clone itself is freed at once.
       avg = ctx.model.getWeights().map((w) => tf.tidy(() => tf.variable(w.clone(), false)));
       updates = 0;
+      lastStep = ctx.globalStep;
     },
     onBatchBegin(_batch, ctx) {
-      // Read before the step: the average of the weights each step started from.
-      if (ctx.globalStep > 0 && ctx.globalStep % every === 0) update(ctx);
+      // Read before the step (no device read): the average of the weights each step started from.
+      if (ctx.globalStep > lastStep && ctx.globalStep % every === 0) update(ctx);
     },
     onTrainEnd(ctx) {
       if (!avg) return;
+      // The steps since the last update (the last one's result included) enter once more.
+      if (ctx.globalStep > lastStep) update(ctx);
       const finite = tf.tidy(() => avg!.every((a) => tf.isFinite(a).all().dataSync()[0] === 1));
       if (options.apply !== false && updates > 0 && finite) {
         ctx.model.setWeights(avg);
-        ctx.log(`weightAverage: the model now holds the average of its weights over the last ~${Math.round(every / (1 - decay))} steps (${updates} updates).`);
+        ctx.log(`weightAverage: the model now holds the average of its weights over the last ~${Math.round(every / (1 - decay))} steps (${updates} updates)${ctx.stopReason ? `; training stopped early (${ctx.stopReason})` : ""}.`);
       } else if (!finite) {
         ctx.log("weightAverage: the averaged weights are not finite (the run diverged); the model keeps its last weights.", "warning");
+      } else if (updates === 0) {
+        ctx.log("weightAverage: no training step ran, so there is no average; the model keeps its weights.");
       }
       tf.dispose(avg);
       avg = undefined;

@@ -230,7 +230,7 @@ export async function evaluate(model: tf.LayersModel, data: DataInput, options: 
     }
     if (regression) {
       const [lossT, outT] = guard(b, () => tf.tidy(() => {
-        const out = model.apply(b.x, { training: false }) as tf.Tensor;
+        const out = tta === "flip" ? flipAveraged(model, b.x) : (model.apply(b.x, { training: false }) as tf.Tensor);
         return [objective.perSample(out, b.y), out];
       }));
       const [lv, ov, yv] = await Promise.all([lossT.data(), outT.data(), b.y.data()]);

@@ -37,7 +37,7 @@ export interface LrFindOptions {
 const LR_FIND_OPTIONS = ["startLr", "endLr", "numIter", "batchSize", "optimizer", "divergeFactor", "seed", "loss", "labelSmoothing", "clipNorm"];
 
 export interface LrSuggestion {
-  /** fastai's "valley": two thirds down the longest descending stretch of the curve. */
+  /** fastai's "valley": about halfway down the longest descending stretch of the curve. */
   valley: number;
   /** Where the smoothed loss falls fastest (least-squares slope vs log LR over a window), leaving out the first tenth of the steps and the last five, among the points where the loss is below everything in that first tenth. */
   steepest: number;
