@@ -19,20 +19,17 @@ import { cifar10 } from "../src/data/cifar10";
 import { airbench, whiten } from "../src/models";
 import { train, evaluate, callbacks } from "../src/training";
 import type { Callback } from "../src/training";
+import { arg } from "./args";
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 async function main(): Promise<void> {
   const started = Date.now();
   const info = await ready();
-  const epochs = Number(arg("epochs") ?? 8);
-  const widths = (arg("widths") ?? "32,64,128").split(",").map(Number) as [number, number, number];
-  const batchSize = Number(arg("batch") ?? 256);
-  const lr = Number(arg("lr") ?? 0.2);
-  const limit = arg("limit") ? Number(arg("limit")) : undefined;
+  const epochs = Number(arg("--epochs") ?? 8);
+  const widths = (arg("--widths") ?? "32,64,128").split(",").map(Number) as [number, number, number];
+  const batchSize = Number(arg("--batch") ?? 256);
+  const lr = Number(arg("--lr") ?? 0.2);
+  const limit = arg("--limit") ? Number(arg("--limit")) : undefined;
   const useEma = !process.argv.includes("--no-ema");
   const tta = process.argv.includes("--no-tta") ? "none" : "flip";
   const cifar = await cifar10({ download: false, subset: "full" });

@@ -19,11 +19,8 @@ import * as tf from "@tensorflow/tfjs";
 import { cifar10 } from "../src/data/cifar10";
 import type { InMemoryDataset } from "../src/data/tensor_dataset";
 import type { TransformPath } from "../src/data/transforms";
+import { arg } from "./args";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 async function batchesPerSecond(ds: InMemoryDataset, count: number, transforms: TransformPath): Promise<number> {
   // Warm up (first kernels compile / allocate), then time `count` batches.
@@ -44,11 +41,11 @@ async function batchesPerSecond(ds: InMemoryDataset, count: number, transforms: 
 }
 
 async function main(): Promise<void> {
-  const backend = arg("backend", "cpu");
+  const backend = arg("--backend") ?? "cpu";
   if (backend === "wasm") await import("@tensorflow/tfjs-backend-wasm");
   await tf.setBackend(backend);
   await tf.ready();
-  const count = Number(arg("batches", "300"));
+  const count = Number(arg("--batches") ?? "300");
 
   const rssBefore = process.memoryUsage().rss;
   const t0 = process.hrtime.bigint();
@@ -85,7 +82,7 @@ async function main(): Promise<void> {
   console.log(`channelStats over the train split: ${(Number(process.hrtime.bigint() - s0) / 1e9).toFixed(2)} s, ` +
     `mean [${stats.mean.map((v) => v.toFixed(4)).join(", ")}], std [${stats.std.map((v) => v.toFixed(4)).join(", ")}]`);
 
-  const paths = arg("paths", "array,tensor").split(",") as TransformPath[];
+  const paths = (arg("--paths") ?? "array,tensor").split(",") as TransformPath[];
   const mean = [0.4914, 0.4822, 0.4465];
   const std = [0.247, 0.2435, 0.2616];
   const pipelines: [string, InMemoryDataset][] = [

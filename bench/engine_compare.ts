@@ -10,11 +10,8 @@
  */
 import * as path from "path";
 import { spawnSync } from "child_process";
+import { arg } from "./args";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 const here = path.resolve(__dirname, "..", "..");
 
@@ -62,11 +59,11 @@ async function main(): Promise<void> {
     await child(process.argv[3], Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
     return;
   }
-  const other = path.resolve(arg("--other", ""));
-  const rounds = Number(arg("--rounds", "3"));
-  const lenetN = Number(arg("--lenet-samples", "3200"));
-  const resnetN = Number(arg("--resnet-samples", "640"));
-  const epochs = Number(arg("--epochs", "2"));
+  const other = path.resolve(arg("--other") ?? "");
+  const rounds = Number(arg("--rounds") ?? "3");
+  const lenetN = Number(arg("--lenet-samples") ?? "3200");
+  const resnetN = Number(arg("--resnet-samples") ?? "640");
+  const epochs = Number(arg("--epochs") ?? "2");
   const results: Record<string, Record<string, number[]>> = { new: {}, other: {} };
   for (let r = 0; r < rounds; r++) {
     for (const [label, root] of [["other", other], ["new", here]] as const) {

@@ -14,6 +14,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { KernelClient } from "../src/kernel/client";
 import { kernelArgv, packageRoot } from "../src/kernel/spec";
+import { arg } from "./args";
 
 interface KernelTimes {
   startToFirstResultMs: number;
@@ -27,10 +28,6 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
 interface Samples {
   firsts: number[];
@@ -71,8 +68,8 @@ function summary(label: string, s: Samples): KernelTimes {
 }
 
 async function main(): Promise<void> {
-  const starts = arg("--starts", 3);
-  const trivial = arg("--trivial", 20);
+  const starts = Number(arg("--starts") ?? 3);
+  const trivial = Number(arg("--trivial") ?? 20);
   const root = packageRoot();
   const index = join(root, "dist", "src", "index").replace(/\\/g, "/");
   const tslabArgv = [process.execPath, join(root, "node_modules", "tslab", "bin", "tslab"), "kernel", "--config-path", "{connection_file}"];

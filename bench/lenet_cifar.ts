@@ -11,22 +11,19 @@ import { ready } from "../src/backend";
 import { cifar10 } from "../src/data/cifar10";
 import { lenet } from "../src/models";
 import { train, evaluate } from "../src/training";
+import { arg } from "./args";
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 async function main(): Promise<void> {
   const info = await ready();
-  const backend = arg("backend");
+  const backend = arg("--backend");
   if (backend) {
     if (backend === "wasm") await import("@tensorflow/tfjs-backend-wasm");
     await tf.setBackend(backend);
     await tf.ready();
   }
-  const epochs = Number(arg("epochs") ?? 2);
-  const limit = arg("limit") ? Number(arg("limit")) : undefined;
+  const epochs = Number(arg("--epochs") ?? 2);
+  const limit = arg("--limit") ? Number(arg("--limit")) : undefined;
   const t0 = Date.now();
   const cifar = await cifar10({ download: false });
   const raw = process.argv.includes("--raw");

@@ -10,18 +10,15 @@ import { ready, backendLine } from "../src/backend";
 import { fromTensors } from "../src/data";
 import { lenet, resnet9 } from "../src/models";
 import { train } from "../src/training";
+import { arg } from "./args";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 async function main(): Promise<void> {
   const info = await ready();
   console.log(backendLine(info));
-  const rounds = Number(arg("--rounds", "3"));
+  const rounds = Number(arg("--rounds") ?? "3");
   const result: Record<string, unknown> = { load_average_start: os.loadavg()[0] };
-  for (const [name, make, n] of [["resnet9_w16", () => resnet9({ width: 16 }), Number(arg("--resnet-samples", "128"))], ["lenet", () => lenet(), Number(arg("--lenet-samples", "1280"))]] as const) {
+  for (const [name, make, n] of [["resnet9_w16", () => resnet9({ width: 16 }), Number(arg("--resnet-samples") ?? "128")], ["lenet", () => lenet(), Number(arg("--lenet-samples") ?? "1280")]] as const) {
     const x = tf.randomUniform([n, 32, 32, 3]);
     const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 10), "int32");
     const data = fromTensors(x, y, { classes: Array.from({ length: 10 }, (_, i) => String(i)) });

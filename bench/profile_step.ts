@@ -9,20 +9,17 @@ import { ready, backendLine } from "../src/backend";
 import { fromTensors } from "../src/data";
 import { lenet, resnet9 } from "../src/models";
 import { train } from "../src/training";
+import { arg } from "./args";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 async function main(): Promise<void> {
   const info = await ready();
   console.log(backendLine(info));
-  const modelName = arg("--model", "lenet");
+  const modelName = arg("--model") ?? "lenet";
   if (modelName !== "lenet" && modelName !== "resnet9") throw new Error(`--model must be lenet or resnet9 (got ${modelName})`);
-  const width = Number(arg("--width", "16"));
-  const batch = Number(arg("--batch", "64"));
-  const steps = Number(arg("--steps", modelName === "lenet" ? "100" : "4"));
+  const width = Number(arg("--width") ?? "16");
+  const batch = Number(arg("--batch") ?? "64");
+  const steps = Number(arg("--steps") ?? (modelName === "lenet" ? "100" : "4"));
   const n = batch * steps;
   const x = tf.randomUniform([n, 32, 32, 3]);
   const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 10), "int32");
@@ -53,7 +50,7 @@ async function main(): Promise<void> {
     [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, count).forEach(([k, v]) => console.log(`${(v / steps).toFixed(1).padStart(8)} ms/step  ${k}${calls.has(k) ? `  (${(calls.get(k)! / steps).toFixed(0)} calls/step)` : ""}`));
   top(byName, 20);
   console.log("--- by input shapes");
-  top(byShape, Number(arg("--top", "25")));
+  top(byShape, Number(arg("--top") ?? "25"));
   tf.dispose([x, y]);
   model.dispose();
 }

@@ -28,18 +28,15 @@ import { fromTensors } from "../src/data";
 import { lenet, resnet9 } from "../src/models";
 import { train } from "../src/training";
 import { simdPeak, trainingFlopsPerSample } from "../src/backend/perf";
+import { arg } from "./args";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 const flag = (name: string) => process.argv.includes(name);
 
-const SAMPLES = Number(arg("--samples", "6400"));
-const TORCH_SAMPLES = Number(arg("--torch-samples", "10000"));
-const EPOCHS = Number(arg("--epochs", "3"));
+const SAMPLES = Number(arg("--samples") ?? "6400");
+const TORCH_SAMPLES = Number(arg("--torch-samples") ?? "10000");
+const EPOCHS = Number(arg("--epochs") ?? "3");
 const BATCH = 64;
-const RESNET_SAMPLES = Number(arg("--resnet-samples", "512"));
+const RESNET_SAMPLES = Number(arg("--resnet-samples") ?? "512");
 const PYTHON = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
 /** Why PyTorch cannot be measured here, or undefined when `import torch` works. */
@@ -168,7 +165,7 @@ function writeTorchData(dir: string, n: number): void {
 
 /** PyTorch's LeNet at 1 and 2 threads, measured like lepton's: a warm-up epoch, then the best of EPOCHS timed epochs. */
 function torchSps(n: number): { sps: number; threads: number; all: Record<string, number[]> } | string {
-  const script = path.resolve(arg("--torch-script", path.join(__dirname, "..", "..", "..", "shared", "bench", "torch_lenet.py")));
+  const script = path.resolve(arg("--torch-script") ?? path.join(__dirname, "..", "..", "..", "shared", "bench", "torch_lenet.py"));
   if (!fs.existsSync(script)) return `PyTorch reference skipped: ${script} not found (pass --torch-script PATH)`;
   const python = PYTHON;
   const missing = torchMissing();
