@@ -13,7 +13,7 @@ import { createHash } from "crypto";
 import type { AddressInfo } from "net";
 import { cifar10, CIFAR10_CLASSES } from "../src/data/cifar10";
 import { defaultCacheDir, userCacheDir } from "../src/data/paths";
-import { setDisplaySink, plainText, type MimeBundle } from "../src/display/display";
+import { captureDisplay } from "./display_capture";
 import { tarGz, cifarRecords } from "./fixtures/data/tarball";
 import { CLI, ROOT, ensureBuilt, runCommand } from "./kernel_helpers";
 
@@ -67,15 +67,6 @@ async function withEnv<T>(env: Record<string, string | undefined>, fn: () => Pro
   }
 }
 
-async function captureDisplay<T>(fn: () => Promise<T>): Promise<{ result: T; shown: string[] }> {
-  const shown: string[] = [];
-  setDisplaySink({ display: (b: MimeBundle) => shown.push(plainText(b)), update: (b: MimeBundle) => shown.push(plainText(b)) });
-  try {
-    return { result: await fn(), shown };
-  } finally {
-    setDisplaySink(undefined);
-  }
-}
 
 let archiveBuf: Buffer | undefined;
 /** A complete hand-built CIFAR-10 archive (60,000 records; its md5 is no known release's). */

@@ -10,6 +10,7 @@ import { cifar10, decodeCifarRecords, findCifar10, CIFAR10_CLASSES, CIFAR10_KNOW
 import { downloadFile, progressLine, removeStaleParts } from "../src/data/download";
 import { searchDirs } from "../src/data/paths";
 import { setDisplaySink, plainText, type MimeBundle } from "../src/display/display";
+import { captureDisplay } from "./display_capture";
 import { readArchiveMembers } from "../src/data/archive";
 import { tarGz, cifarRecords } from "./fixtures/data/tarball";
 
@@ -47,19 +48,6 @@ function snapshot(dir: string): string[] {
   });
 }
 
-/** Collects what lepton.display shows, as plain text, while `fn` runs. */
-async function captureDisplay<T>(fn: () => Promise<T>): Promise<{ result: T; shown: string[] }> {
-  const shown: string[] = [];
-  setDisplaySink({
-    display: (b: MimeBundle) => shown.push(plainText(b)),
-    update: (b: MimeBundle) => shown.push(plainText(b)),
-  });
-  try {
-    return { result: await fn(), shown };
-  } finally {
-    setDisplaySink(undefined);
-  }
-}
 
 /** The members of a complete hand-built CIFAR-10 archive (60,000 records), made once. */
 let fullMembers: { name: string; data: Buffer }[] | undefined;

@@ -13,7 +13,7 @@ import {
   DEBIAN_FASHION_MNIST_DIR, type IdxSource, type MnistOptions,
 } from "../src/data/mnist";
 import type { InMemoryDataset } from "../src/data/tensor_dataset";
-import { setDisplaySink, plainText, type MimeBundle } from "../src/display/display";
+import { captureDisplay } from "./display_capture";
 import { chooseSample } from "../bench/make_fashion_mnist_sample";
 import { idxBuffer, digitFiles } from "./fixtures/data/idx";
 
@@ -185,16 +185,6 @@ describe("mnist / fashionMnist", () => {
   });
 });
 
-/** What `fn` displays (the notices), as plain text. */
-async function captureDisplay<T>(fn: () => Promise<T>): Promise<{ result: T; shown: string[] }> {
-  const shown: string[] = [];
-  setDisplaySink({ display: (b: MimeBundle) => shown.push(plainText(b)), update: (b: MimeBundle) => shown.push(plainText(b)) });
-  try {
-    return { result: await fn(), shown };
-  } finally {
-    setDisplaySink(undefined);
-  }
-}
 
 /** Sum of all pixel bytes of a split, read back through batches (x * 255, rounded), and each image's sum. */
 async function pixelSums(ds: InMemoryDataset, batchSize = 5000): Promise<{ total: number; perImage: number[] }> {
