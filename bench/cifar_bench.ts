@@ -8,7 +8,8 @@
  * evaluation) less the per-epoch test evaluations, which are there only to show progress.
  *
  *   LEPTON_DATA_DIR=../shared/datasets npm run bench:cifar -- [--epochs 8] [--widths 32,64,128]
- *       [--batch 256] [--lr 0.2] [--limit N (first N training images, for a quick try)] [--no-ema] [--no-tta]
+ *       [--batch 256] [--lr 0.2] [--limit N (first N training images, for a quick try)] [--no-ema]
+ *       [--tta flip-translate|flip|none] [--no-tta]
  *
  * The data set is found as everywhere in lepton (dir, LEPTON_DATA_DIR, the cache; no download here);
  * without the full set the bench stops and says where to put it.
@@ -19,6 +20,7 @@ import { cifar10 } from "../src/data/cifar10";
 import { airbench, whiten } from "../src/models";
 import { train, evaluate, callbacks } from "../src/training";
 import type { Callback } from "../src/training";
+import type { TTA } from "../src/training/evaluate";
 import { arg } from "./args";
 
 
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
   const lr = Number(arg("--lr") ?? 0.2);
   const limit = arg("--limit") ? Number(arg("--limit")) : undefined;
   const useEma = !process.argv.includes("--no-ema");
-  const tta = process.argv.includes("--no-tta") ? "none" : "flip";
+  const tta = (process.argv.includes("--no-tta") ? "none" : arg("--tta") ?? "flip-translate") as TTA;
   const cifar = await cifar10({ download: false, subset: "full" });
   const setupStart = Date.now();
   const base = limit ? cifar.train.shuffled(0).take(limit) : cifar.train;

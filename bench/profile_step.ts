@@ -2,12 +2,13 @@
  * Where a training step's time goes: tf.profile over `lepton.train` on random CIFAR-shaped data,
  * printed as milliseconds per step for each kernel and for each kernel + input shapes.
  *
- *   node dist/bench/profile_step.js [--model lenet|resnet9] [--width 16] [--batch 64] [--steps 100] [--top 25]
+ *   node dist/bench/profile_step.js [--model lenet|resnet9|airbench] [--width 16] [--widths 32,64,128]
+ *       [--batch 64] [--steps 100] [--top 25]
  */
 import * as tf from "@tensorflow/tfjs";
 import { ready, backendLine } from "../src/backend";
 import { fromTensors } from "../src/data";
-import { lenet, resnet9 } from "../src/models";
+import { lenet, resnet9, airbench } from "../src/models";
 import { train } from "../src/training";
 import { arg } from "./args";
 
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   const info = await ready();
   console.log(backendLine(info));
   const modelName = arg("--model") ?? "lenet";
-  if (modelName !== "lenet" && modelName !== "resnet9") throw new Error(`--model must be lenet or resnet9 (got ${modelName})`);
+  if (modelName !== "lenet" && modelName !== "resnet9" && modelName !== "airbench") throw new Error(`--model must be lenet, resnet9 or airbench (got ${modelName})`);
   const width = Number(arg("--width") ?? "16");
   const batch = Number(arg("--batch") ?? "64");
   const steps = Number(arg("--steps") ?? (modelName === "lenet" ? "100" : "4"));
@@ -24,7 +25,8 @@ async function main(): Promise<void> {
   const x = tf.randomUniform([n, 32, 32, 3]);
   const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 10), "int32");
   const data = fromTensors(x, y, { classes: Array.from({ length: 10 }, (_, i) => String(i)) });
-  const model = modelName === "lenet" ? lenet() : resnet9({ width });
+  const widths = (arg("--widths") ?? "32,64,128").split(",").map(Number) as [number, number, number];
+  const model = modelName === "lenet" ? lenet() : modelName === "airbench" ? airbench({ widths, seed: 0 }) : resnet9({ width });
   const opts = { batchSize: batch, optimizer: { type: "sgd" as const, lr: 0.01, momentum: 0.9 }, verbose: 0 as const, seed: 0 };
   await train(model, data.take(batch * 2), { ...opts, epochs: 1 }); // warm-up
   const t0 = Date.now();

@@ -108,6 +108,17 @@ static inline __attribute__((always_inline)) void dw_tile(const float *xrow, con
     for (int b = 0; b < nco; b++) wasm_v128_store(dwp + a * cout + 4 * b, acc[a][b]);
 }
 
+/*
+ * The output columns j in [*j0, *j1) whose input column q = j*sw + q0 (q0 = kw - pl, the filter tap's
+ * offset) lies inside [0, w); 0 when there are none (the tap only ever sees padding).
+ */
+static inline int column_range(int q0, int w, int ow, int sw, int *j0, int *j1) {
+  *j0 = q0 >= 0 ? 0 : (-q0 + sw - 1) / sw;
+  *j1 = (w - 1 - q0) >= 0 ? (w - 1 - q0) / sw + 1 : 0;
+  if (*j1 > ow) *j1 = ow;
+  return *j0 < *j1;
+}
+
 EXPORT(conv2d_backprop_filter)
 void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int n, int h, int w, int cin, int oh, int ow,
                             int cout, int fh, int fw, int sh, int sw, int pt, int pl) {
@@ -122,12 +133,8 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int n, i
         if (r < 0 || r >= h) continue;
         const float *xrow = x + ((long)(b * h + r) * w) * cin;
         for (int kw = 0; kw < fw; kw++) {
-          /* j range whose input column q = j*sw + kw - pl lies inside [0, w) */
-          int q0 = kw - pl;
-          int j0 = q0 >= 0 ? 0 : (-q0 + sw - 1) / sw;
-          int j1 = (w - 1 - q0) >= 0 ? (w - 1 - q0) / sw + 1 : 0;
-          if (j1 > ow) j1 = ow;
-          if (j0 >= j1) continue;
+          int q0 = kw - pl, j0, j1;
+          if (!column_range(q0, w, ow, sw, &j0, &j1)) continue;
           float *dwk = dw + (long)(kh * fw + kw) * cin * cout;
           int ci = 0;
           for (; ci < ci4; ci += 4) {
@@ -206,11 +213,8 @@ void conv2d_forward(const float *x, const float *wt, float *y, int n, int h, int
         if (r < 0 || r >= h) continue;
         const float *xrow = x + ((long)(b * h + r) * w) * cin;
         for (int kw = 0; kw < fw; kw++) {
-          int q0 = kw - pl;
-          int j0 = q0 >= 0 ? 0 : (-q0 + sw - 1) / sw;
-          int j1 = (w - 1 - q0) >= 0 ? (w - 1 - q0) / sw + 1 : 0;
-          if (j1 > ow) j1 = ow;
-          if (j0 >= j1) continue;
+          int q0 = kw - pl, j0, j1;
+          if (!column_range(q0, w, ow, sw, &j0, &j1)) continue;
           const float *wk = wt + (long)(kh * fw + kw) * cin * cout;
           int j = j0;
           for (; j + 4 <= j1; j += 4) conv_pixels(xrow + (long)(j * sw + q0) * cin, sw * cin, wk, yrow + (long)j * cout, cin, cout, 4);

@@ -208,7 +208,7 @@ describe("evaluate({ tta: \"flip\" })", () => {
     const flat = fromTensors(tf.tensor2d([[1, 2]]), tf.tensor1d([0], "int32"), { name: "flat" } as any);
     const dense = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [2] })] });
     await expect(evaluate(dense, flat, { tta: "flip" })).rejects.toThrow(/mirrors images/);
-    await expect(evaluate(model, ds, { tta: "rotate" as any })).rejects.toThrow(/tta must be "flip" or "none"/);
+    await expect(evaluate(model, ds, { tta: "rotate" as any })).rejects.toThrow(/tta must be one of "none", "flip", "flip-translate"/);
     // Regression on images: the loss is that of the mean of the outputs on each image and its mirror.
     const regressor = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.randomNormal({ seed: 5 }) })] });
     const targets = tf.tensor2d(Array.from({ length: 40 }, r), [40, 1]);
@@ -222,5 +222,40 @@ describe("evaluate({ tta: \"flip\" })", () => {
     tf.dispose([x, y, mirror]);
     model.dispose();
     dense.dispose();
+  });
+});
+
+describe("evaluate({ tta: \"flip-translate\" })", () => {
+  it("weights the flip average of the image 1/2 and of its two diagonal one-pixel shifts (reflected edges) 1/4 each", async () => {
+    const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [5, 4, 2] }), tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.randomNormal({ seed: 7 }) })] });
+    const r = rng(11);
+    const n = 30, h = 5, w = 4, c = 2;
+    const x = tf.tensor4d(Array.from({ length: n * h * w * c }, r), [n, h, w, c]);
+    const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 3), "int32");
+    const ds = fromTensors(x, y, { name: "toy", classes: ["a", "b", "c"] } as any);
+    const got = await evaluate(model, ds, { topLosses: 0, tta: "flip-translate" });
+    const flip = await evaluate(model, ds, { topLosses: 0, tta: "flip" });
+    // Independently, by index arithmetic: reflect(i) maps -1 to 1 and h to h-2 (numpy's "reflect").
+    const xv = x.arraySync() as number[][][][];
+    const refl = (i: number, size: number) => (i < 0 ? -i : i >= size ? 2 * size - 2 - i : i);
+    const shift = (d: number) => tf.tensor4d(xv.map((img) => Array.from({ length: h }, (_, i) => Array.from({ length: w }, (_, j) => img[refl(i + d, h)][refl(j + d, w)]))));
+    const mirror = (t: tf.Tensor4D) => tf.tensor4d((t.arraySync() as number[][][][]).map((img) => img.map((row) => [...row].reverse())));
+    const views = [x, shift(-1), shift(1)];
+    const logits = tf.tidy(() => {
+      const avg = views.map((v) => (model.predict(v) as tf.Tensor).add(model.predict(mirror(v)) as tf.Tensor).div(2));
+      return avg[0].mul(0.5).add(avg[1].mul(0.25)).add(avg[2].mul(0.25));
+    });
+    const want = Array.from(logits.argMax(-1).dataSync());
+    const wantLoss = tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, 3), logits).dataSync()[0]);
+    expect(Array.from(got.predictions)).toEqual(want);
+    expect(got.loss).toBeCloseTo(wantLoss, 5);
+    expect(Math.abs(got.loss - flip.loss)).toBeGreaterThan(1e-4);
+    // Images of one pixel in height cannot be shifted with a reflected edge: say so, suggest "flip".
+    const thin = fromTensors(tf.zeros([2, 1, 4, 1]), tf.tensor1d([0, 1], "int32"), { name: "thin" } as any);
+    const thinModel = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [1, 4, 1] }), tf.layers.dense({ units: 2 })] });
+    await expect(evaluate(thinModel, thin, { tta: "flip-translate" })).rejects.toThrow(/at least 2x2 pixels.*Use tta: "flip"/);
+    tf.dispose([x, y, logits, ...views.slice(1)]);
+    model.dispose();
+    thinModel.dispose();
   });
 });
