@@ -9,7 +9,7 @@
  *
  *   LEPTON_DATA_DIR=../shared/datasets npm run bench:cifar -- [--epochs 8] [--widths 32,64,128]
  *       [--batch 256] [--lr 0.2] [--limit N (first N training images, for a quick try)] [--no-ema]
- *       [--tta flip-translate|flip|none] [--no-tta]
+ *       [--tta flip|flip-translate|none] [--no-tta]
  *
  * The data set is found as everywhere in lepton (dir, LEPTON_DATA_DIR, the cache; no download here);
  * without the full set the bench stops and says where to put it.
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const lr = Number(arg("--lr") ?? 0.2);
   const limit = arg("--limit") ? Number(arg("--limit")) : undefined;
   const useEma = !process.argv.includes("--no-ema");
-  const tta = (process.argv.includes("--no-tta") ? "none" : arg("--tta") ?? "flip-translate") as TTA;
+  const tta = (process.argv.includes("--no-tta") ? "none" : arg("--tta") ?? "flip") as TTA;
   const cifar = await cifar10({ download: false, subset: "full" });
   const setupStart = Date.now();
   const base = limit ? cifar.train.shuffled(0).take(limit) : cifar.train;
