@@ -20,7 +20,7 @@ import { cifar10 } from "../src/data/cifar10";
 import { airbench, whiten } from "../src/models";
 import { train, evaluate, callbacks } from "../src/training";
 import type { Callback } from "../src/training";
-import type { TTA } from "../src/training/evaluate";
+import { TTAS, type TTA } from "../src/training/evaluate";
 import { arg } from "./args";
 
 
@@ -34,6 +34,8 @@ async function main(): Promise<void> {
   const limit = arg("--limit") ? Number(arg("--limit")) : undefined;
   const useEma = !process.argv.includes("--no-ema");
   const tta = (process.argv.includes("--no-tta") ? "none" : arg("--tta") ?? "flip") as TTA;
+  // Checked here, not by evaluate() at the end of a half-hour run.
+  if (!TTAS.includes(tta)) throw new Error(`--tta must be one of ${TTAS.join(", ")}; got ${tta}.`);
   const cifar = await cifar10({ download: false, subset: "full" });
   const setupStart = Date.now();
   const base = limit ? cifar.train.shuffled(0).take(limit) : cifar.train;

@@ -19,7 +19,7 @@ import { formatMetric } from "./history";
 
 /** The test-time augmentations of `evaluate()`. */
 export type TTA = "none" | "flip" | "flip-translate";
-const TTAS: readonly TTA[] = ["none", "flip", "flip-translate"];
+export const TTAS: readonly TTA[] = ["none", "flip", "flip-translate"];
 
 export interface EvaluateOptions {
   /** Samples per batch (default 256). */
@@ -307,9 +307,10 @@ function withTTA(model: tf.LayersModel, x: tf.Tensor, tta: TTA): tf.Tensor {
   if (tta === "flip") return flipped(x);
   const [n, h, w, c] = x.shape;
   const padded = tf.mirrorPad(x as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]], "reflect");
-  const upLeft = padded.slice([0, 0, 0, 0], [n, h, w, c]);
-  const downRight = padded.slice([0, 2, 2, 0], [n, h, w, c]);
-  return flipped(x).mul(0.5).add(flipped(upLeft).add(flipped(downRight)).mul(0.25));
+  // Pixel (i, j) of these is pixel (i - 1, j - 1), resp. (i + 1, j + 1), of the image, reflected at the edges.
+  const shiftedDownRight = padded.slice([0, 0, 0, 0], [n, h, w, c]);
+  const shiftedUpLeft = padded.slice([0, 2, 2, 0], [n, h, w, c]);
+  return flipped(x).mul(0.5).add(flipped(shiftedDownRight).add(flipped(shiftedUpLeft)).mul(0.25));
 }
 
 /** Index of the first sample of a batch with a non-finite value, or -1 (one read). */
