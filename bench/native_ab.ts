@@ -1,8 +1,10 @@
 /**
  * lepton's own SIMD kernels (src/backend/wasm_native.ts) on and off in one process, alternating, so
- * both see the same machine: training samples/s of LeNet and ResNet-9 (width 16), batch 64.
+ * both see the same machine: training samples/s of LeNet and ResNet-9 (width 16), batch 64. "off" sets
+ * one variable, LEPTON_NATIVE_KERNELS=0 unless --off says another (read on every call), e.g.
+ * --off LEPTON_NATIVE_THREADS=1 (lepton's convolutions on one thread, against its helper threads).
  *
- *   node dist/bench/native_ab.js [--rounds 3] [--resnet-samples 128] [--lenet-samples 1280]
+ *   node dist/bench/native_ab.js [--rounds 3] [--resnet-samples 128] [--lenet-samples 1280] [--off NAME=VALUE]
  */
 import * as os from "os";
 import * as tf from "@tensorflow/tfjs";
@@ -17,7 +19,11 @@ async function main(): Promise<void> {
   const info = await ready();
   console.log(backendLine(info));
   const rounds = Number(arg("--rounds") ?? "3");
-  const result: Record<string, unknown> = { load_average_start: os.loadavg()[0] };
+  const off = arg("--off") ?? "LEPTON_NATIVE_KERNELS=0";
+  const [offName, offValue] = [off.slice(0, off.indexOf("=")), off.slice(off.indexOf("=") + 1)];
+  if (!offName) throw new Error(`--off ${off}: give NAME=VALUE, e.g. --off LEPTON_NATIVE_THREADS=1`);
+  console.log(`off: ${offName}=${offValue}`);
+  const result: Record<string, unknown> = { off, load_average_start: os.loadavg()[0] };
   for (const [name, make, n] of [["resnet9_w16", () => resnet9({ width: 16 }), Number(arg("--resnet-samples") ?? "128")], ["lenet", () => lenet(), Number(arg("--lenet-samples") ?? "1280")]] as const) {
     const x = tf.randomUniform([n, 32, 32, 3]);
     const y = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 10), "int32");
@@ -28,14 +34,14 @@ async function main(): Promise<void> {
     const runs: Record<string, number[]> = { on: [], off: [] };
     for (let r = 0; r < rounds; r++) {
       for (const mode of r % 2 ? ["on", "off"] : ["off", "on"]) {
-        if (mode === "off") process.env.LEPTON_NATIVE_KERNELS = "0";
-        else delete process.env.LEPTON_NATIVE_KERNELS;
+        if (mode === "off") process.env[offName] = offValue;
+        else delete process.env[offName];
         const t0 = process.hrtime.bigint();
         await train(model, data, opts);
         runs[mode].push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
       }
     }
-    delete process.env.LEPTON_NATIVE_KERNELS;
+    delete process.env[offName];
     const best = (v: number[]) => Math.max(...v);
     console.log(`${name}: native on ${runs.on.map((v) => v.toFixed(1)).join(", ")} | off ${runs.off.map((v) => v.toFixed(1)).join(", ")} samples/s; best on/off = ${(best(runs.on) / best(runs.off)).toFixed(2)}`);
     Object.assign(result, { [`${name}_on`]: runs.on.map((v) => Number(v.toFixed(1))), [`${name}_off`]: runs.off.map((v) => Number(v.toFixed(1))), [`${name}_speedup`]: Number((best(runs.on) / best(runs.off)).toFixed(3)) });

@@ -6,9 +6,11 @@
  * no static data, no globals, no stack (leaf functions with scalar locals only); build.sh checks the
  * linked module has no data section and never touches the stack pointer.
  *
- * Single-threaded on purpose: these are memory-bound per-channel passes of batch norm (sums, means,
- * broadcast add/sub/mul/div) that XNNPACK spreads over its thread pool, where each call pays a dispatch,
- * and on a busy machine a wait for the slowest thread.
+ * Each call runs on the thread that makes it. The per-channel passes of batch norm (sums, means,
+ * broadcast add/sub/mul/div) are memory-bound and stay on one thread; the two convolutions take a range
+ * of output rows, so src/backend/wasm_native_pool.ts can run ranges on several threads at once (the
+ * shared-memory build), each range writing only its own rows (forward) or its own partial weight
+ * gradient (add_into sums the partials in a fixed order).
  *
  * Checked against the pure-JS backend in test/backend_native_kernels.test.ts.
  */
@@ -119,15 +121,20 @@ static inline int column_range(int q0, int w, int ow, int sw, int *j0, int *j1) 
   return *j0 < *j1;
 }
 
+/*
+ * The sum over the output rows g in [g0, g1) of the n * oh rows (g = b * oh + i); the whole gradient is
+ * g0 = 0, g1 = n * oh. n is only used through g1.
+ */
 EXPORT(conv2d_backprop_filter)
-void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int n, int h, int w, int cin, int oh, int ow,
+void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int g0, int g1, int h, int w, int cin, int oh, int ow,
                             int cout, int fh, int fw, int sh, int sw, int pt, int pl) {
   int total = fh * fw * cin * cout;
   for (int t = 0; t < total; t++) dw[t] = 0.0f;
   int co8 = cout & ~7, co4 = cout & ~3, ci4 = cin & ~3;
-  for (int b = 0; b < n; b++) {
-    for (int i = 0; i < oh; i++) {
-      const float *dyrow = dy + ((long)(b * oh + i) * ow) * cout;
+  for (int g = g0; g < g1; g++) {
+    int b = g / oh, i = g - b * oh;
+    {
+      const float *dyrow = dy + ((long)g * ow) * cout;
       for (int kh = 0; kh < fh; kh++) {
         int r = i * sh + kh - pt;
         if (r < 0 || r >= h) continue;
@@ -200,14 +207,16 @@ static inline __attribute__((always_inline)) void conv_pixels(const float *xp, i
   }
 }
 
+/* Output rows g in [g0, g1) of the n * oh rows (g = b * oh + i); the rest of y is not touched. */
 EXPORT(conv2d_forward)
-void conv2d_forward(const float *x, const float *wt, float *y, int n, int h, int w, int cin, int oh, int ow, int cout,
+void conv2d_forward(const float *x, const float *wt, float *y, int g0, int g1, int h, int w, int cin, int oh, int ow, int cout,
                     int fh, int fw, int sh, int sw, int pt, int pl) {
-  long total = (long)n * oh * ow * cout;
-  for (long t = 0; t < total; t++) y[t] = 0.0f;
-  for (int b = 0; b < n; b++) {
-    for (int i = 0; i < oh; i++) {
-      float *yrow = y + ((long)(b * oh + i) * ow) * cout;
+  long first = (long)g0 * ow * cout, last = (long)g1 * ow * cout;
+  for (long t = first; t < last; t++) y[t] = 0.0f;
+  for (int g = g0; g < g1; g++) {
+    int b = g / oh, i = g - b * oh;
+    {
+      float *yrow = y + ((long)g * ow) * cout;
       for (int kh = 0; kh < fh; kh++) {
         int r = i * sh + kh - pt;
         if (r < 0 || r >= h) continue;
@@ -229,4 +238,12 @@ void conv2d_forward(const float *x, const float *wt, float *y, int n, int h, int
       }
     }
   }
+}
+
+/* dst[t] += src[t] for t < count (the partial weight gradients of a multithreaded backprop_filter). */
+EXPORT(add_into)
+void add_into(float *dst, const float *src, int count) {
+  int t = 0;
+  for (; t + 4 <= count; t += 4) wasm_v128_store(dst + t, wasm_f32x4_add(wasm_v128_load(dst + t), wasm_v128_load(src + t)));
+  for (; t < count; t++) dst[t] += src[t];
 }

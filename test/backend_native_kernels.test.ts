@@ -4,21 +4,27 @@
  * either side, their gradients, odd channel counts (not multiples of 4), rows that are not multiples of the
  * summing block, batch sizes 1..130, and the fallback (LEPTON_NATIVE_KERNELS=0). Both builds of the module
  * (plain memory, shared memory) are also run directly on a memory of their own against a JS reference.
+ * The convolutions large enough for the helper threads (wasm_native_pool.ts) run with three threads
+ * (LEPTON_NATIVE_THREADS=3, whatever the machine) and must give bit for bit the one-thread results.
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend";
-import { kernelsFor, nativeKernelsStatus } from "../src/backend/wasm_native";
+import { spawnSync } from "child_process";
+import * as path from "path";
+import { kernelsFor, nativeKernelsStatus, nativePool } from "../src/backend/wasm_native";
 import { maxRelError, onCpuThenWasm, randomValues } from "./backend_helpers";
 
 const count = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 beforeAll(async () => {
+  process.env.LEPTON_NATIVE_THREADS = "3"; // the main thread and two helpers, on any machine
   const info = await ready();
   expect(info.name).toBe("wasm");
 });
 afterEach(() => {
   delete process.env.LEPTON_NATIVE_KERNELS;
+  process.env.LEPTON_NATIVE_THREADS = "3";
 });
 
 describe("lepton's SIMD kernels are active on this wasm backend", () => {
@@ -146,6 +152,10 @@ describe("Conv2D, FusedConv2D and Conv2DBackpropFilter (lepton's direct SIMD loo
     { x: [1, 3, 3, 1], w: [3, 3, 1, 1], stride: 1, pad: "valid" }, // one output pixel
     { x: [2, 5, 13, 3], w: [1, 1, 3, 10], stride: 1, pad: "valid" }, // 1x1, rows not a multiple of 4 pixels
     { x: [3, 8, 8, 8], w: [3, 3, 8, 8], stride: 3, pad: "same" }, // stride 3: dx through the dilated path
+    // Large enough (over 2^20 multiply-adds) for the helper threads: rows not a multiple of the chunks.
+    { x: [9, 16, 16, 16], w: [3, 3, 16, 32], stride: 1, pad: "same" },
+    { x: [6, 33, 31, 8], w: [3, 3, 8, 16], stride: 2, pad: "same" },
+    { x: [3, 21, 19, 12], w: [5, 3, 12, 20], stride: [1, 2], pad: "valid" },
   ];
   for (const c of cases) {
     it(`dW for x ${c.x.join("x")} filter ${c.w.join("x")} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, async () => {
@@ -188,6 +198,61 @@ describe("Conv2D, FusedConv2D and Conv2DBackpropFilter (lepton's direct SIMD loo
     const fallback = run();
     expect(maxRelError(fallback, native)).toBeLessThan(1e-4);
     expect(maxRelError(fallback, native)).toBeGreaterThan(0); // two different computations
+  });
+});
+
+describe("the helper threads (LEPTON_NATIVE_THREADS)", () => {
+  const shapes = { x: [7, 18, 14, 16] as [number, number, number, number], w: [3, 3, 16, 24] as [number, number, number, number] };
+  const xv = randomValues(shapes.x.reduce((a, b) => a * b), 11), wv = randomValues(shapes.w.reduce((a, b) => a * b), 12);
+  const step = () => tf.tidy(() => {
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same").square().sum())([tf.tensor4d(xv, shapes.x), tf.tensor4d(wv, shapes.w)]);
+    return { y: tf.conv2d(tf.tensor4d(xv, shapes.x), tf.tensor4d(wv, shapes.w), 1, "same").dataSync().slice(), dx: dx.dataSync().slice(), dw: dw.dataSync().slice() };
+  });
+  const helpersReady = async () => {
+    const pool = nativePool(tf.backend() as any);
+    expect(pool).not.toBeNull();
+    for (let i = 0; i < 600 && pool!.ready() < pool!.threads - 1; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(pool!.ready()).toBe(2);
+    return pool!;
+  };
+
+  it("take chunks of the convolutions and give the one-thread results bit for bit, call after call", async () => {
+    const pool = await helpersReady();
+    process.env.LEPTON_NATIVE_THREADS = "1";
+    const alone = step();
+    process.env.LEPTON_NATIVE_THREADS = "3";
+    const before = pool.helped();
+    for (let i = 0; i < 40; i++) {
+      const r = step();
+      expect(Buffer.from(r.y.buffer).equals(Buffer.from(alone.y.buffer))).toBe(true);
+      expect(Buffer.from(r.dx.buffer).equals(Buffer.from(alone.dx.buffer))).toBe(true);
+      expect(Buffer.from(r.dw.buffer).equals(Buffer.from(alone.dw.buffer))).toBe(true);
+    }
+    // 40 steps of 3 pooled calls (forward, the input gradient as a convolution, the weight gradient).
+    expect(pool.helped() - before).toBeGreaterThan(0);
+  });
+
+  it("agree with the pure-JS backend", async () => {
+    await helpersReady();
+    const { cpu, wasm } = await onCpuThenWasm(step);
+    expect(maxRelError(cpu.y, wasm.y)).toBeLessThan(1e-5);
+    expect(maxRelError(cpu.dx, wasm.dx)).toBeLessThan(1e-4);
+    expect(maxRelError(cpu.dw, wasm.dw)).toBeLessThan(1e-4);
+  });
+
+  it("refuse a LEPTON_NATIVE_THREADS that is not a count, saying what to set", () => {
+    // Checked when the backend starts, so in a fresh process.
+    const probe = spawnSync(process.execPath, ["-e", `require(${JSON.stringify(path.join(__dirname, "..", "dist", "src", "backend"))}).ready().then(() => console.log("started"), (e) => console.log(String(e.message)));`], { encoding: "utf8", cwd: path.join(__dirname, ".."), timeout: 120_000, env: { ...process.env, LEPTON_NATIVE_THREADS: "two" } });
+    expect(probe.stdout).toContain("LEPTON_NATIVE_THREADS=two is not a whole number of threads; use 1 to 8");
+    expect(probe.stdout).not.toContain("started");
+  });
+
+  it("never keep a finished script alive", () => {
+    const script = `const tf = require("@tensorflow/tfjs"); require(${JSON.stringify(path.join(__dirname, "..", "dist", "src", "backend"))}).ready().then(() => { for (let i = 0; i < 3; i++) tf.conv2d(tf.ones([8, 32, 32, 16]), tf.ones([3, 3, 16, 32]), 1, "same").dataSync(); setTimeout(() => console.log("done"), 300); });`;
+    const child = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", cwd: path.join(__dirname, ".."), timeout: 120_000, env: { ...process.env, LEPTON_NATIVE_THREADS: "3" } });
+    expect(child.stdout).toContain("done");
+    expect(child.signal).toBeNull(); // not killed by the timeout: it ended by itself
+    expect(child.status).toBe(0);
   });
 });
 

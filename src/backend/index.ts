@@ -13,6 +13,7 @@ import { installMoreWasmKernels } from "./wasm_kernels_more";
 import { installWasmBroadcastKernels } from "./wasm_broadcast";
 import { adapterLabel, tryWebGPU, type AdapterSummary } from "./webgpu";
 import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable, wasmThreadsInfo } from "./wasm_threads";
+import { nativeThreads } from "./wasm_native";
 
 export interface BackendInfo {
   /** The tfjs backend name in use ("tensorflow", "webgpu", "wasm", "cpu"). */
@@ -94,6 +95,7 @@ async function tryWasm(): Promise<string | undefined> {
     return loadFailure(err, "@tensorflow/tfjs-backend-wasm");
   }
   const plan = requestedThreads();
+  nativeThreads(); // LEPTON_NATIVE_THREADS: a bad value stops here, not at the first convolution
   let note = plan.requested > 1 ? threadsUnavailable() : plan.reason;
   if (!note) {
     let started = false;

@@ -13,9 +13,11 @@
  *     (4 pixels x 8 output channels per register tile). lepton's Conv2DBackpropInput is a Conv2D of the
  *     output gradient, so it runs here.
  *
- * They run on the calling thread. XNNPACK spreads these memory-bound passes over its thread pool, and
- * each call pays a dispatch and, on a busy machine, a wait for the slowest thread; ResNet-9 makes ~150
- * of them per step. Anything else (other dtypes, shapes, reductions) goes to the previous kernel.
+ * The per-channel passes run on the calling thread: XNNPACK spreads these memory-bound passes over its
+ * thread pool, and each call pays a dispatch and, on a busy machine, a wait for the slowest thread;
+ * ResNet-9 makes ~150 of them per step. The two convolutions are compute-bound and, on the threaded build
+ * (shared memory), run on as many threads as XNNPACK's pool (LEPTON_NATIVE_THREADS=n to choose, 1 for
+ * one): see wasm_native_pool.ts. Anything else (other dtypes, shapes, reductions) goes to the previous kernel.
  *
  * Falls back by itself: when the module does not validate or instantiate (no SIMD128, no shared memory),
  * or with LEPTON_NATIVE_KERNELS=0 (read on every call, so a benchmark can compare both in one process).
@@ -24,12 +26,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { wrapWasmKernel, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
 import { PLAIN_WASM_BASE64, SHARED_WASM_BASE64 } from "./wasm_native_binary";
+import { KIND_FILTER, KIND_FORWARD, runNativeChunk, startNativePool, type NativePool } from "./wasm_native_pool";
 
 export interface NativeExports {
   channel_sum(x: number, rows: number, c: number, out: number, tmp: number, scale: number): void;
   channel_binary(op: number, big: number, vec: number, rows: number, c: number, out: number, vecFirst: number): void;
-  conv2d_forward(x: number, w: number, y: number, n: number, h: number, wd: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
-  conv2d_backprop_filter(x: number, dy: number, dw: number, n: number, h: number, w: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
+  /** Output rows g0 <= g < g1 of the batch's n * oh rows (g = image * oh + row). */
+  conv2d_forward(x: number, w: number, y: number, g0: number, g1: number, h: number, wd: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
+  /** The weight gradient summed over output rows g0 <= g < g1 (dw overwritten). */
+  conv2d_backprop_filter(x: number, dy: number, dw: number, g0: number, g1: number, h: number, w: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
+  add_into(dst: number, src: number, count: number): void;
 }
 
 const modules = new WeakMap<WebAssembly.Memory, NativeExports | null>();
@@ -83,6 +89,58 @@ export function kernelsFor(memory: WebAssembly.Memory): NativeExports | null {
   modules.set(memory, exports);
   return exports;
 }
+
+const pools = new WeakMap<WebAssembly.Memory, NativePool | null>();
+
+/** Threads for lepton's convolutions: LEPTON_NATIVE_THREADS, else XNNPACK's pool size. Throws, saying what
+ * to set, when the variable is not a count (the backend checks it when it starts). */
+export function nativeThreads(): number {
+  const raw = process.env.LEPTON_NATIVE_THREADS;
+  if (raw !== undefined && raw.trim() !== "") {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`LEPTON_NATIVE_THREADS=${raw} is not a whole number of threads; use 1 to 8 (1: lepton's kernels on one thread), or unset it.`);
+    return Math.min(n, 8);
+  }
+  try {
+    return (require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm")).getThreadsCount();
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * The helper threads for this backend's heap (started on first use), or null: one thread asked for
+ * (LEPTON_NATIVE_THREADS=1, read on every call), a plain (unshared) heap, or helpers that cannot start.
+ */
+export function nativePool(backend: Backend): NativePool | null {
+  if (process.env.LEPTON_NATIVE_THREADS?.trim() === "1") return null;
+  const memory = heapMemory(backend);
+  if (!memory || !(typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer)) return null;
+  const known = pools.get(memory);
+  if (known !== undefined) return known;
+  const mod = compile("shared");
+  let pool: NativePool | null = null;
+  const threads = nativeThreads();
+  if (mod && kernelsFor(memory)) {
+    try {
+      pool = startNativePool(memory, mod, threads);
+    } catch (err) {
+      lastFailure = String((err as Error).message ?? err);
+    }
+  }
+  pools.set(memory, pool);
+  return pool;
+}
+
+/** The shape arguments of a convolution's parameter list (everything after the three pointers and the row count). */
+type ShapeArgs = [number, number, number, number, number, number, number, number, number, number, number, number];
+const shapeArgs = (params: number[]) => params.slice(4, 16) as ShapeArgs;
+
+/** A large weight gradient is summed as this many partials, on however many threads (see below). */
+const FILTER_PARTS = 4;
+
+/** Below this many multiply-adds a convolution runs on the calling thread: waking a helper costs more. */
+const PARALLEL_MACS = 1 << 20;
 
 /** Whether lepton's SIMD kernels run on this backend, and if not, why. */
 export function nativeKernelsStatus(backend: Backend): { active: boolean; reason?: string } {
@@ -173,7 +231,26 @@ function nativeConv2DBackpropFilter(previous: KernelFn): KernelFn {
       backend.typedArrayFromHeap(out).fill(0);
       return out;
     }
-    native.conv2d_backprop_filter(pointer(backend, x), pointer(backend, dy), pointer(backend, out), info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+    const rows = info.batchSize * info.outHeight;
+    const params = [pointer(backend, x), pointer(backend, dy), pointer(backend, out), rows, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+    if (rows < FILTER_PARTS || rows * info.outWidth * info.outChannels * info.inChannels * info.filterHeight * info.filterWidth < PARALLEL_MACS) {
+      native.conv2d_backprop_filter(params[0], params[1], params[2], 0, rows, ...shapeArgs(params));
+      return out;
+    }
+    // FILTER_PARTS partial gradients over fixed ranges of rows (part 0 writes dw itself), added in order:
+    // the same sum whichever thread ran which part, and with any number of threads.
+    const count = size(filterShape);
+    const partials = backend.makeOutput([(FILTER_PARTS - 1) * count], "float32");
+    try {
+      const base = pointer(backend, partials);
+      const pool = nativePool(backend);
+      const all = [...params, base, count * 4];
+      if (pool) pool.run(native, KIND_FILTER, FILTER_PARTS, all);
+      else for (let part = 0; part < FILTER_PARTS; part++) runNativeChunk(native, KIND_FILTER, part, FILTER_PARTS, all);
+      for (let c = 1; c < FILTER_PARTS; c++) native.add_into(params[2], base + (c - 1) * count * 4, count);
+    } finally {
+      backend.disposeData(partials.dataId);
+    }
     return out;
   };
 }
@@ -198,7 +275,12 @@ function nativeConv2D(fused: boolean) {
         backend.typedArrayFromHeap(out).fill(0);
         return out;
       }
-      native.conv2d_forward(pointer(backend, x), pointer(backend, filter), pointer(backend, out), info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+      const rows = info.batchSize * info.outHeight;
+      const params = [pointer(backend, x), pointer(backend, filter), pointer(backend, out), rows, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+      const pool = rows > 1 && rows * info.outWidth * info.outChannels * info.inChannels * info.filterHeight * info.filterWidth >= PARALLEL_MACS ? nativePool(backend) : null;
+      // Rows are independent: several chunks per thread even out a helper that wakes late.
+      if (pool) pool.run(native, KIND_FORWARD, Math.min(4 * pool.threads, rows), params);
+      else native.conv2d_forward(params[0], params[1], params[2], 0, rows, ...shapeArgs(params));
       return out;
     };
 }

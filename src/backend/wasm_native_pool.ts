@@ -1,0 +1,173 @@
+/**
+ * Helper threads for lepton's native convolutions (native/lepton_kernels.c) on the threaded wasm build.
+ *
+ * Each helper is a Node worker thread that instantiates the shared-memory kernel module on tfjs's own
+ * shared WebAssembly.Memory, so it reads and writes the same tensors as the main thread. A call is cut
+ * into chunks (ranges of output rows); the main thread publishes the call in a small control array,
+ * wakes the helpers, and takes chunks itself like any helper. A chunk is claimed by counting a shared
+ * "remaining" word down with compare-and-swap, so every chunk runs exactly once, whoever takes it; the
+ * main thread then waits only for chunks that were claimed, and claimed chunks never wait on anything.
+ * A helper that is still starting, or asleep, simply takes no chunks: the call never depends on it.
+ *
+ * The chunks of a weight gradient are fixed in advance (chunk k sums a fixed range of rows into its own
+ * partial buffer), and the partials are added in a fixed order: the result does not depend on which
+ * thread ran what, nor on how many threads there are.
+ *
+ * Off with LEPTON_NATIVE_THREADS=1; LEPTON_NATIVE_THREADS=n asks for n threads in all (the main thread
+ * and n - 1 helpers), by default as many as XNNPACK's pool. Helpers are unreferenced: they never keep a
+ * finished script alive.
+ */
+import { Worker } from "worker_threads";
+
+/** Control words (Int32Array indices). */
+const SEQ = 0; // bumped once per call: helpers sleep on it
+const REMAINING = 1; // chunks not yet claimed
+const DONE = 2; // chunks finished
+const READY = 3; // helpers started
+const ERROR = 4; // 1 when a helper's chunk threw
+const KIND = 5; // 1 forward, 2 backprop filter
+const CHUNKS = 6;
+const STOP = 7; // 1: helpers exit
+const HELPED = 8; // chunks the helpers have run, in all
+const PARAMS = 16; // the call's arguments, then KIND-specific extras
+const MAX_PARAMS = 32;
+const CONTROL_WORDS = PARAMS + MAX_PARAMS;
+
+export const KIND_FORWARD = 1;
+export const KIND_FILTER = 2;
+
+/**
+ * What a chunk does, the same code on every thread (written once, as a string, for the helpers).
+ * p: [x, w-or-dy, out, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl, partials, partialStride].
+ */
+const RUN_CHUNK = `function runChunk(k, kind, chunk, chunks, p) {
+  const rows = p[3];
+  const g0 = Math.floor((chunk * rows) / chunks), g1 = Math.floor(((chunk + 1) * rows) / chunks);
+  if (g0 >= g1) return;
+  if (kind === ${KIND_FORWARD}) {
+    k.conv2d_forward(p[0], p[1], p[2], g0, g1, p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]);
+  } else {
+    const out = chunk === 0 ? p[2] : p[16] + (chunk - 1) * p[17];
+    k.conv2d_backprop_filter(p[0], p[1], out, g0, g1, p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]);
+  }
+}`;
+
+/** Claim the next chunk of the open call: its index, or -1 when none is left. */
+const CLAIM = `function claim(ctrl) {
+  for (;;) {
+    const left = Atomics.load(ctrl, ${REMAINING});
+    if (left <= 0) return -1;
+    if (Atomics.compareExchange(ctrl, ${REMAINING}, left, left - 1) === left) return left - 1;
+  }
+}`;
+
+const HELPER_SOURCE = `"use strict";
+const { workerData } = require("worker_threads");
+${RUN_CHUNK}
+${CLAIM}
+const ctrl = new Int32Array(workerData.control);
+const k = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
+const p = new Array(${MAX_PARAMS});
+let seen = Atomics.load(ctrl, ${SEQ});
+Atomics.add(ctrl, ${READY}, 1);
+for (;;) {
+  Atomics.wait(ctrl, ${SEQ}, seen);
+  seen = Atomics.load(ctrl, ${SEQ});
+  if (Atomics.load(ctrl, ${STOP})) break;
+  for (;;) {
+    const chunk = claim(ctrl);
+    if (chunk < 0) break;
+    // The call stays open (its parameters unchanged) until this claimed chunk is counted done.
+    try {
+      const kind = Atomics.load(ctrl, ${KIND}), chunks = Atomics.load(ctrl, ${CHUNKS});
+      for (let i = 0; i < ${MAX_PARAMS}; i++) p[i] = Atomics.load(ctrl, ${PARAMS} + i);
+      runChunk(k, kind, chunk, chunks, p);
+    } catch (err) {
+      Atomics.store(ctrl, ${ERROR}, 1);
+    }
+    Atomics.add(ctrl, ${HELPED}, 1);
+    Atomics.add(ctrl, ${DONE}, 1);
+    Atomics.notify(ctrl, ${DONE});
+  }
+}
+`;
+
+// The same two functions on the main thread (one source for both sides).
+// eslint-disable-next-line @typescript-eslint/no-implied-eval
+const mainFns = new Function(`${RUN_CHUNK}\n${CLAIM}\nreturn { runChunk, claim };`)() as {
+  runChunk(k: unknown, kind: number, chunk: number, chunks: number, p: ArrayLike<number>): void;
+  claim(ctrl: Int32Array): number;
+};
+
+/** Run one chunk of a call on this thread (what a pool does with it, without one). */
+export function runNativeChunk(exports: unknown, kind: number, chunk: number, chunks: number, params: ArrayLike<number>): void {
+  mainFns.runChunk(exports, kind, chunk, chunks, params);
+}
+
+export interface NativePool {
+  /** Threads in all (the main thread and its helpers). */
+  readonly threads: number;
+  /** Helpers that have started (they take chunks from then on). */
+  ready(): number;
+  /** Chunks the helpers have run since the pool started. */
+  helped(): number;
+  /**
+   * Run `chunks` chunks of `kind` with these parameters (see RUN_CHUNK), on this thread and any helper
+   * awake; returns when every chunk is done.
+   */
+  run(exports: unknown, kind: number, chunks: number, params: number[]): void;
+  /** Stop the helpers (tests). */
+  close(): Promise<void>;
+}
+
+/** Start `threads - 1` helpers on `memory` with the shared kernel `module`; null when threads < 2. */
+export function startNativePool(memory: WebAssembly.Memory, module: WebAssembly.Module, threads: number): NativePool | null {
+  if (threads < 2) return null;
+  const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+  const ctrl = new Int32Array(control);
+  const workers: Worker[] = [];
+  for (let i = 0; i < threads - 1; i++) {
+    const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { memory, module, control } });
+    worker.unref();
+    // A helper that dies takes no more chunks; its claimed chunk (if any) was already counted by its catch.
+    worker.on("error", () => undefined);
+    workers.push(worker);
+  }
+  return {
+    threads,
+    ready: () => Atomics.load(ctrl, READY),
+    helped: () => Atomics.load(ctrl, HELPED),
+    run(exports, kind, chunks, params) {
+      if (params.length > MAX_PARAMS) throw new Error("lepton: too many parameters for a native pool call");
+      Atomics.store(ctrl, KIND, kind);
+      Atomics.store(ctrl, CHUNKS, chunks);
+      for (let i = 0; i < params.length; i++) Atomics.store(ctrl, PARAMS + i, params[i]);
+      Atomics.store(ctrl, DONE, 0);
+      Atomics.store(ctrl, ERROR, 0);
+      Atomics.store(ctrl, REMAINING, chunks); // publishes the call: helpers may claim from here on
+      Atomics.add(ctrl, SEQ, 1);
+      Atomics.notify(ctrl, SEQ);
+      let mine = 0;
+      for (;;) {
+        const chunk = mainFns.claim(ctrl);
+        if (chunk < 0) break;
+        mainFns.runChunk(exports, kind, chunk, chunks, params);
+        mine++;
+      }
+      Atomics.add(ctrl, DONE, mine);
+      // Only claimed chunks are outstanding, and those are running: wait for them.
+      for (;;) {
+        const done = Atomics.load(ctrl, DONE);
+        if (done >= chunks) break;
+        Atomics.wait(ctrl, DONE, done, 1000);
+      }
+      if (Atomics.load(ctrl, ERROR)) throw new Error("lepton: a native kernel helper thread failed; set LEPTON_NATIVE_THREADS=1 to run lepton's kernels on one thread");
+    },
+    async close() {
+      Atomics.store(ctrl, STOP, 1);
+      Atomics.add(ctrl, SEQ, 1);
+      Atomics.notify(ctrl, SEQ);
+      await Promise.all(workers.map((w) => new Promise((resolve) => (w.threadId < 0 ? resolve(undefined) : w.once("exit", resolve)))));
+    },
+  };
+}
