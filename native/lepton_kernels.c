@@ -18,6 +18,21 @@
 
 #define EXPORT(name) __attribute__((export_name(#name))) 
 
+/*
+ * MADD(acc, a, b) = acc + a * b. Built twice (build.sh): plain SIMD128, a multiply and an add; and with
+ * -DLEPTON_RELAXED, one relaxed-SIMD f32x4.relaxed_madd (a fused multiply-add where the CPU has one:
+ * twice the arithmetic per instruction). Debian's clang 14 knows only that instruction's prototype,
+ * f32x4.fma (0xfd 0xaf 0x01), whose builtin pushes its three operands in argument order; native/relax.js
+ * rewrites each one into the standard f32x4.relaxed_madd (0xfd 0x85 0x02), which computes
+ * first * second + third of what was pushed. So MADD passes (a, b, acc). The kernel tests check both builds.
+ */
+#ifdef LEPTON_RELAXED
+typedef float lepton_f4 __attribute__((vector_size(16)));
+#define MADD(acc, a, b) ((v128_t)__builtin_wasm_fma_f32x4((lepton_f4)(a), (lepton_f4)(b), (lepton_f4)(acc)))
+#else
+#define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
+#endif
+
 /* Rows summed into a partial before it is added to the total: error ~ (BLOCK + rows / BLOCK) ulp. */
 #define BLOCK 64
 
@@ -102,8 +117,8 @@ static inline __attribute__((always_inline)) void dw_tile(const float *xrow, con
     v128_t d1 = nco > 1 ? wasm_v128_load(dp + 4) : d0;
     for (int a = 0; a < nci; a++) {
       v128_t xv = wasm_f32x4_splat(xp[a]);
-      acc[a][0] = wasm_f32x4_add(acc[a][0], wasm_f32x4_mul(xv, d0));
-      if (nco > 1) acc[a][1] = wasm_f32x4_add(acc[a][1], wasm_f32x4_mul(xv, d1));
+      acc[a][0] = MADD(acc[a][0], xv, d0);
+      if (nco > 1) acc[a][1] = MADD(acc[a][1], xv, d1);
     }
   }
   for (int a = 0; a < nci; a++)
@@ -185,8 +200,8 @@ static inline __attribute__((always_inline)) void conv_tile(const float *xp, int
     v128_t w1 = nco > 1 ? wasm_v128_load(wp + ci * cout + 4) : w0;
     for (int p = 0; p < npix; p++) {
       v128_t xv = wasm_f32x4_splat(xp[p * xstep + ci]);
-      acc[p][0] = wasm_f32x4_add(acc[p][0], wasm_f32x4_mul(xv, w0));
-      if (nco > 1) acc[p][1] = wasm_f32x4_add(acc[p][1], wasm_f32x4_mul(xv, w1));
+      acc[p][0] = MADD(acc[p][0], xv, w0);
+      if (nco > 1) acc[p][1] = MADD(acc[p][1], xv, w1);
     }
   }
   for (int p = 0; p < npix; p++)

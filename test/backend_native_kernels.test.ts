@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend";
 import { spawnSync } from "child_process";
 import * as path from "path";
-import { kernelsFor, nativeKernelsStatus, nativePool } from "../src/backend/wasm_native";
+import { kernelsFor, nativeKernelsStatus, nativePool, relaxedSimdAvailable } from "../src/backend/wasm_native";
 import { maxRelError, onCpuThenWasm, randomValues } from "./backend_helpers";
 
 const count = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -29,7 +29,9 @@ afterEach(() => {
 
 describe("lepton's SIMD kernels are active on this wasm backend", () => {
   it("binds to tfjs's heap (shared memory in the threaded build)", () => {
-    expect(nativeKernelsStatus(tf.backend() as any)).toEqual({ active: true });
+    // With relaxed SIMD's fused multiply-add wherever this Node runs it (Node 20: behind a V8 flag lepton sets).
+    expect(nativeKernelsStatus(tf.backend() as any)).toEqual({ active: true, instructions: relaxedSimdAvailable() ? "relaxed-simd" : "simd128" });
+    if (/^v(20|2[2-9]|[3-9]\d)\./.test(process.version)) expect(relaxedSimdAvailable()).toBe(true);
     process.env.LEPTON_NATIVE_KERNELS = "0";
     expect(nativeKernelsStatus(tf.backend() as any)).toEqual({ active: false, reason: "LEPTON_NATIVE_KERNELS=0" });
   });
@@ -174,11 +176,15 @@ describe("Conv2D, FusedConv2D and Conv2DBackpropFilter (lepton's direct SIMD loo
         return { y: y.dataSync().slice(), f0: f0.dataSync().slice(), f1: f1.dataSync().slice(), dx: dx.dataSync().slice(), dw: dw.dataSync().slice() };
       });
       const { cpu, wasm } = await onCpuThenWasm(run);
-      process.env.LEPTON_NATIVE_CONV = "1"; // FusedConv2D through lepton's loop too
+      process.env.LEPTON_NATIVE_CONV = "1"; // FusedConv2D through lepton's loop
       const forced = run();
+      process.env.LEPTON_NATIVE_CONV = "0"; // and through XNNPACK's
+      const xnnpack = run();
       delete process.env.LEPTON_NATIVE_CONV;
       expect(maxRelError(cpu.f0, forced.f0)).toBeLessThan(1e-5);
       expect(maxRelError(cpu.f1, forced.f1)).toBeLessThan(1e-5);
+      expect(maxRelError(cpu.f0, xnnpack.f0)).toBeLessThan(1e-5);
+      expect(maxRelError(cpu.f1, xnnpack.f1)).toBeLessThan(1e-5);
       expect(maxRelError(cpu.y, wasm.y)).toBeLessThan(1e-5);
       expect(maxRelError(cpu.f0, wasm.f0)).toBeLessThan(1e-5);
       expect(maxRelError(cpu.f1, wasm.f1)).toBeLessThan(1e-5);
@@ -256,7 +262,7 @@ describe("the helper threads (LEPTON_NATIVE_THREADS)", () => {
   });
 });
 
-describe("both builds of the module, on a memory of their own, against a JS reference", () => {
+describe("all four builds of the module, on a memory of their own, against a JS reference", () => {
   for (const shared of [false, true]) {
     it(`${shared ? "shared" : "plain"} memory: channel_sum and channel_binary on odd sizes`, () => {
       const memory = new WebAssembly.Memory(shared ? { initial: 4, maximum: 64, shared: true } : { initial: 4 });
@@ -288,5 +294,50 @@ describe("both builds of the module, on a memory of their own, against a JS refe
         heap.fill(0);
       }
     });
+  }
+
+  // The convolutions, in each build: SIMD128 (multiply, then add) and relaxed SIMD (fused multiply-add).
+  for (const shared of [false, true]) {
+    for (const relaxed of [false, true]) {
+      it(`${shared ? "shared" : "plain"} memory, ${relaxed ? "relaxed SIMD" : "SIMD128"}: conv2d_forward and conv2d_backprop_filter over row ranges`, () => {
+        if (relaxed) expect(relaxedSimdAvailable()).toBe(true);
+        const memory = new WebAssembly.Memory(shared ? { initial: 16, maximum: 64, shared: true } : { initial: 16 });
+        const k = kernelsFor(memory, relaxed);
+        expect(k).not.toBeNull();
+        const heap = new Float32Array(memory.buffer);
+        // n, h, w, cin, cout, fh, fw, sh, sw, pt, pl (output size from 'same'-like padding)
+        for (const [n, h, w, cin, cout, fh, fw, sh, sw, pt, pl] of [[2, 7, 9, 5, 8, 3, 3, 1, 1, 1, 1], [3, 9, 6, 3, 12, 5, 3, 2, 1, 2, 0], [1, 4, 4, 16, 4, 3, 3, 1, 1, 1, 1]]) {
+          const oh = Math.floor((h + 2 * pt - fh) / sh) + 1, ow = Math.floor((w + 2 * pl - fw) / sw) + 1;
+          const x = randomValues(n * h * w * cin, n + cin), f = randomValues(fh * fw * cin * cout, cout), dy = randomValues(n * oh * ow * cout, oh);
+          const xAt = 64, fAt = xAt + x.length + 4, dyAt = fAt + f.length + 4, outAt = dyAt + dy.length + 4;
+          heap.set(x, xAt);
+          heap.set(f, fAt);
+          heap.set(dy, dyAt);
+          const X = (b: number, i: number, j: number, c: number) => (i < 0 || i >= h || j < 0 || j >= w ? 0 : x[((b * h + i) * w + j) * cin + c]);
+          // Forward, in two row ranges (as two threads would): y[b][i][j][co].
+          const rows = n * oh, half = Math.floor(rows / 2);
+          k!.conv2d_forward(xAt * 4, fAt * 4, outAt * 4, 0, half, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl);
+          k!.conv2d_forward(xAt * 4, fAt * 4, outAt * 4, half, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl);
+          const y = new Float64Array(rows * ow * cout);
+          for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let co = 0; co < cout; co++) {
+            let acc = 0;
+            for (let a = 0; a < fh; a++) for (let c2 = 0; c2 < fw; c2++) for (let ci = 0; ci < cin; ci++) acc += X(b, i * sh + a - pt, j * sw + c2 - pl, ci) * f[((a * fw + c2) * cin + ci) * cout + co];
+            y[((b * oh + i) * ow + j) * cout + co] = acc;
+          }
+          expect(maxRelError(y, heap.subarray(outAt, outAt + y.length))).toBeLessThan(1e-5);
+          expect(heap[outAt + y.length]).toBe(0); // nothing written past the output
+          // Weight gradient over all rows.
+          k!.conv2d_backprop_filter(xAt * 4, dyAt * 4, outAt * 4, 0, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl);
+          const dw = new Float64Array(f.length);
+          for (let a = 0; a < fh; a++) for (let c2 = 0; c2 < fw; c2++) for (let ci = 0; ci < cin; ci++) for (let co = 0; co < cout; co++) {
+            let acc = 0;
+            for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) acc += X(b, i * sh + a - pt, j * sw + c2 - pl, ci) * dy[((b * oh + i) * ow + j) * cout + co];
+            dw[((a * fw + c2) * cin + ci) * cout + co] = acc;
+          }
+          expect(maxRelError(dw, heap.subarray(outAt, outAt + dw.length))).toBeLessThan(1e-5);
+          heap.fill(0);
+        }
+      });
+    }
   }
 });

@@ -25,7 +25,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { wrapWasmKernel, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
-import { PLAIN_WASM_BASE64, SHARED_WASM_BASE64 } from "./wasm_native_binary";
+import { PLAIN_RELAXED_WASM_BASE64, PLAIN_WASM_BASE64, SHARED_RELAXED_WASM_BASE64, SHARED_WASM_BASE64 } from "./wasm_native_binary";
 import { KIND_FILTER, KIND_FORWARD, runNativeChunk, startNativePool, type NativePool } from "./wasm_native_pool";
 
 export interface NativeExports {
@@ -38,16 +38,49 @@ export interface NativeExports {
   add_into(dst: number, src: number, count: number): void;
 }
 
-const modules = new WeakMap<WebAssembly.Memory, NativeExports | null>();
-let compiled: { plain?: WebAssembly.Module | null; shared?: WebAssembly.Module | null } = {};
+type Build = "plain" | "shared" | "plain_relaxed" | "shared_relaxed";
+const BINARIES: Record<Build, string> = { plain: PLAIN_WASM_BASE64, shared: SHARED_WASM_BASE64, plain_relaxed: PLAIN_RELAXED_WASM_BASE64, shared_relaxed: SHARED_RELAXED_WASM_BASE64 };
+const modules: Record<Build, WeakMap<WebAssembly.Memory, NativeExports | null>> = { plain: new WeakMap(), shared: new WeakMap(), plain_relaxed: new WeakMap(), shared_relaxed: new WeakMap() };
+let compiled: Partial<Record<Build, WebAssembly.Module | null>> = {};
 let lastFailure: string | undefined;
+let relaxedHere: boolean | undefined;
 
-function compile(kind: "plain" | "shared"): WebAssembly.Module | null {
+/**
+ * Whether this engine runs relaxed SIMD (the fused multiply-add builds): on by default from Node 22; Node
+ * 20's V8 has it behind --experimental-wasm-relaxed-simd, which is turned on here when the plain check
+ * fails (it only adds instructions; nothing already compiled changes).
+ */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxedHere !== undefined) return relaxedHere;
+  const bytes = Buffer.from(PLAIN_RELAXED_WASM_BASE64, "base64");
+  let ok = false;
+  try {
+    ok = WebAssembly.validate(bytes);
+    if (!ok && /^v20\./.test(process.version)) {
+      (require("v8") as typeof import("v8")).setFlagsFromString("--experimental-wasm-relaxed-simd");
+      ok = WebAssembly.validate(bytes);
+    }
+  } catch {
+    ok = false;
+  }
+  relaxedHere = ok;
+  return ok;
+}
+
+/**
+ * The build of the module for a memory, shared or not: with fused multiply-adds where relaxed SIMD runs,
+ * unless LEPTON_RELAXED_SIMD=0 (read when a heap gets its module) or `relaxed` is false.
+ */
+function buildFor(shared: boolean, relaxed: boolean = process.env.LEPTON_RELAXED_SIMD !== "0" && relaxedSimdAvailable()): Build {
+  return `${shared ? "shared" : "plain"}${relaxed ? "_relaxed" : ""}` as Build;
+}
+
+function compile(kind: Build): WebAssembly.Module | null {
   if (compiled[kind] !== undefined) return compiled[kind]!;
-  const bytes = Buffer.from(kind === "plain" ? PLAIN_WASM_BASE64 : SHARED_WASM_BASE64, "base64");
+  const bytes = Buffer.from(BINARIES[kind], "base64");
   let mod: WebAssembly.Module | null = null;
   try {
-    if (!WebAssembly.validate(bytes)) throw new Error(`this engine does not validate lepton's ${kind} SIMD128 module`);
+    if (!WebAssembly.validate(bytes)) throw new Error(`this engine does not validate lepton's ${kind} SIMD module`);
     mod = new WebAssembly.Module(bytes);
   } catch (err) {
     lastFailure = String((err as Error).message ?? err);
@@ -72,12 +105,21 @@ export function nativeKernels(backend: Backend): NativeExports | null {
   return kernelsFor(memory);
 }
 
-/** lepton's kernels instantiated on `memory` (the shared-memory build when it is shared), or null when they cannot run. */
-export function kernelsFor(memory: WebAssembly.Memory): NativeExports | null {
-  const known = modules.get(memory);
+/** Which build runs on each backend heap (the first asked for: the pool's helpers run the same one). */
+const chosen = new WeakMap<WebAssembly.Memory, Build>();
+
+const isShared = (memory: WebAssembly.Memory) => typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+
+/**
+ * lepton's kernels instantiated on `memory` (the shared-memory build when it is shared; with fused
+ * multiply-adds unless `relaxed` is false or relaxed SIMD does not run here), or null when they cannot run.
+ */
+export function kernelsFor(memory: WebAssembly.Memory, relaxed?: boolean): NativeExports | null {
+  const build = relaxed === undefined ? chosen.get(memory) ?? buildFor(isShared(memory)) : buildFor(isShared(memory), relaxed && relaxedSimdAvailable());
+  if (relaxed === undefined && !chosen.has(memory)) chosen.set(memory, build);
+  const known = modules[build].get(memory);
   if (known !== undefined) return known;
-  const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
-  const mod = compile(shared ? "shared" : "plain");
+  const mod = compile(build);
   let exports: NativeExports | null = null;
   if (mod) {
     try {
@@ -86,7 +128,7 @@ export function kernelsFor(memory: WebAssembly.Memory): NativeExports | null {
       lastFailure = String((err as Error).message ?? err);
     }
   }
-  modules.set(memory, exports);
+  modules[build].set(memory, exports);
   return exports;
 }
 
@@ -115,13 +157,14 @@ export function nativeThreads(): number {
 export function nativePool(backend: Backend): NativePool | null {
   if (process.env.LEPTON_NATIVE_THREADS?.trim() === "1") return null;
   const memory = heapMemory(backend);
-  if (!memory || !(typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer)) return null;
+  if (!memory || !isShared(memory)) return null;
   const known = pools.get(memory);
   if (known !== undefined) return known;
-  const mod = compile("shared");
-  let pool: NativePool | null = null;
   const threads = nativeThreads();
-  if (mod && kernelsFor(memory)) {
+  let pool: NativePool | null = null;
+  const build = kernelsFor(memory) ? chosen.get(memory) : undefined;
+  const mod = build ? compile(build) : null;
+  if (mod) {
     try {
       pool = startNativePool(memory, mod, threads);
     } catch (err) {
@@ -143,10 +186,12 @@ const FILTER_PARTS = 4;
 const PARALLEL_MACS = 1 << 20;
 
 /** Whether lepton's SIMD kernels run on this backend, and if not, why. */
-export function nativeKernelsStatus(backend: Backend): { active: boolean; reason?: string } {
+export function nativeKernelsStatus(backend: Backend): { active: boolean; reason?: string; instructions?: "relaxed-simd" | "simd128" } {
   if (process.env.LEPTON_NATIVE_KERNELS === "0") return { active: false, reason: "LEPTON_NATIVE_KERNELS=0" };
   const k = nativeKernels(backend);
-  return k ? { active: true } : { active: false, reason: lastFailure ?? "the backend's wasm memory was not found" };
+  const memory = heapMemory(backend);
+  if (!k || !memory) return { active: false, reason: lastFailure ?? "the backend's wasm memory was not found" };
+  return { active: true, instructions: chosen.get(memory)?.endsWith("_relaxed") ? "relaxed-simd" : "simd128" };
 }
 
 /** Byte offset of a tensor's data on the heap. */
@@ -299,12 +344,19 @@ export function installNativeWasmKernels(): void {
   for (const name of Object.keys(OPS)) wrapWasmKernel(name, nativeChannelBinary(name));
   wrapWasmKernel("Conv2DBackpropFilter", nativeConv2DBackpropFilter);
   wrapWasmKernel("Conv2D", nativeConv2D(false));
-  // FusedConv2D (the layers' forward pass and inference) stays on XNNPACK unless LEPTON_NATIVE_CONV=1: on an
-  // idle 2-core machine its two threads beat this single-threaded loop (65 against 86 ms per ResNet-9
-  // w16 step); on a busy one the loop wins. Conv2D (lepton's Conv2DBackpropInput) is even on idle cores.
+  // FusedConv2D without bias or activation (the layers' forward pass, inference): lepton's loop where it
+  // has fused multiply-adds (relaxed SIMD), XNNPACK's otherwise, on an idle 2-core machine: airbench's
+  // batch-256 step spends 168 ms in it against XNNPACK's 253 with FMA, but without FMA XNNPACK's two threads
+  // were the faster (65 against 86 ms per ResNet-9 w16 step, single-threaded loop). LEPTON_NATIVE_CONV=1 or
+  // =0 chooses (read on every call).
   wrapWasmKernel("FusedConv2D", (previous) => {
     const native = nativeConv2D(true)(previous);
-    return (args) => (process.env.LEPTON_NATIVE_CONV === "1" ? native(args) : previous(args));
+    return (args) => {
+      const choice = process.env.LEPTON_NATIVE_CONV;
+      if (choice === "1") return native(args);
+      if (choice === "0") return previous(args);
+      return nativeKernelsStatus(args.backend).instructions === "relaxed-simd" ? native(args) : previous(args);
+    };
   });
   installed = true;
 }
