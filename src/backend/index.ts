@@ -13,7 +13,7 @@ import { installMoreWasmKernels } from "./wasm_kernels_more";
 import { installWasmBroadcastKernels } from "./wasm_broadcast";
 import { adapterLabel, tryWebGPU, type AdapterSummary } from "./webgpu";
 import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable, wasmThreadsInfo } from "./wasm_threads";
-import { nativeThreads } from "./wasm_native";
+import { nativeKernelsStatus, nativeThreads, relaxedSimdAvailable } from "./wasm_native";
 
 export interface BackendInfo {
   /** The tfjs backend name in use ("tensorflow", "webgpu", "wasm", "cpu"). */
@@ -96,6 +96,8 @@ async function tryWasm(): Promise<string | undefined> {
   }
   const plan = requestedThreads();
   nativeThreads(); // LEPTON_NATIVE_THREADS: a bad value stops here, not at the first convolution
+  // Node 20 runs relaxed SIMD only behind a V8 flag: set it (if needed) before tfjs starts its threads.
+  if (process.env.LEPTON_RELAXED_SIMD !== "0") relaxedSimdAvailable();
   let note = plan.requested > 1 ? threadsUnavailable() : plan.reason;
   if (!note) {
     let started = false;
@@ -214,7 +216,7 @@ async function choose(): Promise<BackendInfo> {
       const onAdapter = candidate === "webgpu" && webgpuAdapterSeen ? ` on ${adapterLabel(webgpuAdapterSeen)}` : "";
       return {
         name: tf.getBackend(),
-        description: DESCRIPTIONS[candidate] + onAdapter + (threads ? `, ${threads.count} thread${threads.count === 1 ? "" : "s"}${threads.note ? ` (${threads.note})` : ""}` : ""),
+        description: DESCRIPTIONS[candidate] + onAdapter + (candidate === "wasm" && nativeKernelsStatus(tf.backend() as never).instructions === "relaxed-simd" ? " (relaxed SIMD FMA)" : "") + (threads ? `, ${threads.count} thread${threads.count === 1 ? "" : "s"}${threads.note ? ` (${threads.note})` : ""}` : ""),
         ...(webgpuAdapterSeen ? { adapter: webgpuAdapterSeen } : {}),
         skipped,
         ...(forced ? { forcedBy: `LEPTON_BACKEND=${process.env.LEPTON_BACKEND}` } : {}),

@@ -129,6 +129,12 @@ export function kernelsFor(memory: WebAssembly.Memory, relaxed?: boolean): Nativ
     }
   }
   modules[build].set(memory, exports);
+  if (!exports && relaxed === undefined && build.endsWith("_relaxed")) {
+    // The fused build did not compile or instantiate here: the SIMD128 one, for this heap from now on.
+    const plain = buildFor(isShared(memory), false);
+    chosen.set(memory, plain);
+    return kernelsFor(memory, false);
+  }
   return exports;
 }
 
@@ -293,6 +299,9 @@ function nativeConv2DBackpropFilter(previous: KernelFn): KernelFn {
       if (pool) pool.run(native, KIND_FILTER, FILTER_PARTS, all);
       else for (let part = 0; part < FILTER_PARTS; part++) runNativeChunk(native, KIND_FILTER, part, FILTER_PARTS, all);
       for (let c = 1; c < FILTER_PARTS; c++) native.add_into(params[2], base + (c - 1) * count * 4, count);
+    } catch (err) {
+      backend.disposeData(out.dataId);
+      throw err;
     } finally {
       backend.disposeData(partials.dataId);
     }
@@ -324,8 +333,13 @@ function nativeConv2D(fused: boolean) {
       const params = [pointer(backend, x), pointer(backend, filter), pointer(backend, out), rows, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
       const pool = rows > 1 && rows * info.outWidth * info.outChannels * info.inChannels * info.filterHeight * info.filterWidth >= PARALLEL_MACS ? nativePool(backend) : null;
       // Rows are independent: several chunks per thread even out a helper that wakes late.
-      if (pool) pool.run(native, KIND_FORWARD, Math.min(4 * pool.threads, rows), params);
-      else native.conv2d_forward(params[0], params[1], params[2], 0, rows, ...shapeArgs(params));
+      try {
+        if (pool) pool.run(native, KIND_FORWARD, Math.min(4 * pool.threads, rows), params);
+        else native.conv2d_forward(params[0], params[1], params[2], 0, rows, ...shapeArgs(params));
+      } catch (err) {
+        backend.disposeData(out.dataId);
+        throw err;
+      }
       return out;
     };
 }

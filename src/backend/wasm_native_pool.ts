@@ -43,7 +43,7 @@ export const KIND_FILTER = 2;
 const RUN_CHUNK = `function runChunk(k, kind, chunk, chunks, p) {
   const rows = p[3];
   const g0 = Math.floor((chunk * rows) / chunks), g1 = Math.floor(((chunk + 1) * rows) / chunks);
-  if (g0 >= g1) return;
+  // An empty range still runs: a weight-gradient part must be zeroed, since every part is added.
   if (kind === ${KIND_FORWARD}) {
     k.conv2d_forward(p[0], p[1], p[2], g0, g1, p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]);
   } else {
@@ -70,7 +70,8 @@ const k = new WebAssembly.Instance(workerData.module, { env: { memory: workerDat
 const p = new Array(${MAX_PARAMS});
 let seen = Atomics.load(ctrl, ${SEQ});
 Atomics.add(ctrl, ${READY}, 1);
-for (;;) {
+// STOP is checked before every wait: a helper that started after close() bumped SEQ must not sleep.
+while (!Atomics.load(ctrl, ${STOP})) {
   Atomics.wait(ctrl, ${SEQ}, seen);
   seen = Atomics.load(ctrl, ${SEQ});
   if (Atomics.load(ctrl, ${STOP})) break;
@@ -148,10 +149,17 @@ export function startNativePool(memory: WebAssembly.Memory, module: WebAssembly.
       Atomics.add(ctrl, SEQ, 1);
       Atomics.notify(ctrl, SEQ);
       let mine = 0;
+      let failure: unknown;
       for (;;) {
         const chunk = mainFns.claim(ctrl);
         if (chunk < 0) break;
-        mainFns.runChunk(exports, kind, chunk, chunks, params);
+        // A chunk that throws here still counts as done, and the call still waits for every claimed
+        // chunk: the next call must not start while a helper may still write this one's memory.
+        try {
+          mainFns.runChunk(exports, kind, chunk, chunks, params);
+        } catch (err) {
+          failure ??= err;
+        }
         mine++;
       }
       Atomics.add(ctrl, DONE, mine);
@@ -161,6 +169,7 @@ export function startNativePool(memory: WebAssembly.Memory, module: WebAssembly.
         if (done >= chunks) break;
         Atomics.wait(ctrl, DONE, done, 1000);
       }
+      if (failure !== undefined) throw failure;
       if (Atomics.load(ctrl, ERROR)) throw new Error("lepton: a native kernel helper thread failed; set LEPTON_NATIVE_THREADS=1 to run lepton's kernels on one thread");
     },
     async close() {
