@@ -6,25 +6,12 @@ const fs = require("fs");
 // The relaxed-SIMD builds validate only with relaxed SIMD on (behind this flag in Node 20, on from Node 22).
 require("v8").setFlagsFromString("--experimental-wasm-relaxed-simd");
 const crypto = require("crypto");
-
-function leb(bytes, at) {
-  let value = 0, shift = 0, b;
-  do {
-    b = bytes[at++];
-    value |= (b & 0x7f) << shift;
-    shift += 7;
-  } while (b & 0x80);
-  return [value >>> 0, at];
-}
+const { leb, sections } = require("./wasm_bytes");
 
 function check(file) {
   const bytes = fs.readFileSync(file);
   if (bytes.readUInt32LE(0) !== 0x6d736100) throw new Error(`${file}: not a wasm module`);
-  let at = 8;
-  while (at < bytes.length) {
-    const id = bytes[at++];
-    let size;
-    [size, at] = leb(bytes, at);
+  for (const { id, start: at } of sections(bytes)) {
     if (id === 11 || id === 12) throw new Error(`${file}: has a data section; the module must own no memory`);
     if (id === 2) {
       let p = at, count;
@@ -47,7 +34,6 @@ function check(file) {
       }
       if (imports.join() !== "env.memory:2") throw new Error(`${file}: imports ${imports.join()}; expected env.memory only`);
     }
-    at += size;
   }
   if (!WebAssembly.validate(bytes)) throw new Error(`${file}: WebAssembly.validate failed`);
   return bytes;

@@ -4,29 +4,13 @@
 "use strict";
 const fs = require("fs");
 const { execFileSync } = require("child_process");
+const { sections } = require("./wasm_bytes");
 
 const [objdump, file] = process.argv.slice(2);
 const bytes = Buffer.from(fs.readFileSync(file));
 
-function leb(at) {
-  let value = 0, shift = 0, b;
-  do {
-    b = bytes[at++];
-    value |= (b & 0x7f) << shift;
-    shift += 7;
-  } while (b & 0x80);
-  return [value >>> 0, at];
-}
-
 // The code section's payload: llvm-objdump's offsets count from there.
-let at = 8, code = -1;
-while (at < bytes.length) {
-  const id = bytes[at++];
-  let size;
-  [size, at] = leb(at);
-  if (id === 10) code = at;
-  at += size;
-}
+const code = (sections(bytes).find((s) => s.id === 10) || { start: -1 }).start;
 if (code < 0) throw new Error(`${file}: no code section`);
 
 const listing = execFileSync(objdump, ["-d", file], { encoding: "utf8", maxBuffer: 64 << 20 });
