@@ -263,6 +263,16 @@ function nativeChannelBinary(name: string) {
     };
 }
 
+/**
+ * A convolution's kernel arguments (two input pointers, the output pointer, the n * oh output rows, then
+ * the shape: see wasm_native_pool.ts's RUN_CHUNK), its row count and its multiply-adds.
+ */
+function convCall(backend: Backend, a: TensorInfo, b: TensorInfo, out: TensorInfo, info: tf.backend_util.Conv2DInfo): { rows: number; macs: number; params: number[] } {
+  const rows = info.batchSize * info.outHeight;
+  const params = [pointer(backend, a), pointer(backend, b), pointer(backend, out), rows, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  return { rows, macs: rows * info.outWidth * info.outChannels * info.inChannels * info.filterHeight * info.filterWidth, params };
+}
+
 /** Conv2D's weight gradient natively (NHWC, float32, dilation 1); anything else to `previous`. */
 function nativeConv2DBackpropFilter(previous: KernelFn): KernelFn {
   return (args) => {
@@ -282,9 +292,8 @@ function nativeConv2DBackpropFilter(previous: KernelFn): KernelFn {
       backend.typedArrayFromHeap(out).fill(0);
       return out;
     }
-    const rows = info.batchSize * info.outHeight;
-    const params = [pointer(backend, x), pointer(backend, dy), pointer(backend, out), rows, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
-    if (rows < FILTER_PARTS || rows * info.outWidth * info.outChannels * info.inChannels * info.filterHeight * info.filterWidth < PARALLEL_MACS) {
+    const { rows, macs, params } = convCall(backend, x, dy, out, info);
+    if (rows < FILTER_PARTS || macs < PARALLEL_MACS) {
       native.conv2d_backprop_filter(params[0], params[1], params[2], 0, rows, ...shapeArgs(params));
       return out;
     }
@@ -329,9 +338,8 @@ function nativeConv2D(fused: boolean) {
         backend.typedArrayFromHeap(out).fill(0);
         return out;
       }
-      const rows = info.batchSize * info.outHeight;
-      const params = [pointer(backend, x), pointer(backend, filter), pointer(backend, out), rows, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
-      const pool = rows > 1 && rows * info.outWidth * info.outChannels * info.inChannels * info.filterHeight * info.filterWidth >= PARALLEL_MACS ? nativePool(backend) : null;
+      const { rows, macs, params } = convCall(backend, x, filter, out, info);
+      const pool = rows > 1 && macs >= PARALLEL_MACS ? nativePool(backend) : null;
       // Rows are independent: several chunks per thread even out a helper that wakes late.
       try {
         if (pool) pool.run(native, KIND_FORWARD, Math.min(4 * pool.threads, rows), params);
