@@ -99,6 +99,89 @@ void channel_binary(int op, const float *big, const float *vec, int rows, int c,
 }
 
 /*
+ * Batch normalisation with per-channel statistics (FusedBatchNorm):
+ *   out[r * c + ch] = (x[r * c + ch] - mean[ch]) * k[ch] + offset[ch], k = scale / sqrt(variance + eps)
+ * (k computed by the caller). out may be x.
+ */
+EXPORT(channel_affine)
+void channel_affine(const float *x, int rows, int c, const float *mean, const float *k, const float *offset, float *out) {
+  int c4 = c & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * c;
+    float *o = out + (long)r * c;
+    int ch = 0;
+    for (; ch < c4; ch += 4) {
+      v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + ch), wasm_v128_load(mean + ch));
+      wasm_v128_store(o + ch, wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + ch)), wasm_v128_load(offset + ch)));
+    }
+    for (; ch < c; ch++) o[ch] = (xr[ch] - mean[ch]) * k[ch] + offset[ch];
+  }
+}
+
+/*
+ * MaxPoolGrad for windows that tile the input (filter = stride, no padding), NHWC: each window's gradient
+ * g goes to the first strict maximum of its fh x fw inputs, compared from -infinity, as TensorFlow.js's
+ * pure-JS backend does (a NaN is never the maximum; a window of only NaN or -infinity gets no gradient).
+ * Every element of dx is written: the window's other inputs and the rows and columns past the last window
+ * get 0.
+ */
+static inline __attribute__((always_inline)) void pool_windows(const float *x, const float *g, float *dx, int n, int h, int w,
+                                                               int c, int fh, int fw) {
+  int oh = h / fh, ow = w / fw, c4 = c & ~3;
+  long rowstride = (long)w * c;
+  const v128_t minus_inf = wasm_f32x4_splat(-__builtin_inff());
+  for (int b = 0; b < n; b++) {
+    const float *xb = x + (long)b * h * rowstride;
+    float *db = dx + (long)b * h * rowstride;
+    for (int i = 0; i < oh; i++) {
+      for (int j = 0; j < ow; j++) {
+        long corner = (long)i * fh * rowstride + (long)j * fw * c;
+        const float *gp = g + (((long)b * oh + i) * ow + j) * c;
+        int ch = 0;
+        for (; ch < c4; ch += 4) {
+          v128_t best = minus_inf, at = wasm_i32x4_splat(-1);
+          for (int p = 0; p < fh; p++)
+            for (int q = 0; q < fw; q++) {
+              v128_t v = wasm_v128_load(xb + corner + p * rowstride + q * c + ch);
+              v128_t more = wasm_f32x4_gt(v, best);
+              best = wasm_v128_bitselect(v, best, more);
+              at = wasm_v128_bitselect(wasm_i32x4_splat(p * fw + q), at, more);
+            }
+          v128_t gv = wasm_v128_load(gp + ch);
+          for (int p = 0; p < fh; p++)
+            for (int q = 0; q < fw; q++)
+              wasm_v128_store(db + corner + p * rowstride + q * c + ch, wasm_v128_and(gv, wasm_i32x4_eq(at, wasm_i32x4_splat(p * fw + q))));
+        }
+        for (; ch < c; ch++) {
+          float best = -__builtin_inff();
+          int at = -1;
+          for (int p = 0; p < fh; p++)
+            for (int q = 0; q < fw; q++) {
+              float v = xb[corner + p * rowstride + q * c + ch];
+              if (v > best) best = v, at = p * fw + q;
+            }
+          for (int p = 0; p < fh; p++)
+            for (int q = 0; q < fw; q++) db[corner + p * rowstride + q * c + ch] = at == p * fw + q ? gp[ch] : 0.0f;
+        }
+      }
+      /* the columns past the last window, in this window row */
+      for (int p = 0; p < fh; p++) {
+        float *tail = db + (long)(i * fh + p) * rowstride + (long)ow * fw * c;
+        for (long t = 0; t < (long)(w - ow * fw) * c; t++) tail[t] = 0.0f;
+      }
+    }
+    /* the rows past the last window */
+    for (long t = (long)oh * fh * rowstride; t < (long)h * rowstride; t++) db[t] = 0.0f;
+  }
+}
+
+EXPORT(max_pool_grad_tiled)
+void max_pool_grad_tiled(const float *x, const float *g, float *dx, int n, int h, int w, int c, int fh, int fw) {
+  if (fh == 2 && fw == 2) pool_windows(x, g, dx, n, h, w, c, 2, 2); /* the common case, unrolled */
+  else pool_windows(x, g, dx, n, h, w, c, fh, fw);
+}
+
+/*
  * Conv2D weight gradient, NHWC, dilation 1, any stride and padding:
  *   dw[kh][kw][ci][co] = sum over n, i, j of x[n][i*sh + kh - pt][j*sw + kw - pl][ci] * dy[n][i][j][co]
  * (taps outside the input are zero padding). dw is overwritten. One output row at a time: its dy row and

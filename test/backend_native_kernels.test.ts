@@ -142,6 +142,92 @@ describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, val
   });
 });
 
+describe("MaxPoolGrad (windows that tile the input) matches the pure-JS backend, NaN and infinities included", () => {
+  // x, window (= stride), padding, and which special values are planted.
+  const cases: { x: number[]; size: number; pad: "valid" | "same"; special: boolean }[] = [
+    { x: [2, 8, 8, 4], size: 2, pad: "valid", special: false },
+    { x: [3, 9, 7, 5], size: 2, pad: "valid", special: true }, // odd sizes: the last row/column is in no window; 5 channels: a scalar tail
+    { x: [2, 31, 31, 32], size: 2, pad: "valid", special: true }, // airbench's first pool
+    { x: [1, 6, 6, 36], size: 2, pad: "same", special: true }, // "same" with no padding needed
+    { x: [2, 9, 9, 6], size: 3, pad: "valid", special: true },
+    { x: [3, 4, 4, 20], size: 4, pad: "valid", special: true }, // a global max pool
+    { x: [2, 5, 5, 3], size: 1, pad: "valid", special: true },
+  ];
+  for (const [i, c] of cases.entries()) {
+    for (const native of [true, false]) {
+      it(`x ${c.x.join("x")} window ${c.size} ${c.pad}${c.special ? ", with ties, NaN and infinities" : ""}${native ? "" : " (LEPTON_NATIVE_KERNELS=0)"}`, async () => {
+        const n = count(c.x);
+        const xv = randomValues(n, 601 + i).map((v) => (c.special ? Math.floor(v * 4) : v));
+        if (c.special) {
+          // Scattered NaN and infinities, and whole windows of NaN and of -Infinity (the first window of
+          // the first image's channel 0 and channel 1).
+          for (let k = 0; k < n; k += 7) xv[k] = [NaN, -Infinity, Infinity][k % 3];
+          const [, , w, ch] = c.x;
+          for (let p = 0; p < c.size; p++) for (let q = 0; q < c.size; q++) {
+            xv[(p * w + q) * ch] = NaN;
+            if (ch > 1) xv[(p * w + q) * ch + 1] = -Infinity;
+          }
+        }
+        const grad = () => {
+          const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
+          // A distinct weight per pooled value, so a gradient sent to the wrong window shows.
+          const weighted = (a: tf.Tensor) => {
+            const pooled = tf.maxPool(a as tf.Tensor4D, c.size, c.size, c.pad);
+            return pooled.mul(tf.range(1, 1 + pooled.size).reshape(pooled.shape)).sum();
+          };
+          const gx = tf.grad(weighted)(x);
+          const out = Array.from(gx.dataSync());
+          tf.dispose([x, gx]);
+          return out;
+        };
+        if (!native) process.env.LEPTON_NATIVE_KERNELS = "0";
+        const { cpu, wasm } = await onCpuThenWasm(grad);
+        expect(wasm).toEqual(cpu);
+        expect(wasm.filter((v) => v !== 0).length).toBeGreaterThan(n / (c.size * c.size * 2));
+        if (c.special) expect(wasm[0]).toBe(0); // the all-NaN window sends its gradient nowhere
+      });
+    }
+  }
+
+  it("overlapping windows with NaN (the general path) agree too", async () => {
+    const shape: [number, number, number, number] = [2, 9, 7, 4];
+    const xv = randomValues(count(shape), 77).map((v, k) => (k % 5 === 0 ? NaN : k % 11 === 0 ? -Infinity : Math.floor(v * 4)));
+    const grad = () => tf.tidy(() => Array.from(tf.grad((a: tf.Tensor) => {
+      const pooled = tf.maxPool(a as tf.Tensor4D, 3, 2, "same");
+      return pooled.mul(tf.range(1, 1 + pooled.size).reshape(pooled.shape)).sum();
+    })(tf.tensor4d(xv, shape)).dataSync()));
+    const { cpu, wasm } = await onCpuThenWasm(grad);
+    expect(wasm).toEqual(cpu);
+  });
+});
+
+describe("FusedBatchNorm with per-channel statistics matches the pure-JS backend", () => {
+  const cases: { x: number[]; stats: number[]; offset: boolean; scale: boolean }[] = [
+    { x: [5, 3, 3, 7], stats: [7], offset: true, scale: true },
+    { x: [4, 10], stats: [10], offset: false, scale: false },
+    { x: [2, 4, 4, 16], stats: [1, 1, 1, 16], offset: true, scale: false },
+    { x: [3, 2, 2, 33], stats: [33], offset: false, scale: true },
+    { x: [3, 4], stats: [3, 4], offset: true, scale: true }, // statistics of x's shape: the previous kernel
+  ];
+  for (const c of cases) {
+    for (const native of [true, false]) {
+      it(`x ${c.x.join("x")}, statistics ${c.stats.join("x")}${c.offset ? ", offset" : ""}${c.scale ? ", scale" : ""}${native ? "" : " (LEPTON_NATIVE_KERNELS=0)"}`, async () => {
+        const m = count(c.stats);
+        const xv = randomValues(count(c.x), c.x[0] * 13 + m);
+        const run = () => tf.tidy(() => {
+          const t = (v: Float32Array) => tf.tensor(v, c.stats);
+          const y = tf.batchNorm(tf.tensor(xv, c.x), t(randomValues(m, 1)), t(randomValues(m, 2).map((v) => v + 0.6)),
+            c.offset ? t(randomValues(m, 3)) : undefined, c.scale ? t(randomValues(m, 4).map((v) => v * 3)) : undefined, 1e-3);
+          return Array.from(y.dataSync());
+        });
+        if (!native) process.env.LEPTON_NATIVE_KERNELS = "0";
+        const { cpu, wasm } = await onCpuThenWasm(run);
+        expect(maxRelError(cpu, wasm)).toBeLessThan(2e-6);
+      });
+    }
+  }
+});
+
 describe("Conv2D, FusedConv2D and Conv2DBackpropFilter (lepton's direct SIMD loops) match the pure-JS backend", () => {
   type Pad = "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]];
   const cases: { x: number[]; w: number[]; stride: number | [number, number]; pad: Pad }[] = [

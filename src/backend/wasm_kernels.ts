@@ -183,12 +183,15 @@ function maxPoolGrad(args: { inputs: Record<string, TensorInfo>; backend: Backen
         const c0 = Math.max(0, j * sw - left);
         const c1 = Math.min(w, j * sw - left + fw);
         at.fill(-1);
+        best.fill(-Infinity);
         for (let r = r0; r < r1; r++) {
           for (let q = c0; q < c1; q++) {
             const base = xb + (r * w + q) * c;
             for (let ch = 0; ch < c; ch++) {
               const v = x[base + ch];
-              if (at[ch] < 0 || v > best[ch] || (v !== v && best[ch] === best[ch])) {
+              // The first strict maximum from -Infinity, as in the pure-JS backend (NaN never wins; a
+              // window of only NaN or -Infinity gets no gradient).
+              if (v > best[ch]) {
                 best[ch] = v;
                 at[ch] = base + ch;
               }

@@ -90,17 +90,19 @@ function twoByTwoMaxPoolGrad(x: Float32Array, g: Float32Array, dx: Float32Array,
         const a2 = a0 + rowStride;
         const a3 = a2 + c;
         for (let ch = 0; ch < c; ch++, gAt++) {
+          const v0 = x[a0 + ch];
           const v1 = x[a1 + ch];
           const v2 = x[a2 + ch];
           const v3 = x[a3 + ch];
-          let best = x[a0 + ch];
-          let k = 0;
-          // First maximum wins; NaN propagates as the maximum, as in the pure-JS backend.
-          if (v1 > best || (v1 !== v1 && best === best)) (best = v1), (k = 1);
-          if (v2 > best || (v2 !== v2 && best === best)) (best = v2), (k = 2);
-          if (v3 > best || (v3 !== v3 && best === best)) (best = v3), (k = 3);
-          const gv = g[gAt];
-          dx[(k === 0 ? a0 : k === 1 ? a1 : k === 2 ? a2 : a3) + ch] = gv;
+          // The first strict maximum from -Infinity, as in the pure-JS backend: a NaN is never the maximum,
+          // and a window of only NaN or -Infinity gets no gradient.
+          let best = -Infinity;
+          let k = -1;
+          if (v0 > best) (best = v0), (k = 0);
+          if (v1 > best) (best = v1), (k = 1);
+          if (v2 > best) (best = v2), (k = 2);
+          if (v3 > best) (best = v3), (k = 3);
+          if (k >= 0) dx[(k === 0 ? a0 : k === 1 ? a1 : k === 2 ? a2 : a3) + ch] = g[gAt];
         }
       }
     }
@@ -131,20 +133,20 @@ function tiledMaxPoolGrad(previous: KernelFn): KernelFn {
           const corner = ((b * h + i * sh) * w + j * sw) * c;
           const gAt = ((b * oh + i) * ow + j) * c;
           for (let ch = 0; ch < c; ch++) {
-            let at = corner + ch;
-            let best = x[at];
+            let at = -1;
+            let best = -Infinity;
             for (let p = 0; p < fh; p++) {
               const row = corner + p * w * c + ch;
-              for (let q = p === 0 ? 1 : 0; q < fw; q++) {
+              for (let q = 0; q < fw; q++) {
                 const v = x[row + q * c];
-                // NaN propagates as the maximum, as in the pure-JS backend.
-                if (v > best || (v !== v && best === best)) {
+                // The first strict maximum from -Infinity, as in the pure-JS backend (NaN never wins).
+                if (v > best) {
                   best = v;
                   at = row + q * c;
                 }
               }
             }
-            dx[at] = g[gAt + ch];
+            if (at >= 0) dx[at] = g[gAt + ch];
           }
         }
       }

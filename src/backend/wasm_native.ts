@@ -36,6 +36,8 @@ export interface NativeExports {
   /** The weight gradient summed over output rows g0 <= g < g1 (dw overwritten). */
   conv2d_backprop_filter(x: number, dy: number, dw: number, g0: number, g1: number, h: number, w: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
   add_into(dst: number, src: number, count: number): void;
+  channel_affine(x: number, rows: number, c: number, mean: number, k: number, offset: number, out: number): void;
+  max_pool_grad_tiled(x: number, g: number, dx: number, n: number, h: number, w: number, c: number, fh: number, fw: number): void;
 }
 
 type Build = "plain" | "shared" | "plain_relaxed" | "shared_relaxed";
@@ -352,12 +354,71 @@ function nativeConv2D(fused: boolean) {
     };
 }
 
+/**
+ * FusedBatchNorm whose mean, variance (and offset and scale, when given) have one value per channel of
+ * x's last axis: one SIMD pass, (x - mean) * k + offset with k = scale / sqrt(variance + epsilon) worked
+ * out per channel first. Anything else to `previous`.
+ */
+function nativeBatchNorm(previous: KernelFn): KernelFn {
+  return (args) => {
+    const { x, mean, variance, offset, scale } = args.inputs;
+    if (!x || !mean || !variance || x.dtype !== "float32" || x.shape.length === 0) return previous(args);
+    const c = x.shape[x.shape.length - 1];
+    const perChannel = (t: TensorInfo | undefined) => !t || (t.dtype === "float32" && size(t.shape) === c && t.shape[t.shape.length - 1] === c);
+    if (c === 0 || ![mean, variance, offset, scale].every(perChannel)) return previous(args);
+    const native = nativeKernels(args.backend);
+    if (!native) return previous(args);
+    const backend = args.backend;
+    const out = backend.makeOutput([...x.shape], "float32");
+    const rows = size(x.shape) / c;
+    if (rows === 0) return out;
+    const params = backend.makeOutput([2 * c], "float32");
+    try {
+      const eps = (args.attrs?.varianceEpsilon as number | undefined) ?? 0.001;
+      const v = backend.typedArrayFromHeap(variance);
+      const s = scale ? backend.typedArrayFromHeap(scale) : undefined;
+      const o = offset ? backend.typedArrayFromHeap(offset) : undefined;
+      const p = backend.typedArrayFromHeap(params) as Float32Array;
+      for (let ch = 0; ch < c; ch++) {
+        p[ch] = (s ? s[ch] : 1) / Math.sqrt(v[ch] + eps);
+        p[c + ch] = o ? o[ch] : 0;
+      }
+      const at = pointer(backend, params);
+      native.channel_affine(pointer(backend, x), rows, c, pointer(backend, mean), at, at + 4 * c, pointer(backend, out));
+    } finally {
+      backend.disposeData(params.dataId);
+    }
+    return out;
+  };
+}
+
+/** MaxPoolGrad whose windows tile the input (filter = stride, no padding), float32 NHWC; else `previous`. */
+function nativeMaxPoolGrad(previous: KernelFn): KernelFn {
+  return (args) => {
+    const { dy, input } = args.inputs;
+    const attrs = args.attrs ?? {};
+    if (!dy || !input || input.dtype !== "float32" || dy.dtype !== "float32" || input.shape.length !== 4) return previous(args);
+    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+    const { top, left, bottom, right } = info.padInfo;
+    const [n, h, w, c] = input.shape;
+    if (fh !== sh || fw !== sw || top || left || bottom || right || info.outHeight !== Math.floor(h / fh) || info.outWidth !== Math.floor(w / fw)) return previous(args);
+    const native = nativeKernels(args.backend);
+    if (!native) return previous(args);
+    const backend = args.backend;
+    const out = backend.makeOutput([...input.shape], "float32");
+    if (size(input.shape) === 0) return out;
+    native.max_pool_grad_tiled(pointer(backend, input), pointer(backend, dy), pointer(backend, out), n, h, w, c, fh, fw);
+    return out;
+  };
+}
+
 /** Names of the kernels this file wraps in the wasm backend. */
-export const NATIVE_WASM_KERNELS = ["Conv2D and FusedConv2D without bias or activation (NHWC, dilation 1)", "Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)"] as const;
+export const NATIVE_WASM_KERNELS = ["Conv2D and FusedConv2D without bias or activation (NHWC, dilation 1)", "Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)", "FusedBatchNorm (per-channel statistics)", "MaxPoolGrad (windows that tile the input)"] as const;
 
 let installed = false;
 
-/** Wrap Sum, Mean, Add, Sub, Multiply, RealDiv, Conv2D, FusedConv2D and Conv2DBackpropFilter with lepton's SIMD path (idempotent; after the other wasm kernels). */
+/** Wrap Sum, Mean, Add, Sub, Multiply, RealDiv, FusedBatchNorm, MaxPoolGrad, Conv2D, FusedConv2D and Conv2DBackpropFilter with lepton's SIMD path (idempotent; after the other wasm kernels). */
 export function installNativeWasmKernels(): void {
   if (installed) return;
   if (!tf.getKernel("Sum", "wasm")) throw new Error("lepton: the wasm backend has no Sum kernel to build on");
@@ -365,6 +426,8 @@ export function installNativeWasmKernels(): void {
   wrapWasmKernel("Mean", nativeChannelReduction("Mean"));
   for (const name of Object.keys(OPS)) wrapWasmKernel(name, nativeChannelBinary(name));
   wrapWasmKernel("Conv2DBackpropFilter", nativeConv2DBackpropFilter);
+  wrapWasmKernel("FusedBatchNorm", nativeBatchNorm);
+  wrapWasmKernel("MaxPoolGrad", nativeMaxPoolGrad);
   wrapWasmKernel("Conv2D", nativeConv2D(false));
   // FusedConv2D without bias or activation (the layers' forward pass, inference): lepton's loop where it
   // has fused multiply-adds (relaxed SIMD), XNNPACK's otherwise, on an idle 2-core machine: airbench's
