@@ -119,6 +119,79 @@ void channel_affine(const float *x, int rows, int c, const float *mean, const fl
 }
 
 /*
+ * Batch norm in training (src/backend/wasm_batchnorm.ts), per channel ch of x [rows, c], in row blocks as
+ * channel_sum does; tmp: 2c floats of scratch.
+ *   channel_sq_dev_sum:  out[ch] = sum_r (x - mean[ch])^2              (the variance, two-pass)
+ *   bn_backward_sums:    sdy[ch] = sum_r dy,  sdyx[ch] = sum_r dy * (x - mean[ch])
+ *   bn_backward_dx:      out = a[ch] * dy + b[ch] * (x - mean[ch]) + e[ch], p = [a | b | mean | e] (4c floats)
+ */
+EXPORT(channel_sq_dev_sum)
+void channel_sq_dev_sum(const float *x, const float *mean, int rows, int c, float *out, float *tmp) {
+  int c4 = c & ~3;
+  for (int ch = 0; ch < c; ch++) out[ch] = 0.0f;
+  for (int r0 = 0; r0 < rows; r0 += BLOCK) {
+    int r1 = r0 + BLOCK < rows ? r0 + BLOCK : rows;
+    for (int ch = 0; ch < c; ch++) tmp[ch] = 0.0f;
+    for (int r = r0; r < r1; r++) {
+      const float *row = x + (long)r * c;
+      int ch = 0;
+      for (; ch < c4; ch += 4) {
+        v128_t d = wasm_f32x4_sub(wasm_v128_load(row + ch), wasm_v128_load(mean + ch));
+        wasm_v128_store(tmp + ch, wasm_f32x4_add(wasm_v128_load(tmp + ch), wasm_f32x4_mul(d, d)));
+      }
+      for (; ch < c; ch++) {
+        float d = row[ch] - mean[ch];
+        tmp[ch] += d * d;
+      }
+    }
+    for (int ch = 0; ch < c; ch++) out[ch] += tmp[ch];
+  }
+}
+
+EXPORT(bn_backward_sums)
+void bn_backward_sums(const float *dy, const float *x, const float *mean, int rows, int c, float *sdy, float *sdyx, float *tmp) {
+  int c4 = c & ~3;
+  float *t1 = tmp, *t2 = tmp + c;
+  for (int ch = 0; ch < c; ch++) sdy[ch] = 0.0f, sdyx[ch] = 0.0f;
+  for (int r0 = 0; r0 < rows; r0 += BLOCK) {
+    int r1 = r0 + BLOCK < rows ? r0 + BLOCK : rows;
+    for (int ch = 0; ch < c; ch++) t1[ch] = 0.0f, t2[ch] = 0.0f;
+    for (int r = r0; r < r1; r++) {
+      const float *g = dy + (long)r * c, *row = x + (long)r * c;
+      int ch = 0;
+      for (; ch < c4; ch += 4) {
+        v128_t gv = wasm_v128_load(g + ch);
+        v128_t d = wasm_f32x4_sub(wasm_v128_load(row + ch), wasm_v128_load(mean + ch));
+        wasm_v128_store(t1 + ch, wasm_f32x4_add(wasm_v128_load(t1 + ch), gv));
+        wasm_v128_store(t2 + ch, wasm_f32x4_add(wasm_v128_load(t2 + ch), wasm_f32x4_mul(gv, d)));
+      }
+      for (; ch < c; ch++) {
+        t1[ch] += g[ch];
+        t2[ch] += g[ch] * (row[ch] - mean[ch]);
+      }
+    }
+    for (int ch = 0; ch < c; ch++) sdy[ch] += t1[ch], sdyx[ch] += t2[ch];
+  }
+}
+
+EXPORT(bn_backward_dx)
+void bn_backward_dx(const float *dy, const float *x, const float *p, int rows, int c, float *out) {
+  int c4 = c & ~3;
+  const float *a = p, *b = p + c, *mean = p + 2 * c, *e = p + 3 * c;
+  for (int r = 0; r < rows; r++) {
+    const float *g = dy + (long)r * c, *row = x + (long)r * c;
+    float *o = out + (long)r * c;
+    int ch = 0;
+    for (; ch < c4; ch += 4) {
+      v128_t d = wasm_f32x4_sub(wasm_v128_load(row + ch), wasm_v128_load(mean + ch));
+      v128_t v = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(a + ch), wasm_v128_load(g + ch)), wasm_f32x4_mul(wasm_v128_load(b + ch), d));
+      wasm_v128_store(o + ch, wasm_f32x4_add(v, wasm_v128_load(e + ch)));
+    }
+    for (; ch < c; ch++) o[ch] = (a[ch] * g[ch] + b[ch] * (row[ch] - mean[ch])) + e[ch];
+  }
+}
+
+/*
  * MaxPoolGrad for windows that tile the input (filter = stride, no padding), NHWC: each window's gradient
  * g goes to the first strict maximum of its fh x fw inputs, compared from -infinity, as TensorFlow.js's
  * pure-JS backend does (a NaN is never the maximum; a window of only NaN or -infinity gets no gradient).

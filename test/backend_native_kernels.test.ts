@@ -228,6 +228,72 @@ describe("FusedBatchNorm with per-channel statistics matches the pure-JS backend
   }
 });
 
+describe("BatchNormalization layers in training (two fused kernels on wasm) match the pure-JS backend", () => {
+  // Input shape, and whether a convolution (4-D) or a dense layer (2-D) feeds the batch norm.
+  const cases: { x: number[]; units: number }[] = [
+    { x: [6, 5, 5, 3], units: 7 }, // 7 channels: a scalar tail; 150 rows: past one summing block
+    { x: [2, 9, 9, 4], units: 32 },
+    { x: [130, 5], units: 33 }, // 2-D
+    { x: [1, 3, 3, 2], units: 4 }, // one image
+  ];
+  for (const c of cases) {
+    for (const native of [true, false]) {
+      it(`x ${c.x.join("x")} into ${c.units} channels: gradients, outputs and moving statistics${native ? "" : " (LEPTON_NATIVE_KERNELS=0: the layer's own call)"}`, async () => {
+        const xv = randomValues(count(c.x), c.x[0] * 7 + c.units).map((v) => v * 3 + 0.5); // a mean and spread to normalise away
+        const run = () => {
+          const model = tf.sequential();
+          if (c.x.length === 4) model.add(tf.layers.conv2d({ inputShape: c.x.slice(1), filters: c.units, kernelSize: 3, padding: "same", kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+          else model.add(tf.layers.dense({ inputShape: c.x.slice(1), units: c.units, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+          model.add(tf.layers.batchNormalization({ momentum: 0.8, gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 2 }), betaInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 3 }) }));
+          if (c.x.length === 4) model.add(tf.layers.flatten());
+          model.add(tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
+          const x = tf.tensor(xv, c.x);
+          const out: Record<string, number[]> = {};
+          const { value, grads } = tf.variableGrads(() => {
+            const y = model.apply(x, { training: true }) as tf.Tensor;
+            out.y = Array.from(y.dataSync());
+            return y.square().mean() as tf.Scalar;
+          });
+          // Gradients in the order of the trainable weights (kernel, bias, gamma, beta, kernel, bias), then
+          // the batch norm's gamma, beta, moving mean and moving variance after the step's update.
+          model.trainableWeights.forEach((w, i) => (out[`grad ${i}`] = Array.from(grads[(w.read() as tf.Variable).name].dataSync())));
+          model.layers[1].getWeights(false).forEach((w, i) => (out[`batch norm weight ${i}`] = Array.from(w.dataSync())));
+          out.loss = [value.dataSync()[0]];
+          tf.dispose([x, value, ...Object.values(grads)]);
+          model.dispose();
+          return out;
+        };
+        if (!native) process.env.LEPTON_NATIVE_KERNELS = "0";
+        const { cpu, wasm } = await onCpuThenWasm(run);
+        expect(Object.keys(wasm).sort()).toEqual(Object.keys(cpu).sort());
+        expect(Object.keys(cpu).length).toBe(12);
+        expect(cpu["batch norm weight 2"]).not.toEqual(new Array(c.units).fill(0)); // the moving mean moved
+        for (const k of Object.keys(cpu)) expect(maxRelError(cpu[k], wasm[k]), k).toBeLessThan(2e-5);
+      });
+    }
+  }
+
+  it("run as the two kernels on wasm, and as the layer's own ops with LEPTON_NATIVE_KERNELS=0", async () => {
+    await tf.setBackend("wasm");
+    const kernelsOf = async () => {
+      const model = tf.sequential({ layers: [tf.layers.batchNormalization({ inputShape: [4, 4, 8] })] });
+      const x = tf.randomNormal([3, 4, 4, 8], 0, 1, "float32", 5);
+      const profile = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => (model.apply(x, { training: true }) as tf.Tensor).sum() as tf.Scalar);
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      tf.dispose(x);
+      model.dispose();
+      return profile.kernels.map((k) => k.name);
+    };
+    expect(await kernelsOf()).toEqual(expect.arrayContaining(["LeptonBatchNormTraining", "LeptonBatchNormTrainingGrad"]));
+    process.env.LEPTON_NATIVE_KERNELS = "0";
+    const fallback = await kernelsOf();
+    expect(fallback).not.toContain("LeptonBatchNormTraining");
+    expect(fallback).toEqual(expect.arrayContaining(["FusedBatchNorm", "Mean"]));
+  });
+});
+
 describe("Conv2D, FusedConv2D and Conv2DBackpropFilter (lepton's direct SIMD loops) match the pure-JS backend", () => {
   type Pad = "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]];
   const cases: { x: number[]; w: number[]; stride: number | [number, number]; pad: Pad }[] = [

@@ -13,6 +13,7 @@
  */
 import { wrapWasmKernel, type KernelFn, type TensorInfo } from "./wasm_kernels";
 import { installNativeWasmKernels } from "./wasm_native";
+import { installFusedBatchNormTraining } from "./wasm_batchnorm";
 
 /** The element-wise ops rewritten here (all XNNPACK-backed in tfjs-backend-wasm). */
 export const BROADCAST_KERNELS = ["Add", "Sub", "Multiply", "RealDiv"] as const;
@@ -79,5 +80,6 @@ export function installWasmBroadcastKernels(): void {
   if (installed) return;
   for (const name of BROADCAST_KERNELS) wrapWasmKernel(name, channelBroadcast);
   installNativeWasmKernels();
+  installFusedBatchNormTraining();
   installed = true;
 }

@@ -37,6 +37,9 @@ export interface NativeExports {
   conv2d_backprop_filter(x: number, dy: number, dw: number, g0: number, g1: number, h: number, w: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
   add_into(dst: number, src: number, count: number): void;
   channel_affine(x: number, rows: number, c: number, mean: number, k: number, offset: number, out: number): void;
+  channel_sq_dev_sum(x: number, mean: number, rows: number, c: number, out: number, tmp: number): void;
+  bn_backward_sums(dy: number, x: number, mean: number, rows: number, c: number, sdy: number, sdyx: number, tmp: number): void;
+  bn_backward_dx(dy: number, x: number, p: number, rows: number, c: number, out: number): void;
   max_pool_grad_tiled(x: number, g: number, dx: number, n: number, h: number, w: number, c: number, fh: number, fw: number): void;
 }
 
@@ -203,7 +206,7 @@ export function nativeKernelsStatus(backend: Backend): { active: boolean; reason
 }
 
 /** Byte offset of a tensor's data on the heap. */
-function pointer(backend: Backend, t: TensorInfo): number {
+export function pointer(backend: Backend, t: TensorInfo): number {
   return backend.typedArrayFromHeap(t).byteOffset;
 }
 
