@@ -7,7 +7,7 @@
  * `total_seconds`: from the start (loading, channel statistics, whitening, training, the final TTA
  * evaluation) less the per-epoch test evaluations, which are there only to show progress.
  *
- *   LEPTON_DATA_DIR=../shared/datasets npm run bench:cifar -- [--epochs 8] [--widths 32,64,128]
+ *   LEPTON_DATA_DIR=../shared/datasets npm run bench:cifar -- [--epochs 12] [--widths 32,64,128]
  *       [--batch 256] [--lr 0.2] [--limit N (first N training images, for a quick try)] [--no-ema]
  *       [--tta flip|flip-translate|none] [--no-tta]
  *
@@ -27,7 +27,7 @@ import { arg } from "./args";
 async function main(): Promise<void> {
   const started = Date.now();
   const info = await ready();
-  const epochs = Number(arg("--epochs") ?? 8);
+  const epochs = Number(arg("--epochs") ?? 12);
   const widths = (arg("--widths") ?? "32,64,128").split(",").map(Number) as [number, number, number];
   const batchSize = Number(arg("--batch") ?? 256);
   const lr = Number(arg("--lr") ?? 0.2);
