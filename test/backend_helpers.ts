@@ -23,14 +23,16 @@ export function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number 
 
 /**
  * `run` on TensorFlow.js's pure-JS backend, then on wasm, checking that the wasm run leaves no
- * tensor behind; returns both results (the backend stays wasm).
+ * tensor and no backend buffer behind; returns both results (the backend stays wasm).
  */
 export async function onCpuThenWasm<T>(run: () => T): Promise<{ cpu: T; wasm: T }> {
   await tf.setBackend("cpu");
   const cpu = run();
   await tf.setBackend("wasm");
   const before = tf.memory().numTensors;
+  const buffers = tf.backend().numDataIds(); // also the kernels' scratch buffers, which are no tensors
   const wasm = run();
   expect(tf.memory().numTensors).toBe(before);
+  expect(tf.backend().numDataIds()).toBe(buffers);
   return { cpu, wasm };
 }

@@ -14,12 +14,12 @@
  *            dx = gamma * s / N * (N * dy - sum(dy) - (x - mean) * s^2 * sum(dy * (x - mean))),
  *            dgamma = s * sum(dy * (x - mean)), dbeta = sum(dy).
  * The moving mean and variance are updated as the layer does. Anything else (another backend, an axis
- * other than the last, center or scale off, another dtype, inference, LEPTON_NATIVE_KERNELS=0) runs the
- * layer's own call. Checked against the pure-JS backend in test/backend_native_kernels.test.ts.
+ * other than the last, center or scale off, another dtype, inference, LEPTON_NATIVE_KERNELS=0, and a
+ * gradient of a gradient: the fused backward has no gradient of its own) runs the layer's own call. Checked against the pure-JS backend in test/backend_native_kernels.test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Backend, TensorInfo } from "./wasm_kernels";
-import { nativeKernels, pointer } from "./wasm_native";
+import { nativeKernels, pointer, type NativeExports } from "./wasm_native";
 
 const FORWARD = "LeptonBatchNormTraining";
 const BACKWARD = "LeptonBatchNormTrainingGrad";
@@ -29,9 +29,16 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> };
 
 /** Inputs x [..., C], gamma [C], beta [C]; outputs y, mean [C], variance [C], 1 / sqrt(variance + epsilon) [C]. */
+/** lepton's kernels here, whatever LEPTON_NATIVE_KERNELS says now: the op was chosen when its forward started. */
+function kernels(backend: Backend): NativeExports {
+  const native = nativeKernels(backend, { ignoreSwitch: true });
+  if (!native) throw new Error("lepton: the fused batch-norm kernels lost their WebAssembly module");
+  return native;
+}
+
 function forward({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const { x, gamma, beta } = inputs;
-  const native = nativeKernels(backend)!;
+  const native = kernels(backend);
   const c = x.shape[x.shape.length - 1];
   const rows = size(x.shape) / c;
   const eps = attrs!.epsilon as number;
@@ -63,7 +70,7 @@ function forward({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
 /** Inputs dy, x, gamma, mean, invStd (as forward made them); outputs dx, dgamma, dbeta. */
 function backward({ inputs, backend }: KernelArgs): TensorInfo[] {
   const { dy, x, gamma, mean, invStd } = inputs;
-  const native = nativeKernels(backend)!;
+  const native = kernels(backend);
   const c = x.shape[x.shape.length - 1];
   const rows = size(x.shape) / c;
   const dx = backend.makeOutput([...x.shape], "float32");
@@ -114,7 +121,11 @@ function fusedTrainingCall(layer: BatchNormLayer, inputs: tf.Tensor | tf.Tensor[
   if (!x || x.dtype !== "float32" || x.rank < 2 || !layer.center || !layer.scale || !layer.gamma || !layer.beta) return null;
   if (layer.axis !== -1 && layer.axis !== x.rank - 1) return null;
   const c = x.shape[x.rank - 1];
-  if (c === 0 || x.size === 0 || !nativeKernels(tf.backend() as unknown as Backend)) return null;
+  if (c === 0 || x.size === 0 || layer.gamma.read().size !== c || layer.beta.read().size !== c) return null;
+  // Inside a gradient of a gradient (tf.grad of tf.grad: a tape within a tape) the layer's own ops, whose
+  // gradients are differentiable again.
+  if (((tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth ?? 0) > 1) return null;
+  if (!nativeKernels(tf.backend() as unknown as Backend)) return null;
   return tf.tidy(() => {
     let stats: tf.Tensor[] = [];
     const op = tf.customGrad(((input: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -152,7 +163,10 @@ export function installFusedBatchNormTraining(): void {
   if (installed) return;
   tf.registerKernel({ kernelName: FORWARD, backendName: "wasm", kernelFunc: forward as any });
   tf.registerKernel({ kernelName: BACKWARD, backendName: "wasm", kernelFunc: backward as any });
-  const proto = Object.getPrototypeOf(tf.layers.batchNormalization({})) as { call(this: BatchNormLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] };
+  // The registered class (making a layer to reach it would use up one of the automatic layer names).
+  const registered = (tf.serialization.SerializationMap.getMap().classNameMap as Record<string, [{ prototype: unknown }, unknown]>).BatchNormalization;
+  if (!registered) throw new Error("lepton: tfjs-layers has no BatchNormalization class registered");
+  const proto = registered[0].prototype as { call(this: BatchNormLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] };
   const original = proto.call;
   proto.call = function (this: BatchNormLayer, inputs, kwargs) {
     return fusedTrainingCall(this, inputs, kwargs) ?? original.call(this, inputs, kwargs);

@@ -103,8 +103,8 @@ function heapMemory(backend: Backend): WebAssembly.Memory | undefined {
 }
 
 /** lepton's kernels bound to this backend's heap, or null when they cannot run here (then the callers fall back). */
-export function nativeKernels(backend: Backend): NativeExports | null {
-  if (process.env.LEPTON_NATIVE_KERNELS === "0") return null;
+export function nativeKernels(backend: Backend, options: { ignoreSwitch?: boolean } = {}): NativeExports | null {
+  if (process.env.LEPTON_NATIVE_KERNELS === "0" && !options.ignoreSwitch) return null;
   const memory = heapMemory(backend);
   if (!memory) return null;
   return kernelsFor(memory);
