@@ -31,6 +31,8 @@ describe("wasm training kernels agree with the pure-JS backend", () => {
     { x: [1, 8, 8, 1], w: [2, 2, 1, 2], stride: 2, pad: "same" },
     { x: [4, 32, 32, 3], w: [5, 5, 3, 6], stride: 1, pad: "valid" },
     { x: [2, 7, 6, 5], w: [1, 3, 5, 2], stride: 1, pad: "same" },
+    { x: [2, 9, 8, 4], w: [3, 2, 4, 5], stride: 2, pad: "same" }, // taller than wide, strided
+    { x: [2, 6, 7, 8], w: [2, 3, 8, 12], stride: 1, pad: "valid" },
   ];
   for (const [i, c] of cases.entries()) {
     it(`conv2d gradients, x ${c.x} filter ${c.w} stride ${c.stride} ${c.pad}`, async () => {

@@ -21,7 +21,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-import { Scope, sharedData, wrapWasmKernel, zeroedOutput, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
+import { flipAndSwap, Scope, sharedData, wrapWasmKernel, zeroedOutput, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
 
 function nhwcOnly(attrs: Record<string, any>, kernelName: string): void {
   if (attrs.dataFormat && attrs.dataFormat !== "NHWC") {
@@ -57,7 +57,7 @@ function stridedConv2DBackpropInput(previous: KernelFn): KernelFn {
     const inputShape = attrs.inputShape as [number, number, number, number];
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
     const [sh, sw] = [info.strideHeight, info.strideWidth];
-    if ((sh === 1 && sw === 1) || dy.dtype !== "float32") return previous(args);
+    if ((sh === 1 && sw === 1) || dy.dtype !== "float32" || filter.dtype !== "float32") return previous(args);
     const [fh, fw] = [info.filterHeight, info.filterWidth];
     const dh = (dy.shape[1] - 1) * sh + 1;
     const dw = (dy.shape[2] - 1) * sw + 1;
@@ -68,8 +68,7 @@ function stridedConv2DBackpropInput(previous: KernelFn): KernelFn {
     if (top < 0 || left < 0 || bottom < 0 || right < 0) return previous(args);
     const scope = new Scope(args.backend);
     const dilated = scope.keep(dilate(args.backend, dy, sh, sw));
-    const swapped = scope.run("Transpose", { x: filter }, { perm: [0, 1, 3, 2] }); // [fh, fw, O, C]
-    const flipped = scope.run("Reverse", { x: swapped }, { dims: [0, 1] });
+    const flipped = scope.keep(flipAndSwap(args.backend, filter)); // [fh, fw, O, C], taps reversed
     const out = scope.run("Conv2D", { x: dilated, filter: flipped }, { strides: [1, 1], pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dataFormat: "NHWC", dilations: [1, 1] });
     return scope.finish(out);
   };
