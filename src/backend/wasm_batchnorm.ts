@@ -15,7 +15,8 @@
  *            dgamma = s * sum(dy * (x - mean)), dbeta = sum(dy).
  * The moving mean and variance are updated as the layer does. Anything else (another backend, an axis
  * other than the last, center or scale off, another dtype, inference, LEPTON_NATIVE_KERNELS=0, and a
- * gradient of a gradient: the fused backward has no gradient of its own) runs the layer's own call. Checked against the pure-JS backend in test/backend_native_kernels.test.ts.
+ * gradient of a gradient: the fused backward has no gradient of its own) runs the layer's own call.
+ * Checked against the pure-JS backend in test/backend_native_kernels.test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Backend, TensorInfo } from "./wasm_kernels";
@@ -24,11 +25,10 @@ import { nativeKernels, pointer, type NativeExports } from "./wasm_native";
 const FORWARD = "LeptonBatchNormTraining";
 const BACKWARD = "LeptonBatchNormTrainingGrad";
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const size = tf.util.sizeFromShape;
 
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> };
 
-/** Inputs x [..., C], gamma [C], beta [C]; outputs y, mean [C], variance [C], 1 / sqrt(variance + epsilon) [C]. */
 /** lepton's kernels here, whatever LEPTON_NATIVE_KERNELS says now: the op was chosen when its forward started. */
 function kernels(backend: Backend): NativeExports {
   const native = nativeKernels(backend, { ignoreSwitch: true });
@@ -36,6 +36,7 @@ function kernels(backend: Backend): NativeExports {
   return native;
 }
 
+/** Inputs x [..., C], gamma [C], beta [C]; outputs y, mean [C], variance [C], 1 / sqrt(variance + epsilon) [C]. */
 function forward({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const { x, gamma, beta } = inputs;
   const native = kernels(backend);

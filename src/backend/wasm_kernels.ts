@@ -124,7 +124,6 @@ function conv2DBackpropFilter(args: { inputs: Record<string, TensorInfo>; backen
   return scope.finish(out);
 }
 
-/** dx for Conv2D with stride 1: a full convolution of dy with the flipped, channel-swapped filter. */
 /**
  * The filter [fh, fw, C, O] turned into the input gradient's [fh, fw, O, C], taps reversed: one pass on the
  * heap (the Transpose and Reverse kernels it replaces took ~6 ms for a 3x3x128x128 filter).
@@ -144,6 +143,7 @@ export function flipAndSwap(backend: Backend, filter: TensorInfo): TensorInfo {
   return out;
 }
 
+/** dx for Conv2D with stride 1: a full convolution of dy with the flipped, channel-swapped filter. */
 function conv2DBackpropInput(args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs?: Record<string, any> }): TensorInfo {
   const { dy, filter } = args.inputs;
   const attrs = args.attrs ?? {};
