@@ -401,6 +401,58 @@ describe("Conv2D, FusedConv2D and Conv2DBackpropFilter (lepton's direct SIMD loo
   });
 });
 
+describe("BatchMatMul (matmul_rows, the convolution's tiles) matches the pure-JS backend", () => {
+  // [a shape, b shape, transposeA, transposeB]: odd sizes (columns 1-7 past a multiple of 8, rows not a
+  // multiple of 4), LeNet's dense layers and their gradients, batches that broadcast, and products large
+  // enough for the helper threads.
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[64, 400], [400, 120], false, false], // LeNet's first dense layer
+    [[64, 120], [400, 120], false, true], // its input gradient
+    [[64, 400], [64, 120], true, false], // its weight gradient
+    [[1, 1], [1, 1], false, false],
+    [[3, 5], [5, 7], false, false],
+    [[7, 3], [7, 6], true, false],
+    [[2, 9], [13, 9], false, true],
+    [[5, 2], [11, 5], true, true],
+    [[3, 5, 4], [3, 4, 6], false, false], // batches
+    [[3, 4, 5], [3, 6, 4], true, true],
+    [[1, 6, 3], [4, 3, 9], false, false], // a broadcast over b's batch
+    [[4, 6, 3], [1, 3, 9], false, false], // b broadcast (one product of 24 rows)
+    [[2, 3, 6, 3], [3, 5], false, false], // a rank-2 b against a rank-4 a
+    [[6, 0], [0, 5], false, false], // k = 0: zeros
+    [[0, 4], [4, 3], false, false], // empty
+    [[257, 130], [130, 67], false, false], // helper threads, ragged tiles
+    [[2, 130, 96], [2, 96, 33], false, false],
+  ];
+  for (const [as, bs, ta, tb] of cases) {
+    it(`${as.join("x")}${ta ? "ᵀ" : ""} times ${bs.join("x")}${tb ? "ᵀ" : ""}`, async () => {
+      const av = randomValues(count(as), as.length * 31 + count(as)), bv = randomValues(count(bs), bs.length * 7 + count(bs));
+      const run = () => tf.tidy(() => {
+        const y = tf.matMul(tf.tensor(av, as), tf.tensor(bv, bs), ta, tb);
+        return { shape: y.shape, values: y.dataSync().slice() };
+      });
+      const { cpu, wasm } = await onCpuThenWasm(run);
+      expect(wasm.shape).toEqual(cpu.shape);
+      expect(maxRelError(cpu.values, wasm.values)).toBeLessThan(1e-5);
+      process.env.LEPTON_NATIVE_KERNELS = "0"; // XNNPACK's product: the same numbers
+      const xnnpack = run();
+      expect(maxRelError(cpu.values, xnnpack.values)).toBeLessThan(1e-5);
+    });
+  }
+
+  it("a dense layer's gradients agree too", async () => {
+    const run = () => tf.tidy(() => {
+      const x = tf.tensor2d(randomValues(37 * 29, 4), [37, 29]);
+      const w = tf.tensor2d(randomValues(29 * 14, 5), [29, 14]);
+      const [dx, dw] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D).relu().square().sum())([x, w]);
+      return { dx: dx.dataSync().slice(), dw: dw.dataSync().slice() };
+    });
+    const { cpu, wasm } = await onCpuThenWasm(run);
+    expect(maxRelError(cpu.dx, wasm.dx)).toBeLessThan(1e-5);
+    expect(maxRelError(cpu.dw, wasm.dw)).toBeLessThan(1e-5);
+  });
+});
+
 describe("the helper threads (LEPTON_NATIVE_THREADS)", () => {
   const shapes = { x: [7, 18, 14, 16] as [number, number, number, number], w: [3, 3, 16, 24] as [number, number, number, number] };
   const xv = randomValues(shapes.x.reduce((a, b) => a * b), 11), wv = randomValues(shapes.w.reduce((a, b) => a * b), 12);
@@ -527,18 +579,23 @@ describe("all four builds of the module, on a memory of their own, against a JS 
         expect(k).not.toBeNull();
         const heap = new Float32Array(memory.buffer);
         // n, h, w, cin, cout, fh, fw, sh, sw, pt, pl (output size from 'same'-like padding)
-        for (const [n, h, w, cin, cout, fh, fw, sh, sw, pt, pl] of [[2, 7, 9, 5, 8, 3, 3, 1, 1, 1, 1], [3, 9, 6, 3, 12, 5, 3, 2, 1, 2, 0], [1, 4, 4, 16, 4, 3, 3, 1, 1, 1, 1]]) {
+        // Output channels 1-7 past a multiple of 8 take partial vectors (LeNet's 6): every remainder, and
+        // padding wider than the filter reach (taps that see only zeros).
+        for (const [n, h, w, cin, cout, fh, fw, sh, sw, pt, pl] of [[2, 7, 9, 5, 8, 3, 3, 1, 1, 1, 1], [3, 9, 6, 3, 12, 5, 3, 2, 1, 2, 0], [1, 4, 4, 16, 4, 3, 3, 1, 1, 1, 1],
+          [2, 6, 7, 3, 6, 5, 5, 1, 1, 4, 4], [1, 5, 6, 2, 1, 3, 3, 1, 2, 1, 1], [2, 4, 5, 7, 2, 2, 3, 1, 1, 0, 2], [1, 6, 6, 4, 3, 3, 3, 2, 2, 1, 1], [1, 5, 5, 6, 5, 3, 3, 1, 1, 1, 1], [2, 3, 9, 1, 7, 3, 3, 1, 1, 1, 1], [1, 4, 4, 9, 11, 3, 3, 1, 1, 1, 1], [1, 4, 4, 3, 13, 3, 3, 1, 1, 1, 1], [1, 4, 4, 3, 14, 3, 3, 1, 1, 1, 1], [1, 4, 4, 3, 15, 3, 3, 1, 1, 1, 1]]) {
           const oh = Math.floor((h + 2 * pt - fh) / sh) + 1, ow = Math.floor((w + 2 * pl - fw) / sw) + 1;
           const x = randomValues(n * h * w * cin, n + cin), f = randomValues(fh * fw * cin * cout, cout), dy = randomValues(n * oh * ow * cout, oh);
           const xAt = 64, fAt = xAt + x.length + 4, dyAt = fAt + f.length + 4, outAt = dyAt + dy.length + 4;
+          const zerosAt = outAt + Math.max(n * oh * ow * cout, f.length) + 8; // cin zero floats (the heap starts zeroed)
           heap.set(x, xAt);
           heap.set(f, fAt);
           heap.set(dy, dyAt);
           const X = (b: number, i: number, j: number, c: number) => (i < 0 || i >= h || j < 0 || j >= w ? 0 : x[((b * h + i) * w + j) * cin + c]);
           // Forward, in two row ranges (as two threads would): y[b][i][j][co].
           const rows = n * oh, half = Math.floor(rows / 2);
-          k!.conv2d_forward(xAt * 4, fAt * 4, outAt * 4, 0, half, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl);
-          k!.conv2d_forward(xAt * 4, fAt * 4, outAt * 4, half, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl);
+          heap.fill(NaN, outAt, zerosAt - 4); // every output element must be written; nothing past it
+          k!.conv2d_forward(xAt * 4, fAt * 4, outAt * 4, 0, half, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl, zerosAt * 4);
+          k!.conv2d_forward(xAt * 4, fAt * 4, outAt * 4, half, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl, zerosAt * 4);
           const y = new Float64Array(rows * ow * cout);
           for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let co = 0; co < cout; co++) {
             let acc = 0;
@@ -546,8 +603,9 @@ describe("all four builds of the module, on a memory of their own, against a JS 
             y[((b * oh + i) * ow + j) * cout + co] = acc;
           }
           expect(maxRelError(y, heap.subarray(outAt, outAt + y.length))).toBeLessThan(1e-5);
-          expect(heap[outAt + y.length]).toBe(0); // nothing written past the output
+          expect(heap[outAt + y.length]).toBeNaN(); // nothing written past the output
           // Weight gradient over all rows.
+          heap.fill(NaN, outAt, zerosAt - 4);
           k!.conv2d_backprop_filter(xAt * 4, dyAt * 4, outAt * 4, 0, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl);
           const dw = new Float64Array(f.length);
           for (let a = 0; a < fh; a++) for (let c2 = 0; c2 < fw; c2++) for (let ci = 0; ci < cin; ci++) for (let co = 0; co < cout; co++) {
@@ -556,6 +614,8 @@ describe("all four builds of the module, on a memory of their own, against a JS 
             dw[((a * fw + c2) * cin + ci) * cout + co] = acc;
           }
           expect(maxRelError(dw, heap.subarray(outAt, outAt + dw.length))).toBeLessThan(1e-5);
+          expect(heap[outAt + dw.length]).toBeNaN();
+          expect(heap.subarray(zerosAt, zerosAt + cin).every((v) => v === 0)).toBe(true);
           heap.fill(0);
         }
       });

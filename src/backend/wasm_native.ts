@@ -24,15 +24,15 @@
  * Checked against the pure-JS backend in test/backend_native_kernels.test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
-import { wrapWasmKernel, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
+import { Scope, wrapWasmKernel, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
 import { PLAIN_RELAXED_WASM_BASE64, PLAIN_WASM_BASE64, SHARED_RELAXED_WASM_BASE64, SHARED_WASM_BASE64 } from "./wasm_native_binary";
-import { KIND_FILTER, KIND_FORWARD, runNativeChunk, startNativePool, type NativePool } from "./wasm_native_pool";
+import { KIND_FILTER, KIND_FORWARD, KIND_MATMUL, runNativeChunk, startNativePool, type NativePool } from "./wasm_native_pool";
 
 export interface NativeExports {
   channel_sum(x: number, rows: number, c: number, out: number, tmp: number, scale: number): void;
   channel_binary(op: number, big: number, vec: number, rows: number, c: number, out: number, vecFirst: number): void;
-  /** Output rows g0 <= g < g1 of the batch's n * oh rows (g = image * oh + row). */
-  conv2d_forward(x: number, w: number, y: number, g0: number, g1: number, h: number, wd: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
+  /** Output rows g0 <= g < g1 of the batch's n * oh rows (g = image * oh + row); zeros: cin zero floats, read for taps in the padding. */
+  conv2d_forward(x: number, w: number, y: number, g0: number, g1: number, h: number, wd: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number, zeros: number): void;
   /** The weight gradient summed over output rows g0 <= g < g1 (dw overwritten). */
   conv2d_backprop_filter(x: number, dy: number, dw: number, g0: number, g1: number, h: number, w: number, cin: number, oh: number, ow: number, cout: number, fh: number, fw: number, sh: number, sw: number, pt: number, pl: number): void;
   add_into(dst: number, src: number, count: number): void;
@@ -41,6 +41,8 @@ export interface NativeExports {
   bn_backward_sums(dy: number, x: number, mean: number, rows: number, c: number, sdy: number, sdyx: number, tmp: number): void;
   bn_backward_dx(dy: number, x: number, p: number, rows: number, c: number, out: number): void;
   max_pool_grad_tiled(x: number, g: number, dx: number, n: number, h: number, w: number, c: number, fh: number, fw: number): void;
+  /** Rows m0 <= i < m1 of c = a b, a [m][k], b [k][n], row-major. */
+  matmul_rows(a: number, b: number, c: number, m0: number, m1: number, k: number, n: number): void;
 }
 
 type Build = "plain" | "shared" | "plain_relaxed" | "shared_relaxed";
@@ -286,8 +288,7 @@ function nativeConv2DBackpropFilter(previous: KernelFn): KernelFn {
     const filterShape = attrs.filterShape as number[];
     if ((attrs.dataFormat && attrs.dataFormat !== "NHWC") || x.dtype !== "float32" || dy.dtype !== "float32" || x.shape.length !== 4) return previous(args);
     const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
-    // Output channels in whole float32x4 vectors only: a remainder runs scalar (LeNet's first layer: 6).
-    if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels !== filterShape[2] || info.outChannels % 4 !== 0) return previous(args);
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels !== filterShape[2]) return previous(args);
     const native = nativeKernels(args.backend);
     if (!native) return previous(args);
     const backend = args.backend;
@@ -332,8 +333,7 @@ function nativeConv2D(fused: boolean) {
       if (fused && (args.inputs.bias || args.inputs.preluActivationWeights || (attrs.activation && attrs.activation !== "linear"))) return previous(args);
       if ((attrs.dataFormat && attrs.dataFormat !== "NHWC") || x.dtype !== "float32" || filter.dtype !== "float32" || x.shape.length !== 4) return previous(args);
       const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
-      // Output channels in whole float32x4 vectors only: a remainder runs scalar, slower than XNNPACK (LeNet's 6).
-      if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels !== filter.shape[2] || info.outChannels % 4 !== 0) return previous(args);
+      if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.inChannels !== filter.shape[2]) return previous(args);
       const native = nativeKernels(args.backend);
       if (!native) return previous(args);
       const backend = args.backend;
@@ -344,14 +344,20 @@ function nativeConv2D(fused: boolean) {
         return out;
       }
       const { rows, macs, params } = convCall(backend, x, filter, out, info);
-      const pool = rows > 1 && macs >= PARALLEL_MACS ? nativePool(backend) : null;
-      // Rows are independent: several chunks per thread even out a helper that wakes late.
+      // What a tap in the padding reads: one pixel of zeros.
+      const zeros = backend.makeOutput([info.inChannels], "float32");
       try {
-        if (pool) pool.run(native, KIND_FORWARD, Math.min(4 * pool.threads, rows), params);
-        else native.conv2d_forward(params[0], params[1], params[2], 0, rows, ...shapeArgs(params));
+        backend.typedArrayFromHeap(zeros).fill(0);
+        const zerosAt = pointer(backend, zeros);
+        const pool = rows > 1 && macs >= PARALLEL_MACS ? nativePool(backend) : null;
+        // Rows are independent: several chunks per thread even out a helper that wakes late.
+        if (pool) pool.run(native, KIND_FORWARD, Math.min(4 * pool.threads, rows), [...params, zerosAt]);
+        else native.conv2d_forward(params[0], params[1], params[2], 0, rows, ...shapeArgs(params), zerosAt);
       } catch (err) {
         backend.disposeData(out.dataId);
         throw err;
+      } finally {
+        backend.disposeData(zeros.dataId);
       }
       return out;
     };
@@ -416,8 +422,71 @@ function nativeMaxPoolGrad(previous: KernelFn): KernelFn {
   };
 }
 
+/**
+ * BatchMatMul in float32 natively: transposed operands are transposed first (tfjs's Transpose kernel),
+ * then each product is matmul_rows (the convolution's register tiles, as a 1x1 convolution over a's
+ * rows), on the helper threads by ranges of rows when large. A shared b (batch 1, e.g. a dense layer's
+ * weights) makes the whole batch one product of batch * m rows. Batch dimensions that broadcast other
+ * than "equal, or one of them 1" go to `previous`. XNNPACK repacked the weights on every call: LeNet's
+ * dense layers ran at ~4 GMAC/s.
+ */
+function nativeBatchMatMul(previous: KernelFn): KernelFn {
+  return (args) => {
+    const { a, b } = args.inputs;
+    const attrs = args.attrs ?? {};
+    if (!a || !b || a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return previous(args);
+    const ra = a.shape.length, rb = b.shape.length;
+    const [m, ka] = attrs.transposeA ? [a.shape[ra - 1], a.shape[ra - 2]] : [a.shape[ra - 2], a.shape[ra - 1]];
+    const [kb, n] = attrs.transposeB ? [b.shape[rb - 1], b.shape[rb - 2]] : [b.shape[rb - 2], b.shape[rb - 1]];
+    if (ka !== kb) return previous(args); // tfjs's own message
+    const batchA = size(a.shape.slice(0, -2)), batchB = size(b.shape.slice(0, -2));
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) return previous(args);
+    let outBatch: number[];
+    try {
+      outBatch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    } catch {
+      return previous(args);
+    }
+    if (size(outBatch) !== Math.max(batchA, batchB)) return previous(args);
+    const native = nativeKernels(args.backend);
+    if (!native) return previous(args);
+    const backend = args.backend;
+    const batch = size(outBatch), k = ka;
+    const out = backend.makeOutput([...outBatch, m, n], "float32");
+    if (batch * m * n === 0) return out;
+    const scope = new Scope(backend);
+    try {
+      if (k === 0) {
+        backend.typedArrayFromHeap(out).fill(0);
+        return out;
+      }
+      const swapLast = (t: TensorInfo) => {
+        const perm = t.shape.map((_, i) => i);
+        [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+        return scope.run("Transpose", { x: t }, { perm });
+      };
+      const pa = pointer(backend, attrs.transposeA ? swapLast(a) : a);
+      const pb = pointer(backend, attrs.transposeB ? swapLast(b) : b);
+      const pc = pointer(backend, out);
+      const product = (at: number, bt: number, ct: number, rows: number) => {
+        const pool = rows >= 8 && rows * k * n >= PARALLEL_MACS ? nativePool(backend) : null;
+        if (pool) pool.run(native, KIND_MATMUL, Math.min(4 * pool.threads, Math.floor(rows / 4)), [at, bt, ct, rows, k, n]);
+        else native.matmul_rows(at, bt, ct, 0, rows, k, n);
+      };
+      if (batchB === 1) product(pa, pb, pc, batch * m); // a's batches are consecutive rows (a broadcast a is batch 1 too)
+      else for (let i = 0; i < batch; i++) product(pa + (batchA === 1 ? 0 : i * m * k * 4), pb + i * k * n * 4, pc + i * m * n * 4, m);
+    } catch (err) {
+      backend.disposeData(out.dataId);
+      throw err;
+    } finally {
+      scope.finish(out);
+    }
+    return out;
+  };
+}
+
 /** Names of the kernels this file wraps in the wasm backend. */
-export const NATIVE_WASM_KERNELS = ["Conv2D and FusedConv2D without bias or activation (NHWC, dilation 1)", "Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)", "FusedBatchNorm (per-channel statistics)", "MaxPoolGrad (windows that tile the input)"] as const;
+export const NATIVE_WASM_KERNELS = ["Conv2D and FusedConv2D without bias or activation (NHWC, dilation 1)", "Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)", "FusedBatchNorm (per-channel statistics)", "MaxPoolGrad (windows that tile the input)", "BatchMatMul (float32)"] as const;
 
 let installed = false;
 
@@ -431,6 +500,7 @@ export function installNativeWasmKernels(): void {
   wrapWasmKernel("Conv2DBackpropFilter", nativeConv2DBackpropFilter);
   wrapWasmKernel("FusedBatchNorm", nativeBatchNorm);
   wrapWasmKernel("MaxPoolGrad", nativeMaxPoolGrad);
+  wrapWasmKernel("BatchMatMul", nativeBatchMatMul);
   wrapWasmKernel("Conv2D", nativeConv2D(false));
   // FusedConv2D without bias or activation (the layers' forward pass, inference): lepton's loop where it
   // has fused multiply-adds (relaxed SIMD), XNNPACK's otherwise, on an idle 2-core machine: airbench's

@@ -25,7 +25,7 @@ const REMAINING = 1; // chunks not yet claimed
 const DONE = 2; // chunks finished
 const READY = 3; // helpers started
 const ERROR = 4; // 1 when a helper's chunk threw
-const KIND = 5; // 1 forward, 2 backprop filter
+const KIND = 5; // 1 forward, 2 backprop filter, 3 matrix product
 const CHUNKS = 6;
 const STOP = 7; // 1: helpers exit
 const HELPED = 8; // chunks the helpers have run, in all
@@ -35,17 +35,21 @@ const CONTROL_WORDS = PARAMS + MAX_PARAMS;
 
 export const KIND_FORWARD = 1;
 export const KIND_FILTER = 2;
+export const KIND_MATMUL = 3;
 
 /**
  * What a chunk does, the same code on every thread (written once, as a string, for the helpers).
- * p: [x, w-or-dy, out, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl, partials, partialStride].
+ * p: [x, w-or-dy, out, rows, h, w, cin, oh, ow, cout, fh, fw, sh, sw, pt, pl, then zeros (forward) or
+ * partials, partialStride (filter)]; a matrix product: [a, b, c, rows of c, k, n].
  */
 const RUN_CHUNK = `function runChunk(k, kind, chunk, chunks, p) {
   const rows = p[3];
   const g0 = Math.floor((chunk * rows) / chunks), g1 = Math.floor(((chunk + 1) * rows) / chunks);
   // An empty range still runs: a weight-gradient part must be zeroed, since every part is added.
-  if (kind === ${KIND_FORWARD}) {
-    k.conv2d_forward(p[0], p[1], p[2], g0, g1, p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]);
+  if (kind === ${KIND_MATMUL}) {
+    k.matmul_rows(p[0], p[1], p[2], g0, g1, p[4], p[5]);
+  } else if (kind === ${KIND_FORWARD}) {
+    k.conv2d_forward(p[0], p[1], p[2], g0, g1, p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16]);
   } else {
     const out = chunk === 0 ? p[2] : p[16] + (chunk - 1) * p[17];
     k.conv2d_backprop_filter(p[0], p[1], out, g0, g1, p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]);
