@@ -192,71 +192,8 @@ void bn_backward_dx(const float *dy, const float *x, const float *p, int rows, i
 }
 
 /*
- * MaxPoolGrad for windows that tile the input (filter = stride, no padding), NHWC: each window's gradient
- * g goes to the first strict maximum of its fh x fw inputs, compared from -infinity, as TensorFlow.js's
- * pure-JS backend does (a NaN is never the maximum; a window of only NaN or -infinity gets no gradient).
- * Every element of dx is written: the window's other inputs and the rows and columns past the last window
- * get 0.
- */
-static inline __attribute__((always_inline)) void pool_windows(const float *x, const float *g, float *dx, int n, int h, int w,
-                                                               int c, int fh, int fw) {
-  int oh = h / fh, ow = w / fw, c4 = c & ~3;
-  long rowstride = (long)w * c;
-  const v128_t minus_inf = wasm_f32x4_splat(-__builtin_inff());
-  for (int b = 0; b < n; b++) {
-    const float *xb = x + (long)b * h * rowstride;
-    float *db = dx + (long)b * h * rowstride;
-    for (int i = 0; i < oh; i++) {
-      for (int j = 0; j < ow; j++) {
-        long corner = (long)i * fh * rowstride + (long)j * fw * c;
-        const float *gp = g + (((long)b * oh + i) * ow + j) * c;
-        int ch = 0;
-        for (; ch < c4; ch += 4) {
-          v128_t best = minus_inf, at = wasm_i32x4_splat(-1);
-          for (int p = 0; p < fh; p++)
-            for (int q = 0; q < fw; q++) {
-              v128_t v = wasm_v128_load(xb + corner + p * rowstride + q * c + ch);
-              v128_t more = wasm_f32x4_gt(v, best);
-              best = wasm_v128_bitselect(v, best, more);
-              at = wasm_v128_bitselect(wasm_i32x4_splat(p * fw + q), at, more);
-            }
-          v128_t gv = wasm_v128_load(gp + ch);
-          for (int p = 0; p < fh; p++)
-            for (int q = 0; q < fw; q++)
-              wasm_v128_store(db + corner + p * rowstride + q * c + ch, wasm_v128_and(gv, wasm_i32x4_eq(at, wasm_i32x4_splat(p * fw + q))));
-        }
-        for (; ch < c; ch++) {
-          float best = -__builtin_inff();
-          int at = -1;
-          for (int p = 0; p < fh; p++)
-            for (int q = 0; q < fw; q++) {
-              float v = xb[corner + p * rowstride + q * c + ch];
-              if (v > best) best = v, at = p * fw + q;
-            }
-          for (int p = 0; p < fh; p++)
-            for (int q = 0; q < fw; q++) db[corner + p * rowstride + q * c + ch] = at == p * fw + q ? gp[ch] : 0.0f;
-        }
-      }
-      /* the columns past the last window, in this window row */
-      for (int p = 0; p < fh; p++) {
-        float *tail = db + (long)(i * fh + p) * rowstride + (long)ow * fw * c;
-        for (long t = 0; t < (long)(w - ow * fw) * c; t++) tail[t] = 0.0f;
-      }
-    }
-    /* the rows past the last window */
-    for (long t = (long)oh * fh * rowstride; t < (long)h * rowstride; t++) db[t] = 0.0f;
-  }
-}
-
-EXPORT(max_pool_grad_tiled)
-void max_pool_grad_tiled(const float *x, const float *g, float *dx, int n, int h, int w, int c, int fh, int fw) {
-  if (fh == 2 && fw == 2) pool_windows(x, g, dx, n, h, w, c, 2, 2); /* the common case, unrolled */
-  else pool_windows(x, g, dx, n, h, w, c, fh, fw);
-}
-
-/*
- * Vectors of 1-4 output channels: the last one of a row whose channel count is not a multiple of 4
- * (LeNet's 6) is loaded and stored lane by lane, so nothing past the row is read or written.
+ * Vectors of 1-4 channels: the last one of a row whose channel count is not a multiple of 4 (LeNet's 6)
+ * is loaded and stored lane by lane, so nothing past the row is read or written.
  */
 static inline __attribute__((always_inline)) v128_t load_lanes(const float *p, int lanes) {
   if (lanes == 4) return wasm_v128_load(p);
@@ -274,6 +211,64 @@ static inline __attribute__((always_inline)) void store_lanes(float *p, v128_t v
     wasm_v128_store64_lane(p, v, 0);
     if (lanes == 3) wasm_v128_store32_lane(p + 2, v, 2);
   }
+}
+
+/* One window's gradient for LANES channels: g to the first strict maximum from -inf, 0 elsewhere. */
+static inline __attribute__((always_inline)) void pool_window(const float *xp, const float *gp, float *dp, long rowstride, int c,
+                                                              int fh, int fw, int lanes) {
+  v128_t best = wasm_f32x4_splat(-__builtin_inff()), at = wasm_i32x4_splat(-1);
+  for (int p = 0; p < fh; p++)
+    for (int q = 0; q < fw; q++) {
+      v128_t v = load_lanes(xp + p * rowstride + q * c, lanes);
+      v128_t more = wasm_f32x4_gt(v, best);
+      best = wasm_v128_bitselect(v, best, more);
+      at = wasm_v128_bitselect(wasm_i32x4_splat(p * fw + q), at, more);
+    }
+  v128_t gv = load_lanes(gp, lanes);
+  for (int p = 0; p < fh; p++)
+    for (int q = 0; q < fw; q++) store_lanes(dp + p * rowstride + q * c, wasm_v128_and(gv, wasm_i32x4_eq(at, wasm_i32x4_splat(p * fw + q))), lanes);
+}
+
+/*
+ * MaxPoolGrad for windows that tile the input (filter = stride, no padding), NHWC: each window's gradient
+ * g goes to the first strict maximum of its fh x fw inputs, compared from -infinity, as TensorFlow.js's
+ * pure-JS backend does (a NaN is never the maximum; a window of only NaN or -infinity gets no gradient).
+ * Every element of dx is written: the window's other inputs and the rows and columns past the last window
+ * get 0.
+ */
+static inline __attribute__((always_inline)) void pool_windows(const float *x, const float *g, float *dx, int n, int h, int w,
+                                                               int c, int fh, int fw) {
+  int oh = h / fh, ow = w / fw, c4 = c & ~3;
+  long rowstride = (long)w * c;
+  for (int b = 0; b < n; b++) {
+    const float *xb = x + (long)b * h * rowstride;
+    float *db = dx + (long)b * h * rowstride;
+    for (int i = 0; i < oh; i++) {
+      for (int j = 0; j < ow; j++) {
+        long corner = (long)i * fh * rowstride + (long)j * fw * c;
+        const float *gp = g + (((long)b * oh + i) * ow + j) * c;
+        int ch = 0;
+        for (; ch < c4; ch += 4) pool_window(xb + corner + ch, gp + ch, db + corner + ch, rowstride, c, fh, fw, 4);
+        int rest = c - c4;
+        if (rest == 3) pool_window(xb + corner + ch, gp + ch, db + corner + ch, rowstride, c, fh, fw, 3);
+        else if (rest == 2) pool_window(xb + corner + ch, gp + ch, db + corner + ch, rowstride, c, fh, fw, 2);
+        else if (rest == 1) pool_window(xb + corner + ch, gp + ch, db + corner + ch, rowstride, c, fh, fw, 1);
+      }
+      /* the columns past the last window, in this window row */
+      for (int p = 0; p < fh; p++) {
+        float *tail = db + (long)(i * fh + p) * rowstride + (long)ow * fw * c;
+        for (long t = 0; t < (long)(w - ow * fw) * c; t++) tail[t] = 0.0f;
+      }
+    }
+    /* the rows past the last window */
+    for (long t = (long)oh * fh * rowstride; t < (long)h * rowstride; t++) db[t] = 0.0f;
+  }
+}
+
+EXPORT(max_pool_grad_tiled)
+void max_pool_grad_tiled(const float *x, const float *g, float *dx, int n, int h, int w, int c, int fh, int fw) {
+  if (fh == 2 && fw == 2) pool_windows(x, g, dx, n, h, w, c, 2, 2); /* the common case, unrolled */
+  else pool_windows(x, g, dx, n, h, w, c, fh, fw);
 }
 
 /* One register tile of backprop_filter_rows (below): NCI input channels x NCO float32x4 over one row's pixels. */
@@ -496,6 +491,7 @@ static inline __attribute__((always_inline)) void conv_tile(const float *x, cons
     const float *wrow = wt + (long)kh * fw * cin * cout;
     for (int kw = 0; kw < fw; kw += run) {
       int c = q + kw;
+      if (c >= w || c + (npix - 1) * sw < 0) continue; /* every pixel of the tile is in the padding for this tap */
       const float *x0 = c >= 0 && c < w ? xrow + (long)c * cin : zeros;
       c += sw;
       const float *x1 = c >= 0 && c < w ? xrow + (long)c * cin : zeros;

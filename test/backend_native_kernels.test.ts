@@ -40,7 +40,9 @@ describe("lepton's SIMD kernels are active on this wasm backend", () => {
 });
 
 describe("per-channel Sum and Mean match the pure-JS backend", () => {
-  const shapes: number[][] = [[3, 5, 7, 9], [2, 3], [130, 17], [1, 1, 1, 1], [64, 4, 4, 130], [5, 2, 3, 64], [1, 65, 4], [129, 1]];
+  // Channels that are not whole vectors are summed as groups of rows (9: 4 rows; 6: 6 rows), with a last
+  // partial group: 105 = 26 * 4 + 1 rows, 130 = 32 * 4 + 2, 129 = 4 * 32 + 1, LeNet's 64x28x28x6.
+  const shapes: number[][] = [[3, 5, 7, 9], [2, 3], [130, 17], [1, 1, 1, 1], [64, 4, 4, 130], [5, 2, 3, 64], [1, 65, 4], [129, 1], [64, 28, 28, 6], [7, 3, 3]];
   for (const shape of shapes) {
     for (const kind of ["sum", "mean"] as const) {
       for (const keepDims of [false, true]) {
@@ -87,6 +89,8 @@ describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, val
     [[3], [1, 1, 3]], // same size: the result has the higher rank
     [[1, 1, 3], [3]],
     [[64, 4, 4, 128], [1, 1, 1, 128]],
+    [[5, 28, 28, 6], [6]], // LeNet's bias: rows taken 6 at a time, 4 left over
+    [[6], [3, 7, 6]],
   ];
   for (const [as, bs] of cases) {
     for (const op of ["add", "sub", "mul", "div"] as Op[]) {
@@ -146,7 +150,7 @@ describe("MaxPoolGrad (windows that tile the input) matches the pure-JS backend,
   // x, window (= stride), padding, and which special values are planted.
   const cases: { x: number[]; size: number | [number, number]; pad: "valid" | "same"; special: boolean }[] = [
     { x: [2, 8, 8, 4], size: 2, pad: "valid", special: false },
-    { x: [3, 9, 7, 5], size: 2, pad: "valid", special: true }, // odd sizes: the last row/column is in no window; 5 channels: a scalar tail
+    { x: [3, 9, 7, 5], size: 2, pad: "valid", special: true }, // odd sizes: the last row/column is in no window; 5 channels: a partial vector
     { x: [2, 31, 31, 32], size: 2, pad: "valid", special: true }, // airbench's first pool
     { x: [1, 6, 6, 36], size: 2, pad: "same", special: true }, // "same" with no padding needed
     { x: [2, 9, 9, 6], size: 3, pad: "valid", special: true },
