@@ -554,6 +554,26 @@ void matmul_rows(const float *a, const float *b, float *c, int m0, int m1, int k
   conv2d_forward(a + (long)m0 * k, b, c + (long)m0 * n, 0, 1, 1, m1 - m0, k, 1, m1 - m0, n, 1, 1, 1, 1, 0, 0, a);
 }
 
+/*
+ * ReLU's gradient in one pass: out = dy * step(x), step(x) = 1 where x > 0, NaN where x is NaN, else 0
+ * (TensorFlow.js's Step, so the product is exactly its Multiply: 0 * Inf and NaN stay NaN, -dy * 0 is -0).
+ */
+EXPORT(relu_grad)
+void relu_grad(const float *dy, const float *x, float *out, int count) {
+  const v128_t zero = wasm_f32x4_splat(0.0f), one = wasm_f32x4_splat(1.0f), nan = wasm_f32x4_splat(__builtin_nanf(""));
+  int t = 0;
+  for (; t + 4 <= count; t += 4) {
+    v128_t xv = wasm_v128_load(x + t);
+    v128_t st = wasm_v128_bitselect(one, zero, wasm_f32x4_gt(xv, zero));
+    st = wasm_v128_bitselect(nan, st, wasm_f32x4_ne(xv, xv));
+    wasm_v128_store(out + t, wasm_f32x4_mul(wasm_v128_load(dy + t), st));
+  }
+  for (; t < count; t++) {
+    float xv = x[t];
+    out[t] = dy[t] * (xv != xv ? __builtin_nanf("") : xv > 0.0f ? 1.0f : 0.0f);
+  }
+}
+
 /* dst[t] += src[t] for t < count (the partial weight gradients of a multithreaded backprop_filter). */
 EXPORT(add_into)
 void add_into(float *dst, const float *src, int count) {

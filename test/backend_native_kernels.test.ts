@@ -457,6 +457,41 @@ describe("BatchMatMul (matmul_rows, the convolution's tiles) matches the pure-JS
   });
 });
 
+describe("ReLU's gradient (one pass) matches the pure-JS backend's Step and Multiply", () => {
+  const special = [NaN, Infinity, -Infinity, 0, -0, 1e-38, -1e-38, 3, -3];
+  for (const n of [1, 7, 64 * 9 * 9 * 6]) {
+    it(`${n} values, NaN, infinities and signed zeros in x and in dy`, async () => {
+      const xv = randomValues(n, n + 1), dv = randomValues(n, n + 2);
+      for (let i = 0; i < Math.min(n, special.length); i++) xv[i] = special[i];
+      for (let i = 0; i < Math.min(n, special.length); i++) dv[(i * 5) % n] = special[(i + 4) % special.length];
+      const run = () => tf.tidy(() => {
+        const x = tf.tensor1d(xv);
+        const dy = tf.tensor1d(dv);
+        const g = tf.grad((t: tf.Tensor) => tf.relu(t).mul(dy).sum())(x);
+        return g.dataSync().slice();
+      });
+      const { cpu, wasm } = await onCpuThenWasm(run);
+      expect(Array.from(wasm).map((v) => (Object.is(v, -0) ? "-0" : String(v)))).toEqual(Array.from(cpu).map((v) => (Object.is(v, -0) ? "-0" : String(v))));
+    });
+  }
+
+  it("runs as one kernel on wasm; TensorFlow.js's Step and Multiply with LEPTON_NATIVE_KERNELS=0 and for a gradient of a gradient", async () => {
+    const x = tf.tensor2d(randomValues(6 * 5, 3), [6, 5]);
+    const kernels = async () => (await tf.profile(() => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.relu(t).square().sum())(x).dataSync()))).kernels.map((k) => k.name);
+    expect(await kernels()).toContain("LeptonReluGrad");
+    expect(await kernels()).not.toContain("Step");
+    process.env.LEPTON_NATIVE_KERNELS = "0";
+    expect(await kernels()).not.toContain("LeptonReluGrad");
+    expect(await kernels()).toContain("Step");
+    delete process.env.LEPTON_NATIVE_KERNELS;
+    // d/dx of sum(d/dx sum(relu(x)^3)) = 6 relu(x) step(x), through the original gradient's ops.
+    const second = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.grad((u: tf.Tensor) => tf.relu(u).pow(3).sum())(t).sum())(x).dataSync().slice());
+    const xs = x.dataSync();
+    expect(maxRelError(Array.from(xs, (v) => (v > 0 ? 6 * v : 0)), second)).toBeLessThan(1e-5);
+    x.dispose();
+  });
+});
+
 describe("the helper threads (LEPTON_NATIVE_THREADS)", () => {
   const shapes = { x: [7, 18, 14, 16] as [number, number, number, number], w: [3, 3, 16, 24] as [number, number, number, number] };
   const xv = randomValues(shapes.x.reduce((a, b) => a * b), 11), wv = randomValues(shapes.w.reduce((a, b) => a * b), 12);
