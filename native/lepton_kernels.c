@@ -554,6 +554,15 @@ void matmul_rows(const float *a, const float *b, float *c, int m0, int m1, int k
   conv2d_forward(a + (long)m0 * k, b, c + (long)m0 * n, 0, 1, 1, m1 - m0, k, 1, m1 - m0, n, 1, 1, 1, 1, 0, 0, a);
 }
 
+/* ReLU: out = max(x, 0) as Math.max gives it (TensorFlow.js's pure-JS backend): NaN stays NaN, -0 becomes 0. out may be x. */
+EXPORT(relu)
+void relu(const float *x, float *out, int count) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int t = 0;
+  for (; t + 4 <= count; t += 4) wasm_v128_store(out + t, wasm_f32x4_max(wasm_v128_load(x + t), zero));
+  for (; t < count; t++) out[t] = x[t] > 0.0f || x[t] != x[t] ? x[t] : 0.0f;
+}
+
 /*
  * ReLU's gradient in one pass: out = dy * step(x), step(x) = 1 where x > 0, NaN where x is NaN, else 0
  * (TensorFlow.js's Step, so the product is exactly its Multiply: 0 * Inf and NaN stay NaN, -dy * 0 is -0).

@@ -90,6 +90,9 @@ describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, val
     [[1, 1, 3], [3]],
     [[64, 4, 4, 128], [1, 1, 1, 128]],
     [[5, 28, 28, 6], [6]], // LeNet's bias: rows taken 6 at a time, 4 left over
+    [[4, 9, 9, 16], [4, 9, 9, 16]], // same shapes: a residual add, one row of every element
+    [[7, 3], [7, 3]],
+    [[1], [1]],
     [[6], [3, 7, 6]],
   ];
   for (const [as, bs] of cases) {
@@ -454,6 +457,18 @@ describe("BatchMatMul (matmul_rows, the convolution's tiles) matches the pure-JS
     const { cpu, wasm } = await onCpuThenWasm(run);
     expect(maxRelError(cpu.dx, wasm.dx)).toBeLessThan(1e-5);
     expect(maxRelError(cpu.dw, wasm.dw)).toBeLessThan(1e-5);
+  });
+});
+
+describe("ReLU (one SIMD pass) matches the pure-JS backend", () => {
+  it("NaN, infinities and signed zeros pass as in TensorFlow.js; odd sizes", async () => {
+    for (const n of [1, 9, 4099]) {
+      const v = randomValues(n, n);
+      [NaN, Infinity, -Infinity, -0, 0, -1e-38, 5].forEach((s, i) => i < n && (v[(i * 3) % n] = s));
+      const run = () => tf.tidy(() => tf.relu(tf.tensor1d(v)).dataSync().slice());
+      const { cpu, wasm } = await onCpuThenWasm(run);
+      expect(Array.from(wasm).map((x) => (Object.is(x, -0) ? "-0" : String(x)))).toEqual(Array.from(cpu).map((x) => (Object.is(x, -0) ? "-0" : String(x))));
+    }
   });
 });
 

@@ -41,6 +41,7 @@ export interface NativeExports {
   bn_backward_sums(dy: number, x: number, mean: number, rows: number, c: number, sdy: number, sdyx: number, tmp: number): void;
   bn_backward_dx(dy: number, x: number, p: number, rows: number, c: number, out: number): void;
   max_pool_grad_tiled(x: number, g: number, dx: number, n: number, h: number, w: number, c: number, fh: number, fw: number): void;
+  relu(x: number, out: number, count: number): void;
   relu_grad(dy: number, x: number, out: number, count: number): void;
   /** Rows m0 <= i < m1 of c = a b, a [m][k], b [k][n], row-major. */
   matmul_rows(a: number, b: number, c: number, m0: number, m1: number, k: number, n: number): void;
@@ -292,7 +293,17 @@ function nativeChannelBinary(name: string) {
   return (previous: KernelFn): KernelFn =>
     (args) => {
       const { a, b } = args.inputs;
-      if (!a || !b || a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length === 0 || b.shape.length === 0) return previous(args);
+      if (!a || !b || a.dtype !== "float32" || b.dtype !== "float32") return previous(args);
+      if (tf.util.arraysEqual(a.shape, b.shape)) {
+        // Same shapes (a residual add, an optimizer's update): one row of every element.
+        const native = nativeKernels(args.backend);
+        if (!native) return previous(args);
+        const out = args.backend.makeOutput([...a.shape], "float32");
+        const n = size(a.shape);
+        if (n > 0) native.channel_binary(OPS[name], pointer(args.backend, a), pointer(args.backend, b), 1, n, pointer(args.backend, out), 0);
+        return out;
+      }
+      if (a.shape.length === 0 || b.shape.length === 0) return previous(args);
       // The vector is the operand of smaller size (or of lower rank when sizes tie: [C] against [1, 1, C]).
       const aIsBig = size(a.shape) > size(b.shape) || (size(a.shape) === size(b.shape) && a.shape.length >= b.shape.length);
       const [big, small] = aIsBig ? [a, b] : [b, a];
@@ -540,6 +551,20 @@ function nativeBatchMatMul(previous: KernelFn): KernelFn {
   };
 }
 
+/** Relu in float32 natively (one SIMD pass on the calling thread); anything else to `previous`. */
+function nativeRelu(previous: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (!x || x.dtype !== "float32") return previous(args);
+    const native = nativeKernels(args.backend);
+    if (!native) return previous(args);
+    const out = args.backend.makeOutput([...x.shape], "float32");
+    const n = size(x.shape);
+    if (n > 0) native.relu(pointer(args.backend, x), pointer(args.backend, out), n);
+    return out;
+  };
+}
+
 /** LeptonReluGrad: dy * step(x) in one pass (inputs dy, x: float32, one shape). */
 function reluGradKernel({ inputs, backend }: { inputs: Record<string, TensorInfo>; backend: Backend }): TensorInfo {
   const { dy, x } = inputs;
@@ -593,6 +618,7 @@ export function installNativeWasmKernels(): void {
   wrapWasmKernel("FusedBatchNorm", nativeBatchNorm);
   wrapWasmKernel("MaxPoolGrad", nativeMaxPoolGrad);
   wrapWasmKernel("BatchMatMul", nativeBatchMatMul);
+  wrapWasmKernel("Relu", nativeRelu);
   installReluGradient();
   wrapWasmKernel("Conv2D", nativeConv2D(false));
   // FusedConv2D without bias or activation (the layers' forward pass, inference): lepton's loop where it
