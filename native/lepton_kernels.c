@@ -271,6 +271,44 @@ void max_pool_grad_tiled(const float *x, const float *g, float *dx, int n, int h
   else pool_windows(x, g, dx, n, h, w, c, fh, fw);
 }
 
+/*
+ * MaxPool for windows that tile the input (filter = stride, no padding), NHWC: out = the largest of each
+ * window's fh x fw inputs compared from -infinity, as the pure-JS backend does (NaN never wins; a window
+ * of only NaN gives -infinity): the same rule as max_pool_grad_tiled, so the gradient goes to the value
+ * the forward pass returned.
+ */
+static inline __attribute__((always_inline)) void pool_max_window(const float *xp, float *op, long rowstride, int c, int fh, int fw, int lanes) {
+  v128_t best = wasm_f32x4_splat(-__builtin_inff());
+  for (int p = 0; p < fh; p++)
+    for (int q = 0; q < fw; q++) {
+      v128_t v = load_lanes(xp + p * rowstride + q * c, lanes);
+      best = wasm_v128_bitselect(v, best, wasm_f32x4_gt(v, best));
+    }
+  store_lanes(op, best, lanes);
+}
+
+static inline __attribute__((always_inline)) void pool_max(const float *x, float *out, int n, int h, int w, int c, int fh, int fw) {
+  int oh = h / fh, ow = w / fw, c4 = c & ~3, rest = c - c4;
+  long rowstride = (long)w * c;
+  for (int b = 0; b < n; b++)
+    for (int i = 0; i < oh; i++)
+      for (int j = 0; j < ow; j++) {
+        const float *xp = x + ((long)b * h + (long)i * fh) * rowstride + (long)j * fw * c;
+        float *op = out + (((long)b * oh + i) * ow + j) * c;
+        int ch = 0;
+        for (; ch < c4; ch += 4) pool_max_window(xp + ch, op + ch, rowstride, c, fh, fw, 4);
+        if (rest == 3) pool_max_window(xp + ch, op + ch, rowstride, c, fh, fw, 3);
+        else if (rest == 2) pool_max_window(xp + ch, op + ch, rowstride, c, fh, fw, 2);
+        else if (rest == 1) pool_max_window(xp + ch, op + ch, rowstride, c, fh, fw, 1);
+      }
+}
+
+EXPORT(max_pool_tiled)
+void max_pool_tiled(const float *x, float *out, int n, int h, int w, int c, int fh, int fw) {
+  if (fh == 2 && fw == 2) pool_max(x, out, n, h, w, c, 2, 2); /* the common case, unrolled */
+  else pool_max(x, out, n, h, w, c, fh, fw);
+}
+
 /* One register tile of backprop_filter_rows (below): NCI input channels x NCO float32x4 over one row's pixels. */
 static inline __attribute__((always_inline)) void dw_row_tile(const float *xrow, const float *dyrow, float *dwp, int j0, int j1,
                                                               int sw, int q0, int cin, int cout, int nci, int nco) {

@@ -149,7 +149,7 @@ describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, val
   });
 });
 
-describe("MaxPoolGrad (windows that tile the input) matches the pure-JS backend, NaN and infinities included", () => {
+describe("MaxPool and MaxPoolGrad (windows that tile the input) match the pure-JS backend, NaN and infinities included", () => {
   // x, window (= stride), padding, and which special values are planted.
   const cases: { x: number[]; size: number | [number, number]; pad: "valid" | "same"; special: boolean }[] = [
     { x: [2, 8, 8, 4], size: 2, pad: "valid", special: false },
@@ -186,13 +186,19 @@ describe("MaxPoolGrad (windows that tile the input) matches the pure-JS backend,
             return pooled.mul(tf.range(1, 1 + pooled.size).reshape(pooled.shape)).sum();
           };
           const gx = tf.grad(weighted)(x);
-          const out = Array.from(gx.dataSync());
-          tf.dispose([x, gx]);
+          const y = tf.maxPool(x, c.size, c.size, c.pad);
+          const out = { g: Array.from(gx.dataSync()), y: Array.from(y.dataSync()) };
+          tf.dispose([x, gx, y]);
           return out;
         };
         if (!native) process.env.LEPTON_NATIVE_KERNELS = "0";
-        const { cpu, wasm } = await onCpuThenWasm(grad);
-        expect(wasm).toEqual(cpu);
+        const { cpu, wasm: both } = await onCpuThenWasm(grad);
+        const wasm = both.g;
+        expect(wasm).toEqual(cpu.g);
+        // lepton's MaxPool: the pure-JS backend's values, NaN never the maximum (XNNPACK's may differ).
+        const [fh, fw] = typeof c.size === "number" ? [c.size, c.size] : c.size;
+        const tiles = c.pad === "valid" || (c.x[1] % fh === 0 && c.x[2] % fw === 0);
+        if (native && tiles) expect(both.y).toEqual(cpu.y);
         const area = typeof c.size === "number" ? c.size * c.size : c.size[0] * c.size[1];
         expect(wasm.filter((v) => v !== 0).length).toBeGreaterThan(n / (area * 2));
         if (c.special) expect(wasm[0]).toBe(0); // the all-NaN window sends its gradient nowhere

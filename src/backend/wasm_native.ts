@@ -41,6 +41,7 @@ export interface NativeExports {
   bn_backward_sums(dy: number, x: number, mean: number, rows: number, c: number, sdy: number, sdyx: number, tmp: number): void;
   bn_backward_dx(dy: number, x: number, p: number, rows: number, c: number, out: number): void;
   max_pool_grad_tiled(x: number, g: number, dx: number, n: number, h: number, w: number, c: number, fh: number, fw: number): void;
+  max_pool_tiled(x: number, out: number, n: number, h: number, w: number, c: number, fh: number, fw: number): void;
   relu(x: number, out: number, count: number): void;
   relu_grad(dy: number, x: number, out: number, count: number): void;
   /** Rows m0 <= i < m1 of c = a b, a [m][k], b [k][n], row-major. */
@@ -467,23 +468,54 @@ function nativeBatchNorm(previous: KernelFn): KernelFn {
   };
 }
 
+/**
+ * The window of a max pool over a float32 NHWC input when its windows tile the input (filter = stride, no
+ * padding; rows and columns past the last window are in none), else null.
+ */
+function tiledWindow(input: TensorInfo, attrs: Record<string, any>): { fh: number; fw: number } | null {
+  if (input.dtype !== "float32" || input.shape.length !== 4) return null;
+  if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left, bottom, right } = info.padInfo;
+  const [, h, w] = input.shape;
+  if (fh !== sh || fw !== sw || top || left || bottom || right || info.outHeight !== Math.floor(h / fh) || info.outWidth !== Math.floor(w / fw)) return null;
+  return { fh, fw };
+}
+
 /** MaxPoolGrad whose windows tile the input (filter = stride, no padding), float32 NHWC; else `previous`. */
 function nativeMaxPoolGrad(previous: KernelFn): KernelFn {
   return (args) => {
     const { dy, input } = args.inputs;
-    const attrs = args.attrs ?? {};
-    if (!dy || !input || input.dtype !== "float32" || dy.dtype !== "float32" || input.shape.length !== 4) return previous(args);
-    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
-    const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-    const { top, left, bottom, right } = info.padInfo;
-    const [n, h, w, c] = input.shape;
-    if (fh !== sh || fw !== sw || top || left || bottom || right || info.outHeight !== Math.floor(h / fh) || info.outWidth !== Math.floor(w / fw)) return previous(args);
+    if (!dy || !input || dy.dtype !== "float32") return previous(args);
+    const window = tiledWindow(input, args.attrs ?? {});
+    if (!window) return previous(args);
     const native = nativeKernels(args.backend);
     if (!native) return previous(args);
     const backend = args.backend;
+    const [n, h, w, c] = input.shape;
     const out = backend.makeOutput([...input.shape], "float32");
     if (size(input.shape) === 0) return out;
-    native.max_pool_grad_tiled(pointer(backend, input), pointer(backend, dy), pointer(backend, out), n, h, w, c, fh, fw);
+    native.max_pool_grad_tiled(pointer(backend, input), pointer(backend, dy), pointer(backend, out), n, h, w, c, window.fh, window.fw);
+    return out;
+  };
+}
+
+/** MaxPool whose windows tile the input, float32 NHWC, with MaxPoolGrad's rule (NaN never wins); else `previous`. */
+function nativeMaxPool(previous: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (!x) return previous(args);
+    const window = tiledWindow(x, args.attrs ?? {});
+    // A 1x1 window is the identity (NaN included), which the kernels below already give without a copy.
+    if (!window || (window.fh === 1 && window.fw === 1)) return previous(args);
+    const native = nativeKernels(args.backend);
+    if (!native) return previous(args);
+    const backend = args.backend;
+    const [n, h, w, c] = x.shape;
+    const out = backend.makeOutput([n, Math.floor(h / window.fh), Math.floor(w / window.fw), c], "float32");
+    if (size(out.shape) === 0) return out;
+    native.max_pool_tiled(pointer(backend, x), pointer(backend, out), n, h, w, c, window.fh, window.fw);
     return out;
   };
 }
@@ -603,7 +635,7 @@ function installReluGradient(): void {
 }
 
 /** Names of the kernels this file wraps in the wasm backend. */
-export const NATIVE_WASM_KERNELS = ["Conv2D and FusedConv2D without bias or activation (NHWC, dilation 1)", "Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add (per channel)", "Sub (per channel)", "Multiply (per channel)", "RealDiv (per channel)", "FusedBatchNorm (per-channel statistics)", "MaxPoolGrad (windows that tile the input)", "BatchMatMul (float32)", "ReLU's gradient (one pass instead of Step and Multiply)"] as const;
+export const NATIVE_WASM_KERNELS = ["Conv2D and FusedConv2D without bias or activation (NHWC, dilation 1)", "Conv2DBackpropFilter (NHWC, dilation 1)", "Sum (leading axes)", "Mean (leading axes)", "Add, Sub, Multiply, RealDiv (per channel, or same shapes)", "Relu", "FusedBatchNorm (per-channel statistics)", "MaxPool and MaxPoolGrad (windows that tile the input)", "BatchMatMul (float32)", "Relu's gradient (one pass instead of Step and Multiply)"] as const;
 
 let installed = false;
 
@@ -617,6 +649,7 @@ export function installNativeWasmKernels(): void {
   wrapWasmKernel("Conv2DBackpropFilter", nativeConv2DBackpropFilter);
   wrapWasmKernel("FusedBatchNorm", nativeBatchNorm);
   wrapWasmKernel("MaxPoolGrad", nativeMaxPoolGrad);
+  wrapWasmKernel("MaxPool", nativeMaxPool);
   wrapWasmKernel("BatchMatMul", nativeBatchMatMul);
   wrapWasmKernel("Relu", nativeRelu);
   installReluGradient();
