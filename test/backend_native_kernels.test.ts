@@ -93,6 +93,10 @@ describe("per-channel Add, Sub, Multiply, RealDiv match the pure-JS backend, val
     [[4, 9, 9, 16], [4, 9, 9, 16]], // same shapes: a residual add, one row of every element
     [[7, 3], [7, 3]],
     [[1], [1]],
+    [[], [5, 3, 32]], // a single value (an optimizer's learning rate) against a tensor, both orders
+    [[4, 7, 3], []],
+    [[1, 1], [130]],
+    [[], [1]],
     [[6], [3, 7, 6]],
   ];
   for (const [as, bs] of cases) {

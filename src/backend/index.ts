@@ -11,7 +11,7 @@ import { DISPLAY_SYMBOL, type MimeBundle } from "../display/display";
 import { installWasmTrainingKernels } from "./wasm_kernels";
 import { installMoreWasmKernels } from "./wasm_kernels_more";
 import { installWasmBroadcastKernels } from "./wasm_broadcast";
-import { installLazyConvGradients } from "./conv_gradients";
+import { installLazyFusedGradients } from "./fused_gradients";
 import { adapterLabel, tryWebGPU, type AdapterSummary } from "./webgpu";
 import { finishWasmThreads, prepareWasmThreads, requestedThreads, threadsUnavailable, wasmThreadsInfo } from "./wasm_threads";
 import { nativeKernelsStatus, nativeThreads, relaxedSimdAvailable } from "./wasm_native";
@@ -234,7 +234,7 @@ hintCpuBeforeReady();
 /** Choose and initialise the best available backend once; every lepton entry point awaits this. */
 export function ready(): Promise<BackendInfo> {
   if (!pending) {
-    installLazyConvGradients();
+    installLazyFusedGradients();
     pending = choose().then((info) => {
       chosen = info;
       // `await lepton.ready()` as a cell's last value: the one backend line, not the object's fields.

@@ -304,12 +304,13 @@ function nativeChannelBinary(name: string) {
         if (n > 0) native.channel_binary(OPS[name], pointer(args.backend, a), pointer(args.backend, b), 1, n, pointer(args.backend, out), 0);
         return out;
       }
-      if (a.shape.length === 0 || b.shape.length === 0) return previous(args);
       // The vector is the operand of smaller size (or of lower rank when sizes tie: [C] against [1, 1, C]).
       const aIsBig = size(a.shape) > size(b.shape) || (size(a.shape) === size(b.shape) && a.shape.length >= b.shape.length);
       const [big, small] = aIsBig ? [a, b] : [b, a];
-      const c = big.shape[big.shape.length - 1];
-      if (!isChannelVector(small.shape) || small.shape[small.shape.length - 1] !== c || small.shape.length > big.shape.length || c === 0) return previous(args);
+      // A single value (an optimizer's learning rate or momentum) is a vector of one channel.
+      const scalar = size(small.shape) === 1 && small.shape.length <= big.shape.length;
+      const c = scalar ? 1 : big.shape[big.shape.length - 1];
+      if (!scalar && (!isChannelVector(small.shape) || small.shape[small.shape.length - 1] !== c || small.shape.length > big.shape.length || c === 0)) return previous(args);
       const native = nativeKernels(args.backend);
       if (!native) return previous(args);
       const backend = args.backend;

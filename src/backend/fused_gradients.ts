@@ -1,5 +1,5 @@
 /**
- * Only the convolution gradients that are asked for.
+ * Only the gradients that are asked for, of the fused convolution and matrix product.
  *
  * tfjs-layers' Conv2D layer calls `tf.fused.conv2d`. Without a bias or an activation (every convolution of
  * `models.resnet9` and `models.airbench`, which put batch norm after the convolution), TensorFlow.js fuses
@@ -13,11 +13,17 @@
  * runs `tf.conv2d` instead: the same function (TensorFlow.js's own unfused branch does exactly this for
  * the other activations), whose registered gradient is computed per input, only for the inputs the tape
  * needs. Outside a gradient, and with a bias or an activation, the fused op runs as before.
- * Tested in test/conv_gradients.test.ts.
+ *
+ * The same for `tf.fused.matMul` with a linear activation (a model's last Dense layer, with its bias):
+ * under a tape it runs as tf.matMul and tf.add, TensorFlow.js's unfused branch, so its backward pass is
+ * the kernels lepton runs natively (BatchMatMul, per-channel Sum) instead of XNNPACK's fused kernel and a
+ * customGrad that computes every gradient.
+ * Tested in test/fused_gradients.test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 
 type FusedConv2DArgs = Parameters<typeof tf.fused.conv2d>[0];
+type FusedMatMulArgs = Parameters<typeof tf.fused.matMul>[0];
 
 let installed = false;
 
@@ -27,8 +33,8 @@ function plain(args: FusedConv2DArgs): boolean {
   return args.bias == null && args.preluActivationWeights == null && activation === "linear";
 }
 
-/** Patch `tf.fused.conv2d` (idempotent; the patched function carries the original as `lepton$fused`). */
-export function installLazyConvGradients(): void {
+/** Patch `tf.fused.conv2d` and `tf.fused.matMul` (idempotent; each patched function carries the original as `lepton$fused`). */
+export function installLazyFusedGradients(): void {
   if (installed) return;
   const fused = tf.fused as { conv2d: typeof tf.fused.conv2d };
   const original = fused.conv2d;
@@ -40,5 +46,16 @@ export function installLazyConvGradients(): void {
   };
   Object.defineProperty(patched, "lepton$fused", { value: original });
   fused.conv2d = patched as typeof tf.fused.conv2d;
+  const matMul = tf.fused as { matMul: typeof tf.fused.matMul };
+  const originalMatMul = matMul.matMul;
+  const patchedMatMul = (args: FusedMatMulArgs): tf.Tensor => {
+    if (tf.engine().state.gradientDepth > 0 && (args.activation ?? "linear") === "linear" && args.preluActivationWeights == null) {
+      const product = tf.matMul(args.a, args.b, args.transposeA, args.transposeB);
+      return args.bias == null ? product : tf.add(product, args.bias);
+    }
+    return originalMatMul(args);
+  };
+  Object.defineProperty(patchedMatMul, "lepton$fused", { value: originalMatMul });
+  matMul.matMul = patchedMatMul as typeof tf.fused.matMul;
   installed = true;
 }

@@ -1,8 +1,8 @@
 /**
- * src/backend/conv_gradients.ts: a bias-free, activation-free fused convolution under a gradient tape runs
+ * src/backend/fused_gradients.ts: a bias-free, activation-free fused convolution under a gradient tape runs
  * as tf.conv2d, so only the gradients the tape needs are computed (not the first layer's input gradient,
  * not the filter gradient of a frozen layer between trained ones), with the same values; everywhere else the
- * fused op runs as before.
+ * fused op runs as before. The same for a linear fused matMul (a Dense layer with its bias).
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
@@ -74,6 +74,26 @@ describe("bias-free convolutions under a gradient tape compute only the gradient
     expect(count(kernels, "Conv2DBackpropFilter")).toBe(1); // the first layer's
     expect(Object.keys(grads).length).toBe(m.trainableWeights.length);
     expect(tf.memory().numTensors).toBe(tensors);
+    m.dispose();
+  });
+
+  it("a linear Dense layer under the tape runs as matMul and add, with the fused op's gradients", async () => {
+    const m = model(false); // its last layer: Dense, linear, with a bias
+    const fused = tf.fused as { matMul: typeof tf.fused.matMul };
+    const patched = fused.matMul;
+    const now = await step(m);
+    fused.matMul = (patched as any).lepton$fused;
+    let before: Awaited<ReturnType<typeof step>>;
+    try {
+      before = await step(m);
+    } finally {
+      fused.matMul = patched;
+    }
+    expect(count(before.kernels, "_FusedMatMul")).toBe(1);
+    expect(count(now.kernels, "_FusedMatMul")).toBe(0);
+    for (const name of Object.keys(before.grads)) expect(maxRelError(before.grads[name], now.grads[name])).toBeLessThan(1e-6);
+    const inference = await tf.profile(() => tf.tidy(() => void (m.predict(x()) as tf.Tensor).dataSync()));
+    expect(inference.kernels.map((k) => k.name)).toContain("_FusedMatMul"); // outside a gradient: fused
     m.dispose();
   });
 
