@@ -548,6 +548,40 @@ describe("the helper threads (LEPTON_NATIVE_THREADS)", () => {
     expect(pool.helped() - before).toBeGreaterThan(0);
   });
 
+  it("split the memory-bound passes (Relu, its gradient, batch norm, max pools) with the one-thread results bit for bit, and the pure-JS backend's", async () => {
+    const pool = await helpersReady();
+    const shape: [number, number, number, number] = [13, 48, 46, 24]; // 688,896 floats a tensor; 13 images for 6 ranges
+    const xv = randomValues(shape.reduce((a, b) => a * b), 21);
+    const bn = tf.layers.batchNormalization({ axis: -1 });
+    bn.build(shape);
+    const run = () => tf.tidy(() => {
+      const x = tf.tensor4d(xv, shape);
+      const f = (a: tf.Tensor) => {
+        const y = tf.relu(bn.apply(a, { training: true }) as tf.Tensor);
+        return tf.maxPool(y as tf.Tensor4D, 2, 2, "valid").mul(tf.range(0, 13 * 24 * 23 * 24).reshape([13, 24, 23, 24]).mod(7)).sum();
+      };
+      const g = tf.grad(f)(x);
+      const pooled = tf.maxPool(tf.relu(x) as tf.Tensor4D, 2, 2, "valid");
+      return [g, pooled].map((t) => t.dataSync().slice());
+    });
+    process.env.LEPTON_NATIVE_THREADS = "1";
+    const alone = run();
+    process.env.LEPTON_NATIVE_THREADS = "3";
+    const before = pool.helped();
+    let split = run();
+    for (let r = 0; r < 4; r++) {
+      split = run(); // helpers that were asleep for the first passes are polling by now
+      for (let i = 0; i < 2; i++) expect(Buffer.from(split[i].buffer).equals(Buffer.from(alone[i].buffer))).toBe(true);
+    }
+    expect(pool.helped() - before).toBeGreaterThan(0);
+    await tf.setBackend("cpu");
+    const cpu = run();
+    await tf.setBackend("wasm");
+    expect(maxRelError(cpu[1], split[1])).toBe(0);
+    expect(maxRelError(cpu[0], split[0])).toBeLessThan(1e-4);
+    for (const w of bn.weights) w.dispose();
+  });
+
   it("agree with the pure-JS backend", async () => {
     await helpersReady();
     const { cpu, wasm } = await onCpuThenWasm(step);

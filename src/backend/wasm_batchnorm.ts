@@ -20,7 +20,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Backend, TensorInfo } from "./wasm_kernels";
-import { nativeKernels, pointer, type NativeExports } from "./wasm_native";
+import { nativeKernels, pointer, runSplitPass, type NativeExports } from "./wasm_native";
+import { SPLIT_OPS } from "./wasm_native_pool";
 
 const FORWARD = "LeptonBatchNormTraining";
 const BACKWARD = "LeptonBatchNormTrainingGrad";
@@ -61,7 +62,7 @@ function forward({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
       s[ch] = 1 / Math.sqrt(v[ch] + eps);
       k[ch] = g[ch] * s[ch];
     }
-    native.channel_affine(pointer(backend, x), rows, c, pointer(backend, mean), tmp + 8 * c, pointer(backend, beta), pointer(backend, y));
+    runSplitPass(backend, native, rows, 2 * rows * c, [SPLIT_OPS.channelAffine, rows, pointer(backend, x), c, pointer(backend, mean), tmp + 8 * c, pointer(backend, beta), pointer(backend, y)]);
   } finally {
     backend.disposeData(scratch.dataId);
   }
@@ -96,7 +97,7 @@ function backward({ inputs, backend }: KernelArgs): TensorInfo[] {
       p[3 * c + ch] = (-a * sdy[ch]) / rows;
       sdyx[ch] = sdyx[ch] * s[ch];
     }
-    native.bn_backward_dx(pointer(backend, dy), pointer(backend, x), at, rows, c, pointer(backend, dx));
+    runSplitPass(backend, native, rows, 3 * rows * c, [SPLIT_OPS.bnBackwardDx, rows, pointer(backend, dy), c, pointer(backend, x), at, pointer(backend, dx)]);
   } finally {
     backend.disposeData(scratch.dataId);
   }

@@ -26,7 +26,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Scope, wrapWasmKernel, type Backend, type KernelFn, type TensorInfo } from "./wasm_kernels";
 import { PLAIN_RELAXED_WASM_BASE64, PLAIN_WASM_BASE64, SHARED_RELAXED_WASM_BASE64, SHARED_WASM_BASE64 } from "./wasm_native_binary";
-import { KIND_FILTER, KIND_FORWARD, KIND_MATMUL, runNativeChunk, startNativePool, type NativePool } from "./wasm_native_pool";
+import { KIND_FILTER, KIND_FORWARD, KIND_MATMUL, KIND_SPLIT, SPLIT_OPS, runNativeChunk, startNativePool, type NativePool } from "./wasm_native_pool";
 
 export interface NativeExports {
   channel_sum(x: number, rows: number, c: number, out: number, tmp: number, scale: number): void;
@@ -189,6 +189,20 @@ export function nativePool(backend: Backend): NativePool | null {
   }
   pools.set(memory, pool);
   return pool;
+}
+
+/** Floats a memory-bound pass must touch before it is worth the helper threads (2 MiB). */
+const SPLIT_FLOATS = 1 << 19;
+
+/**
+ * Run a memory-bound pass (SPLIT_OPS) over `units` (elements, rows or images), cut into ranges for the
+ * helper threads when it touches at least SPLIT_FLOATS floats, on this thread otherwise. Each unit is
+ * computed by one thread with the same code: the result does not depend on the split.
+ */
+export function runSplitPass(backend: Backend, native: NativeExports, units: number, floats: number, params: number[]): void {
+  const pool = units > 1 && floats >= SPLIT_FLOATS ? nativePool(backend) : null;
+  if (pool) pool.run(native, KIND_SPLIT, Math.min(2 * pool.threads, units), params);
+  else runNativeChunk(native, KIND_SPLIT, 0, 1, params);
 }
 
 /** The shape arguments of a convolution's parameter list (everything after the three pointers and the row count). */
@@ -461,7 +475,7 @@ function nativeBatchNorm(previous: KernelFn): KernelFn {
         p[c + ch] = o ? o[ch] : 0;
       }
       const at = pointer(backend, params);
-      native.channel_affine(pointer(backend, x), rows, c, pointer(backend, mean), at, at + 4 * c, pointer(backend, out));
+      runSplitPass(backend, native, rows, 2 * rows * c, [SPLIT_OPS.channelAffine, rows, pointer(backend, x), c, pointer(backend, mean), at, at + 4 * c, pointer(backend, out)]);
     } finally {
       backend.disposeData(params.dataId);
     }
@@ -497,7 +511,7 @@ function nativeMaxPoolGrad(previous: KernelFn): KernelFn {
     const [n, h, w, c] = input.shape;
     const out = backend.makeOutput([...input.shape], "float32");
     if (size(input.shape) === 0) return out;
-    native.max_pool_grad_tiled(pointer(backend, input), pointer(backend, dy), pointer(backend, out), n, h, w, c, window.fh, window.fw);
+    runSplitPass(backend, native, n, 2 * size(input.shape), [SPLIT_OPS.maxPoolGrad, n, pointer(backend, input), pointer(backend, dy), pointer(backend, out), h, w, c, window.fh, window.fw]);
     return out;
   };
 }
@@ -516,7 +530,7 @@ function nativeMaxPool(previous: KernelFn): KernelFn {
     const [n, h, w, c] = x.shape;
     const out = backend.makeOutput([n, Math.floor(h / window.fh), Math.floor(w / window.fw), c], "float32");
     if (size(out.shape) === 0) return out;
-    native.max_pool_tiled(pointer(backend, x), pointer(backend, out), n, h, w, c, window.fh, window.fw);
+    runSplitPass(backend, native, n, size(x.shape), [SPLIT_OPS.maxPool, n, pointer(backend, x), pointer(backend, out), h, w, c, window.fh, window.fw]);
     return out;
   };
 }
@@ -593,7 +607,7 @@ function nativeRelu(previous: KernelFn): KernelFn {
     if (!native) return previous(args);
     const out = args.backend.makeOutput([...x.shape], "float32");
     const n = size(x.shape);
-    if (n > 0) native.relu(pointer(args.backend, x), pointer(args.backend, out), n);
+    if (n > 0) runSplitPass(args.backend, native, n, 2 * n, [SPLIT_OPS.relu, n, pointer(args.backend, x), pointer(args.backend, out)]);
     return out;
   };
 }
@@ -605,7 +619,7 @@ function reluGradKernel({ inputs, backend }: { inputs: Record<string, TensorInfo
   if (!native) throw new Error("lepton: LeptonReluGrad needs lepton's WebAssembly kernels");
   const out = backend.makeOutput([...x.shape], "float32");
   const count = size(x.shape);
-  if (count > 0) native.relu_grad(pointer(backend, dy), pointer(backend, x), pointer(backend, out), count);
+  if (count > 0) runSplitPass(backend, native, count, 3 * count, [SPLIT_OPS.reluGrad, count, pointer(backend, dy), pointer(backend, x), pointer(backend, out)]);
   return out;
 }
 

@@ -25,7 +25,7 @@ const REMAINING = 1; // chunks not yet claimed
 const DONE = 2; // chunks finished
 const READY = 3; // helpers started
 const ERROR = 4; // 1 when a helper's chunk threw
-const KIND = 5; // 1 forward, 2 backprop filter, 3 matrix product
+const KIND = 5; // 1 forward, 2 backprop filter, 3 matrix product, 4 a split memory-bound pass
 const CHUNKS = 6;
 const STOP = 7; // 1: helpers exit
 const HELPED = 8; // chunks the helpers have run, in all
@@ -45,6 +45,10 @@ const MAIN_SPIN_MS = 5;
 export const KIND_FORWARD = 1;
 export const KIND_FILTER = 2;
 export const KIND_MATMUL = 3;
+/** A memory-bound pass cut into ranges of units (elements, rows or images): p = [op, units, ...], see SPLIT_OPS. */
+export const KIND_SPLIT = 4;
+/** The passes KIND_SPLIT runs (p[0]). */
+export const SPLIT_OPS = { reluGrad: 0, relu: 1, bnBackwardDx: 2, channelAffine: 3, maxPoolGrad: 4, maxPool: 5 } as const;
 
 /**
  * What a chunk does, the same code on every thread (written once, as a string, for the helpers).
@@ -55,7 +59,28 @@ const RUN_CHUNK = `function runChunk(k, kind, chunk, chunks, p) {
   const rows = p[3];
   const g0 = Math.floor((chunk * rows) / chunks), g1 = Math.floor(((chunk + 1) * rows) / chunks);
   // An empty range still runs: a weight-gradient part must be zeroed, since every part is added.
-  if (kind === ${KIND_MATMUL}) {
+  if (kind === ${KIND_SPLIT}) {
+    const u0 = Math.floor((chunk * p[1]) / chunks), u1 = Math.floor(((chunk + 1) * p[1]) / chunks), n = u1 - u0;
+    if (n <= 0) return;
+    // Every range writes only its own units; byte offsets of unit u0 in each array.
+    switch (p[0]) {
+      case 0: { const o = 4 * u0; k.relu_grad(p[2] + o, p[3] + o, p[4] + o, n); break; } // [op, count, dy, x, out]
+      case 1: { const o = 4 * u0; k.relu(p[2] + o, p[3] + o, n); break; } // [op, count, x, out]
+      case 2: { const o = 4 * u0 * p[3]; k.bn_backward_dx(p[2] + o, p[4] + o, p[5], n, p[3], p[6] + o); break; } // [op, rows, dy, c, x, params, dx]
+      case 3: { const o = 4 * u0 * p[3]; k.channel_affine(p[2] + o, n, p[3], p[4], p[5], p[6], p[7] + o); break; } // [op, rows, x, c, mean, k, offset, out]
+      case 4: { // [op, images, x, g, dx, h, w, c, fh, fw]: x and dx images of h*w*c floats, g of (h/fh)*(w/fw)*c
+        const img = p[5] * p[6] * p[7], pooled = Math.floor(p[5] / p[8]) * Math.floor(p[6] / p[9]) * p[7];
+        k.max_pool_grad_tiled(p[2] + 4 * u0 * img, p[3] + 4 * u0 * pooled, p[4] + 4 * u0 * img, n, p[5], p[6], p[7], p[8], p[9]);
+        break;
+      }
+      case 5: { // [op, images, x, out, h, w, c, fh, fw]
+        const img = p[4] * p[5] * p[6], pooled = Math.floor(p[4] / p[7]) * Math.floor(p[5] / p[8]) * p[6];
+        k.max_pool_tiled(p[2] + 4 * u0 * img, p[3] + 4 * u0 * pooled, n, p[4], p[5], p[6], p[7], p[8]);
+        break;
+      }
+      default: throw new Error("lepton: unknown split pass " + p[0]);
+    }
+  } else if (kind === ${KIND_MATMUL}) {
     k.matmul_rows(p[0], p[1], p[2], g0, g1, p[4], p[5]);
   } else if (kind === ${KIND_FORWARD}) {
     k.conv2d_forward(p[0], p[1], p[2], g0, g1, p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16]);
