@@ -39,7 +39,7 @@ const CONTROL_WORDS = PARAMS + MAX_PARAMS;
  * 50-100 us to wake, so a 64x64x64 product in two chunks took 100 us instead of 20, and LeNet's 0.7 ms
  * convolutions ran no faster on two threads than on one.
  */
-const HELPER_SPIN_MS = 2;
+const HELPER_SPIN_MS = 0.3;
 const MAIN_SPIN_MS = 5;
 
 export const KIND_FORWARD = 1;
